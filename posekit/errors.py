@@ -1,0 +1,43 @@
+"""posekit's exceptions.
+
+The tree::
+
+    PoseKitError                 base: anything posekit raises on purpose
+     ├── SourceError             an input cannot be opened or decoded (file, camera, stream)
+     ├── ModelError              weights missing, wrong version, backend failure
+     ├── OutputError             an output path cannot be written, or would overwrite an input
+     ├── DatasetError            a ground-truth file cannot be read or understood
+     └── MissingExtraError       an optional dependency is not installed
+
+The CLI catches ``PoseKitError`` and prints its message on one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class PoseKitError(Exception):
+    """Base class of every error posekit raises on purpose."""
+
+
+class SourceError(PoseKitError):
+    """An input (image, video, camera, stream) cannot be opened or decoded."""
+
+
+class ModelError(PoseKitError):
+    """A model cannot be loaded or run (missing weights, wrong package version)."""
+
+
+class OutputError(PoseKitError):
+    """An output cannot be written (unwritable path, or the path of an input)."""
+
+
+class DatasetError(PoseKitError):
+    """A ground-truth dataset file cannot be read or has an unexpected layout."""
+
+
+class MissingExtraError(PoseKitError, ImportError):
+    """An optional dependency is missing; the message says what to ``pip install``."""
+
+    def __init__(self, what: str, extra: str):
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'posekit[{extra}]'")
+        self.extra = extra

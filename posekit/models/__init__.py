@@ -1,0 +1,89 @@
+"""Pose models: the :class:`PoseModel` protocol and a registry.
+
+>>> import posekit
+>>> model = posekit.load_model("blazepose", max_people=5)      # doctest: +SKIP
+>>> poses = model(frame)                                        # doctest: +SKIP
+
+Backends register a factory under a name; the factory's module is imported only when the
+name is loaded, so optional backends cost nothing until used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelError
+from ..skeletons import Skeleton
+from ..types import Frame, Poses
+
+
+@runtime_checkable
+class PoseModel(Protocol):
+    """What every backend provides.
+
+    ``model(frame)`` takes a :class:`Frame` (or an (H, W, 3) uint8 BGR array, treated as an
+    independent image) and returns :class:`Poses` in pixels of that frame. In video mode
+    successive frames must have increasing ``time_s`` and the model may keep state (tracking
+    ROIs); :meth:`reset` forgets it. ``last_timings`` holds the seconds spent in each stage of
+    the last call (e.g. ``{"preprocess": ..., "infer": ..., "postprocess": ...}``).
+    """
+
+    name: str
+    skeleton: Skeleton
+    last_timings: dict[str, float]
+
+    def __call__(self, frame: Frame | np.ndarray) -> Poses: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# name -> "module:factory" (imported lazily) or a callable
+_REGISTRY: dict[str, str | Callable[..., PoseModel]] = {
+    "blazepose-mediapipe": "posekit.models.mediapipe_tasks:MediaPipePose",
+    "blazepose": "posekit.models.mediapipe_tasks:MediaPipePose",
+}
+
+
+def register(name: str, factory: str | Callable[..., PoseModel]) -> None:
+    """Register ``factory`` (a callable, or ``"module:attr"`` imported on first use)."""
+    _REGISTRY[name] = factory
+
+
+def available_models() -> list[str]:
+    """Registered model names."""
+    return sorted(_REGISTRY)
+
+
+def load_model(name: str, **config) -> PoseModel:
+    """Create the model registered as ``name`` with keyword configuration ``config``.
+
+    Common keywords (each backend documents its own): ``max_people`` (int, default 5),
+    ``min_score`` (person score threshold in [0, 1]), ``mode`` (``"image"`` or ``"video"``).
+
+    Raises:
+        ModelError: unknown name ("expected one of ..."), or the backend fails to load.
+        MissingExtraError: the backend needs an optional extra that is not installed.
+    """
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; expected one of "
+                         f"{', '.join(available_models())}") from None
+    if isinstance(factory, str):
+        mod, attr = factory.split(":")
+        factory = getattr(importlib.import_module(mod), attr)
+    return factory(**config)
+
+
+def as_frame(frame: Frame | np.ndarray) -> Frame:
+    """Wrap a bare (H, W, 3) uint8 BGR array as a :class:`Frame` (index 0, time 0)."""
+    return frame if isinstance(frame, Frame) else Frame(np.asarray(frame))
+
+
+__all__ = ["PoseModel", "Poses", "Frame", "load_model", "register", "available_models",
+           "as_frame"]

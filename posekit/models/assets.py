@@ -1,0 +1,133 @@
+"""Model files: find the weights bundled with installed packages, build and cache derived files.
+
+Nothing here downloads anything. BlazePose's two networks ship inside the ``mediapipe==0.10.21``
+wheel (``mediapipe/modules/pose_detection/pose_detection.tflite`` and
+``mediapipe/modules/pose_landmark/pose_landmark_full.tflite``); MediaPipe Tasks' PoseLandmarker
+needs them as a ``.task`` bundle (a zip holding ``pose_detector.tflite`` and
+``pose_landmarks_detector.tflite``, file names from mediapipe/tasks/cc/vision/pose_landmarker/
+pose_landmarker_graph.cc) whose inputs carry image metadata (RGB, mean 0, std 255, so pixel
+values map to [0, 1]). :func:`blazepose_task_bundle` builds it once and caches it in the user
+cache directory, keyed by the two files' hashes, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MEDIAPIPE_VERSION = "0.10.21"
+_NEED = (f"install mediapipe=={MEDIAPIPE_VERSION}, the last release that bundles BlazePose's "
+         "pose_detection.tflite and pose_landmark_full.tflite")
+
+
+def cache_dir() -> Path:
+    """posekit's cache folder (``$POSEKIT_CACHE`` or platformdirs' user cache dir)."""
+    env = os.environ.get("POSEKIT_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("posekit"))
+
+
+@dataclass(frozen=True)
+class BlazePoseFiles:
+    """Paths of BlazePose's two networks inside the installed mediapipe package."""
+
+    detector: Path   # pose_detection.tflite, input 1x224x224x3 float32 in [-1, 1]
+    landmark: Path   # pose_landmark_full.tflite, input 1x256x256x3 float32 in [0, 1]
+
+
+def blazepose_files() -> BlazePoseFiles:
+    """Locate BlazePose's ``.tflite`` files in the installed mediapipe package.
+
+    Raises:
+        ModelError: mediapipe is not installed, or its version does not bundle the files.
+    """
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"mediapipe is not installed: {_NEED}")
+    root = Path(list(spec.submodule_search_locations)[0])
+    files = BlazePoseFiles(root / "modules/pose_detection/pose_detection.tflite",
+                           root / "modules/pose_landmark/pose_landmark_full.tflite")
+    for p in (files.detector, files.landmark):
+        if not p.is_file():
+            try:
+                from importlib.metadata import version
+
+                have = version("mediapipe")
+            except Exception:  # pragma: no cover - broken install
+                have = "unknown"
+            raise ModelError(f"{p.name} not found in mediapipe {have}: {_NEED}")
+    return files
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _with_image_metadata(model: bytes) -> bytes:
+    """``model`` with TFLite image-input metadata: RGB, mean 0, std 255."""
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer
+
+    writer = metadata_writer.MetadataWriter.create(bytearray(model))
+    writer.add_image_input(norm_mean=[0.0], norm_std=[255.0])
+    out, _ = writer.populate()
+    return bytes(out)
+
+
+def blazepose_task_bundle(files: BlazePoseFiles | None = None) -> Path:
+    """Path of the cached ``pose_landmarker.task`` bundle, built on first use.
+
+    The cache key is the SHA-256 of both ``.tflite`` files, so another mediapipe build gets its
+    own bundle. The file is written atomically: a crash never leaves a half-written bundle.
+
+    Raises:
+        ModelError: the source files are missing (see :func:`blazepose_files`) or the bundle
+            cannot be built.
+    """
+    files = files or blazepose_files()
+    key = hashlib.sha256((_sha(files.detector) + _sha(files.landmark)).encode()).hexdigest()[:16]
+    path = cache_dir() / f"pose_landmarker_full-{key}.task"
+    if path.is_file():
+        return path
+    log.info("building %s", path)
+    try:
+        from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils
+
+        det = _with_image_metadata(files.detector.read_bytes())
+        lmk = _with_image_metadata(files.landmark.read_bytes())
+        with tempfile.TemporaryDirectory() as td:
+            tmp = Path(td) / "bundle.task"
+            model_asset_bundle_utils.create_model_asset_bundle(
+                {"pose_detector.tflite": det, "pose_landmarks_detector.tflite": lmk}, str(tmp))
+            atomic_write_bytes(path, tmp.read_bytes())
+    except OSError as e:
+        raise ModelError(f"cannot write the model cache {path}: {e.strerror or e}") from e
+    except Exception as e:  # metadata writer failures
+        raise ModelError(f"cannot build the PoseLandmarker bundle: {e}") from e
+    return path

@@ -1,0 +1,183 @@
+"""Core data types: :class:`Frame` and :class:`Poses` (numpy only).
+
+Coordinate frame everywhere: pixels of the original frame, x right, y down, origin at the
+top-left corner of the top-left pixel. World coordinates are metres, hip-centred (BlazePose:
+origin at the midpoint of the hips, x right, y down, z towards the camera negative).
+Colour order inside posekit is BGR (OpenCV's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from .skeletons import Skeleton, mapping_matrix
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded image.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR.
+        index: 0-based frame index in decode order.
+        time_s: presentation time in seconds (from the container; ``index / fps`` where the
+            container has none; 0.0 for still images).
+        source: free-form name of where the frame came from (file path, ``camera:0``...).
+    """
+
+    image: np.ndarray
+    index: int = 0
+    time_s: float = 0.0
+    source: str = ""
+
+    def __post_init__(self):
+        im = self.image
+        if not isinstance(im, np.ndarray) or im.ndim != 3 or im.shape[2] != 3 \
+                or im.dtype != np.uint8:
+            got = (getattr(im, "shape", type(im).__name__), getattr(im, "dtype", ""))
+            raise ValueError(f"Frame.image: expected (H, W, 3) uint8 BGR, got {got}")
+
+    @property
+    def shape_hw(self) -> tuple[int, int]:
+        return self.image.shape[0], self.image.shape[1]
+
+
+def _f32(a, name: str, shape: tuple) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"Poses.{name}: expected {want}, got {a.shape}")
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class Poses:
+    """N persons of one skeleton in one frame. Immutable: stages return new objects.
+
+    Attributes:
+        keypoints: (N, K, 2) float32, pixels of the original frame (x right, y down). A missing
+            keypoint is NaN, never (0, 0).
+        scores: (N, K) float32 in [0, 1]: visibility/confidence (0 for a missing keypoint).
+        skeleton: the :class:`Skeleton` with K keypoints.
+        boxes: (N, 4) float32 xyxy pixels; derived from the keypoints when not given.
+        person_scores: (N,) float32 in [0, 1]; mean keypoint score when not given.
+        world: (N, K, 3) float32 metres, hip-centred, or None.
+        presence: (N, K) float32 in [0, 1] (BlazePose's "inside the image" score) or None.
+        track_ids: (N,) int64 or None before tracking.
+        extras: per-person optional arrays, each with N as first axis (e.g. ``"heatmaps"``),
+            or frame-level values; not validated beyond the leading N for arrays.
+
+    Raises:
+        ValueError: an array has the wrong shape ("expected (N, K, 2), got ...").
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    skeleton: Skeleton
+    boxes: np.ndarray | None = None
+    person_scores: np.ndarray | None = None
+    world: np.ndarray | None = None
+    presence: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        k = len(self.skeleton)
+        kp = _f32(self.keypoints, "keypoints", (None, k, 2))
+        n = kp.shape[0]
+        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731
+        set_("keypoints", kp)
+        set_("scores", _f32(self.scores, "scores", (n, k)))
+        if self.boxes is None:
+            set_("boxes", _f32(boxes_from_keypoints(kp), "boxes", (n, 4)))
+        else:
+            set_("boxes", _f32(self.boxes, "boxes", (n, 4)))
+        if self.person_scores is None:
+            ps = np.nanmean(self.scores, axis=1) if k and n else np.zeros(n, np.float32)
+            set_("person_scores", _f32(ps, "person_scores", (n,)))
+        else:
+            set_("person_scores", _f32(self.person_scores, "person_scores", (n,)))
+        if self.world is not None:
+            set_("world", _f32(self.world, "world", (n, k, 3)))
+        if self.presence is not None:
+            set_("presence", _f32(self.presence, "presence", (n, k)))
+        if self.track_ids is not None:
+            t = np.asarray(self.track_ids, dtype=np.int64)
+            if t.shape != (n,):
+                raise ValueError(f"Poses.track_ids: expected ({n},), got {t.shape}")
+            t.setflags(write=False)
+            set_("track_ids", t)
+        set_("extras", dict(self.extras))
+
+    @classmethod
+    def empty(cls, skeleton: Skeleton, with_world: bool = False) -> "Poses":
+        """No persons, for ``skeleton``."""
+        k = len(skeleton)
+        return cls(np.zeros((0, k, 2)), np.zeros((0, k)), skeleton,
+                   world=np.zeros((0, k, 3)) if with_world else None)
+
+    def __len__(self) -> int:
+        return self.keypoints.shape[0]
+
+    def __getitem__(self, idx) -> "Poses":
+        """Select persons by an int, slice, index array or boolean mask; returns ``Poses``."""
+        if isinstance(idx, (int, np.integer)):
+            idx = [int(idx)]
+        sel = lambda a: None if a is None else a[idx]  # noqa: E731
+        extras = {key: (v[idx] if isinstance(v, np.ndarray) and v.ndim and
+                        v.shape[0] == len(self) else v) for key, v in self.extras.items()}
+        return Poses(self.keypoints[idx], self.scores[idx], self.skeleton, self.boxes[idx],
+                     self.person_scores[idx], sel(self.world), sel(self.presence),
+                     sel(self.track_ids), extras)
+
+    def replace(self, **changes) -> "Poses":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+    def to(self, skeleton: Skeleton) -> "Poses":
+        """The same persons expressed in ``skeleton`` (e.g. ``poses.to(COCO_17)``).
+
+        Each destination keypoint is the mean of its source keypoints (see
+        :data:`posekit.skeletons.MAPPINGS`) with the minimum of their scores; keypoints the
+        source cannot provide are NaN with score 0. Boxes, person scores and track IDs carry
+        over; extras do not.
+        """
+        if skeleton == self.skeleton:
+            return self
+        m = mapping_matrix(self.skeleton, skeleton)
+        kp = np.einsum("jk,nkc->njc", m, self.keypoints)
+        used = m > 0
+        sc = np.zeros((len(self), len(skeleton)), np.float32)
+        for j in range(len(skeleton)):
+            if used[j].any():
+                sc[:, j] = self.scores[:, used[j]].min(axis=1)
+        kp[:, ~used.any(axis=1)] = np.nan
+        world = None if self.world is None else np.einsum("jk,nkc->njc", m, self.world)
+        if world is not None:
+            world[:, ~used.any(axis=1)] = np.nan
+        return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
+                     self.track_ids)
+
+
+def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None,
+                         min_score: float = 0.0) -> np.ndarray:
+    """Tight xyxy boxes (N, 4) float32 around the finite keypoints (N, K, 2) in pixels.
+
+    Keypoints whose score is at or below ``min_score`` are ignored when ``scores`` is given; a
+    person with no usable keypoint gets a NaN box.
+    """
+    kp = np.asarray(keypoints, np.float32).copy()
+    if scores is not None:
+        kp[np.asarray(scores) <= min_score] = np.nan
+    n = kp.shape[0]
+    out = np.full((n, 4), np.nan, np.float32)
+    ok = np.isfinite(kp).all(axis=2)
+    for i in range(n):
+        if ok[i].any():
+            p = kp[i, ok[i]]
+            out[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max())
+    return out
