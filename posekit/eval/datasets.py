@@ -92,7 +92,7 @@ class Dataset:
         metric: the metric this set is meant for: ``"oks"`` (COCO AP; also PCK@0.2 by box
             size), ``"pck"`` (PCK@0.2 by torso, LSP) or ``"pckh"`` (PCKh@0.5, MPII).
         min_visibility: smallest visibility flag a GT keypoint needs to count in PCK (1: any
-            labelled keypoint; 2 for LSP-extended, see :func:`load_lsp`).
+            labelled keypoint).
     """
 
     name: str
@@ -318,9 +318,10 @@ def load_lsp(path: str | Path, *, image_dir: str | Path | None = None,
       the third row is 1 where the joint is **visible**.
 
     ``flag`` overrides the guess: ``"visible"`` (1 = visible) or ``"occluded"`` (1 = occluded).
-    Every joint has coordinates (LSP-extended gives out-of-frame guesses for invisible ones), so
-    visible joints get visibility 2 and the others 1. PCK on this set counts visible joints only
-    (``Dataset.min_visibility = 2``): the invisible ones are mostly outside the image.
+    Visible joints get visibility 2; invisible ones inside the image get 1 (labelled, occluded,
+    counted by PCK as on LSP); invisible ones outside the image get 0 (not labelled, NaN):
+    in LSP-extended these are placeholders such as (0, -38) or (-29.6, 0), shared by several
+    joints of one person, not estimates.
 
     Images: ``image_dir`` or ``images/`` beside the file, named from ``joints_index.txt``
     (``<column> <file>`` per line, shared/data/lsp_cpm) where present, else ``im%05d.jpg``
@@ -382,14 +383,18 @@ def load_lsp(path: str | Path, *, image_dir: str | Path | None = None,
         if im is None:
             raise DatasetError(f"cannot decode {img_path}")
         kp = xyv[i, :, :2].astype(np.float32)[None]
-        vis = np.where(visible[i], 2, 1).astype(np.int8)[None]
+        w, h = im.shape[1], im.shape[0]
+        inside = ((kp[0] >= 0) & (kp[0] < (w, h))).all(axis=1)
+        v = np.where(visible[i], 2, np.where(inside, 1, 0)).astype(np.int8)
+        kp[0, v == 0] = np.nan
+        vis = v[None]
         box = _box_from_kp(kp[0])
         images.append(GTImage(path=img_path, size_wh=(im.shape[1], im.shape[0]), image_id=i,
                               keypoints=kp, visibility=vis, boxes=box[None],
                               areas=np.array([(box[2] - box[0]) * (box[3] - box[1])], np.float32),
                               iscrowd=np.zeros(1, bool), ann_ids=np.array([i], np.int64)))
     return Dataset(name=name, skeleton=LSP_14, images=tuple(images), source=path, kind="lsp",
-                   metric="pck", min_visibility=2, _key=_file_key(path, "lsp", flag))
+                   metric="pck", _key=_file_key(path, "lsp", flag))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -182,9 +182,9 @@ class Smoother:
     """
 
     def __init__(self, config: SmootherConfig | None = None, **overrides):
-        self.config = config or SmootherConfig(**overrides)
         if config is not None and overrides:
             raise TypeError("pass either a SmootherConfig or keyword overrides, not both")
+        self.config = config or SmootherConfig(**overrides)
         self._tracks: dict[int, _TrackState] = {}
 
     @property

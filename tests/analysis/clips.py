@@ -103,6 +103,13 @@ def max_people_for(path: str) -> int:
     return 2 if path.startswith("fall-detector/") else 1
 
 
+def min_score_for(path: str) -> float:
+    """0.3 for the fall and non-fall clips: the default 0.5 loses the person for many frames
+    while falling and lying (Fall03, Fall04, Fall10), which a fall monitor cannot afford."""
+    return 0.3 if any(path == c.path for c in (*FALL_CLIPS.values(), *NONFALL_CLIPS.values())) \
+        else 0.5
+
+
 @dataclass
 class ClipPoses:
     """Per-frame poses of one clip (only the frames that went through the model)."""
@@ -127,13 +134,14 @@ def _file_key(p: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _run_model(p: Path, stride: int, max_people: int):
+def _run_model(p: Path, stride: int, max_people: int, min_score: float):
     import cv2
 
     import posekit
     from posekit.types import Frame
 
-    model = posekit.load_model("blazepose-mediapipe", mode="video", max_people=max_people)
+    model = posekit.load_model("blazepose-mediapipe", mode="video", max_people=max_people,
+                               min_score=min_score)
     cap = cv2.VideoCapture(str(p))
     fps = cap.get(cv2.CAP_PROP_FPS)
     n = max_people
@@ -166,37 +174,38 @@ def _run_model(p: Path, stride: int, max_people: int):
                 stride=np.int64(stride)), infer
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / ua if ua > 0 else 0.0
-
-
-def _with_tracks(d: dict) -> list:
-    """Poses per frame with track IDs from greedy box-IoU matching to the previous frame."""
+def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
+                 max_dist: float = 0.75) -> list:
+    """Poses per frame with track IDs: greedy matching of box centres to the tracks seen in
+    the last ``max_age_s`` seconds, distance relative to the larger box diagonal (a person
+    who falls changes box shape, so IoU alone would split the track). A stand-in for the
+    package tracker, good enough for these one- and two-person clips."""
     out = []
-    prev: dict[int, np.ndarray] = {}
+    tracks: dict[int, tuple[float, np.ndarray]] = {}   # id -> (last time, box)
     next_id = 0
-    for kp, sc, wd in zip(d["keypoints"], d["scores"], d["world"]):
+    for t, kp, sc, wd in zip(times, d["keypoints"], d["scores"], d["world"]):
         keep = np.isfinite(kp).all(axis=(1, 2))
         p = Poses(kp[keep], sc[keep], BLAZEPOSE_33, world=wd[keep])
+        tracks = {k: v for k, v in tracks.items() if t - v[0] <= max_age_s}
         ids = np.full(len(p), -1, np.int64)
-        cand = sorted(((_iou(b, pb), j, t) for j, b in enumerate(p.boxes)
-                       for t, pb in prev.items()), reverse=True)
-        used_t = set()
-        for iou, j, t in cand:
-            if iou < 0.1 or ids[j] >= 0 or t in used_t:
+        cand = []
+        for j, b in enumerate(p.boxes):
+            for k, (_, pb) in tracks.items():
+                c1 = 0.5 * (b[:2] + b[2:])
+                c2 = 0.5 * (pb[:2] + pb[2:])
+                diag = max(np.hypot(*(b[2:] - b[:2])), np.hypot(*(pb[2:] - pb[:2])))
+                cand.append((float(np.linalg.norm(c1 - c2) / max(diag, 1.0)), j, k))
+        used = set()
+        for dist, j, k in sorted(cand):
+            if dist > max_dist or ids[j] >= 0 or k in used:
                 continue
-            ids[j] = t
-            used_t.add(t)
+            ids[j] = k
+            used.add(k)
         for j in range(len(p)):
             if ids[j] < 0:
                 ids[j] = next_id
                 next_id += 1
-            next_id = max(next_id, int(ids[j]) + 1)
-        prev = {int(t): b for t, b in zip(ids, p.boxes)}
+            tracks[int(ids[j])] = (float(t), p.boxes[j])
         out.append(p.replace(track_ids=ids))
     return out
 
@@ -224,8 +233,9 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
     fps = cap.get(cv2.CAP_PROP_FPS)
     cap.release()
     stride = max(1, int(round(fps / TARGET_FPS)))
-    mp = max_people_for(path)
-    key = f"{p.stem.replace(' ', '_')}-{_file_key(p)}-s{stride}-n{mp}-v{CACHE_VERSION}"
+    mp, ms = max_people_for(path), min_score_for(path)
+    key = (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-s{stride}-n{mp}-m{ms:g}"
+           f"-v{CACHE_VERSION}")
     f = cache / f"{key}.npz"
     infer = 0.0
     if f.is_file():
@@ -233,14 +243,14 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
             d = {k: z[k] for k in z.files}
     else:
         log.info("running the model on %s (stride %d)", path, stride)
-        d, infer = _run_model(p, stride, mp)
+        d, infer = _run_model(p, stride, mp, ms)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, **d)
         tmp.replace(f)
     fps = float(d["fps"])
     cp = ClipPoses(path, fps, int(d["n_frames"]), int(d["stride"]), d["indices"],
-                   d["indices"] / fps, _with_tracks(d), infer)
+                   d["indices"] / fps, _with_tracks(d, d["indices"] / fps), infer)
     _MEMO[path] = cp
     return cp
 

