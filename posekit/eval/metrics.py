@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DatasetError
-from ..skeletons import Skeleton
+from ..skeletons import Skeleton, mapping_matrix
 from ..types import Poses
 from .datasets import Dataset, GTImage
 
@@ -46,6 +46,27 @@ MISSING_XY = -1.0e5
 HEAD_TOP_K = 0.5
 
 
+def _map(poses: Poses, dst: Skeleton) -> Poses:
+    """``poses.to(dst)``, with a missing (NaN) source keypoint spoiling only the destination
+    keypoints built from it (``Poses.to``'s averaging matrix multiplies NaN by 0 weights too)."""
+    if dst == poses.skeleton:
+        return poses
+    nan = ~np.isfinite(poses.keypoints).all(axis=-1)                 # (N, K_src)
+    if not nan.any():
+        return poses.to(dst)
+    clean = poses.replace(keypoints=np.where(nan[..., None], 0.0, poses.keypoints),
+                          scores=np.where(nan, 0.0, poses.scores), world=None, presence=None)
+    out = clean.to(dst)
+    used = mapping_matrix(poses.skeleton, dst) > 0                  # (K_dst, K_src)
+    bad = (nan.astype(np.float32) @ used.T.astype(np.float32)) > 0   # (N, K_dst)
+    bad |= ~used.any(axis=1)[None]
+    kp = np.array(out.keypoints)
+    sc = np.array(out.scores)
+    kp[bad] = np.nan
+    sc[bad] = 0.0
+    return out.replace(keypoints=kp, scores=sc)
+
+
 def add_head_top(poses: Poses, gt_skeleton: Skeleton) -> Poses:
     """``poses.to(gt_skeleton)`` with ``head_top`` extrapolated where the source has none.
 
@@ -55,7 +76,7 @@ def add_head_top(poses: Poses, gt_skeleton: Skeleton) -> Poses:
     shoulders; its score is the minimum of the scores used. Persons without the points stay
     missing (NaN, score 0). See :data:`HEAD_TOP_K` for the justification.
     """
-    out = poses.to(gt_skeleton)
+    out = _map(poses, gt_skeleton)
     if "head_top" not in gt_skeleton.keypoints or "head_top" in poses.skeleton.keypoints:
         return out
     src = poses.skeleton
@@ -192,6 +213,7 @@ class PCKResult:
         distances: (M, K) float32 normalised errors of the evaluated persons (inf = missed,
             NaN = not counted), for reports.
         image_index: (M,) int64 image index of each evaluated person.
+        person_index: (M,) int64 index of that person among its image's GT persons.
     """
 
     alpha: float
@@ -207,6 +229,7 @@ class PCKResult:
     excluded: tuple[str, ...] = ()
     distances: np.ndarray = field(default=None, repr=False)
     image_index: np.ndarray = field(default=None, repr=False)
+    person_index: np.ndarray = field(default=None, repr=False)
 
 
 def normalizers(im: GTImage, skeleton: Skeleton, norm: str, min_visibility: int = 1
@@ -271,7 +294,7 @@ def _greedy_match(dist: np.ndarray) -> list[tuple[int, int]]:
 
 def normalized_errors(dataset: Dataset, predictions: Sequence[Poses], norm: str,
                       min_visibility: int | None = None, match_cap: float = 1.0
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Per-keypoint normalised errors of the GT persons after matching.
 
     Matching (per image): predictions are converted to the GT skeleton; the cost of a (GT
@@ -285,12 +308,13 @@ def normalized_errors(dataset: Dataset, predictions: Sequence[Poses], norm: str,
         errors: (M, K) float64: ``|pred - gt| / normaliser``; ``inf`` for a counted keypoint
             that was missed (person unmatched or keypoint missing); NaN where not counted.
         image_index: (M,) int64 image of each evaluated person.
+        person_index: (M,) int64 its index among the image's GT persons.
         matched: (M,) bool.
         n_skipped: annotated persons without a normaliser (left out).
     """
     _check_lengths(dataset, predictions)
     mv = dataset.min_visibility if min_visibility is None else min_visibility
-    rows, img_idx, matched = [], [], []
+    rows, img_idx, person_idx, matched = [], [], [], []
     skipped = 0
     k = len(dataset.skeleton)
     for n, (im, poses) in enumerate(zip(dataset.images, predictions)):
@@ -320,11 +344,13 @@ def normalized_errors(dataset: Dataset, predictions: Sequence[Poses], norm: str,
         errs[~counted[g_ids]] = np.nan
         rows.append(errs)
         img_idx += [n] * g_ids.size
+        person_idx += list(g_ids)
         matched += [g in assign for g in range(g_ids.size)]
     if rows:
-        return (np.concatenate(rows), np.asarray(img_idx, np.int64), np.asarray(matched, bool),
-                skipped)
-    return np.zeros((0, k)), np.zeros(0, np.int64), np.zeros(0, bool), skipped
+        return (np.concatenate(rows), np.asarray(img_idx, np.int64),
+                np.asarray(person_idx, np.int64), np.asarray(matched, bool), skipped)
+    return np.zeros((0, k)), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), \
+        skipped
 
 
 def pck(dataset: Dataset, predictions: Sequence[Poses], *, alpha: float = 0.2,
@@ -341,7 +367,7 @@ def pck(dataset: Dataset, predictions: Sequence[Poses], *, alpha: float = 0.2,
     names joints left out of ``overall`` (still reported per joint). ``thresholds`` (default
     0, 0.01, ..., 0.5) give the PCK-vs-threshold curve of ``overall``.
     """
-    errs, img_idx, matched, skipped = normalized_errors(dataset, predictions, norm,
+    errs, img_idx, person_idx, matched, skipped = normalized_errors(dataset, predictions, norm,
                                                         min_visibility)
     names = dataset.skeleton.keypoints
     counted = ~np.isnan(errs)
@@ -364,7 +390,7 @@ def pck(dataset: Dataset, predictions: Sequence[Poses], *, alpha: float = 0.2,
                      counts=counts, n_persons=int(errs.shape[0]),
                      n_matched=int(matched.sum()), n_skipped=skipped, thresholds=th,
                      curve=curve, excluded=tuple(exclude), distances=errs,
-                     image_index=img_idx)
+                     image_index=img_idx, person_index=person_idx)
 
 
 #: MPII's official mean leaves out pelvis and thorax (evalMPII / mmpose ``MpiiPCKAccuracy``).

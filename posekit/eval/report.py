@@ -155,26 +155,10 @@ def _missed_by_image(row: dict) -> dict[int, np.ndarray]:
     r = row["_pck"]
     ds = row["_dataset"]
     out: dict[int, np.ndarray] = {}
-    # rows of r.distances follow images in order and, within an image, the kept persons in
-    # order; rebuild which GT person each row is (same rule as metrics.normalized_errors).
-    from .metrics import normalizers
-
-    per_image: dict[int, list[int]] = {}
-    for n, im in enumerate(ds.images):
-        nz = normalizers(im, ds.skeleton, r.norm, max(ds.min_visibility, 1))
-        counted = (im.visibility >= ds.min_visibility) & im.annotated[:, None]
-        keep = im.annotated & counted.any(axis=1) & np.isfinite(nz)
-        per_image[n] = list(np.flatnonzero(keep))
-    cursor: dict[int, int] = {}
-    for row_i, n in enumerate(r.image_index):
-        n = int(n)
-        im = ds.images[n]
-        m = out.setdefault(n, np.zeros(im.visibility.shape, bool))
-        p = per_image[n][cursor.get(n, 0)]
-        cursor[n] = cursor.get(n, 0) + 1
-        d = r.distances[row_i]
+    for n, p, d in zip(r.image_index, r.person_index, r.distances):
+        m = out.setdefault(int(n), np.zeros(ds.images[int(n)].visibility.shape, bool))
         with np.errstate(invalid="ignore"):
-            m[p] = (d > r.alpha) & ~np.isnan(d)
+            m[int(p)] = (d > r.alpha) & ~np.isnan(d)
     return out
 
 

@@ -6,7 +6,7 @@
 
 Each model runs in image mode (every image independent) on each image of the set, once: its
 predictions are cached in ``<posekit cache>/eval/`` under a key made of the model name, its
-settings, the weights' identity where known, posekit's version and the annotation file's hash,
+settings, the registered factory, the weights' identity where known, posekit's version and the annotation file's hash,
 so a second run (another metric, another report) costs nothing.
 """
 
@@ -132,8 +132,12 @@ def prediction_cache_path(spec: ModelSpec, dataset: Dataset, root: Path | None =
     """Cache file of ``spec``'s predictions on ``dataset`` (see the module docstring)."""
     from ..models.assets import cache_dir
 
+    from .. import models
+
     settings = spec.settings()
-    blob = json.dumps([spec.name, sorted(settings.items(), key=lambda kv: kv[0]),
+    factory = models._REGISTRY.get(spec.name)
+    target = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
+    blob = json.dumps([spec.name, target, sorted(settings.items(), key=lambda kv: kv[0]),
                        _weights_identity(settings), _posekit_version(), dataset.key,
                        dataset.n_images], default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:16]

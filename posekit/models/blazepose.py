@@ -41,6 +41,11 @@ from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
 
+#: Two persons whose landmarks lie closer than this fraction of the ROI side (median over the
+#: 33 landmarks) are one person seen twice; the later one is dropped. Distinct people standing
+#: side by side are farther apart than that (their hip centres alone differ by more).
+DUPLICATE_DISTANCE = 0.05
+
 Detections = ops.Detections
 
 
@@ -118,9 +123,9 @@ class BlazePoseConfig:
             behaviour), 0 = only when nobody is tracked or a person is lost.
         nms_iou: IoU above which detections are merged by weighted non-maximum suppression
             (``min_suppression_threshold``: 0.3 in pose_detection_cpu.pbtxt; Tasks uses 0.5).
-        track_iou: IoU of ROI squares above which two ROIs are the same person (a detection
-            overlapping a tracked person is dropped; duplicates are removed); MediaPipe's
-            ``min_tracking_confidence`` plays this role.
+        track_iou: video mode: a detection whose ROI square overlaps a tracked person's by more
+            than this IoU is that person (matched one to one); MediaPipe's
+            ``min_tracking_confidence`` plays this role in its AssociationNormRectCalculator.
         box_scale: external boxes: the square ROI's side is ``box_scale * max(w, h)``.
         refine_boxes: external boxes: run the landmark network a second time on the ROI
             estimated from the first pass's alignment landmarks (rotation and scale as
@@ -139,7 +144,7 @@ class BlazePoseConfig:
     mode: str = "video"
     num_threads: int = 2
     detect_every: int = 10
-    nms_iou: float = 0.3
+    nms_iou: float = 0.5
     track_iou: float = 0.5
     box_scale: float = 1.25
     refine_boxes: bool = False
@@ -403,12 +408,14 @@ class BlazePose:
         return ops.rois_from_alignment(res["xy"][:, 33], res["xy"][:, 34])
 
     def _dedupe(self, res: dict) -> dict:
-        """Drop persons whose next ROI overlaps an earlier person's (IoU > track_iou)."""
-        nxt = ops.roi_boxes(self._next_rois(res))
-        iou = ops.iou_matrix(nxt, nxt)
+        """Drop persons whose landmarks repeat an earlier person's: median distance over the 33
+        landmarks below :data:`DUPLICATE_DISTANCE` times the earlier person's ROI side (two ROIs
+        that converged onto one person)."""
+        xy = res["xy"][:, :ops.NUM_LANDMARKS]
         keep: list[int] = []
-        for i in range(len(nxt)):
-            if all(iou[i, j] <= self.config.track_iou for j in keep):
+        for i in range(len(xy)):
+            if all(np.median(np.linalg.norm(xy[i] - xy[j], axis=1))
+                   >= DUPLICATE_DISTANCE * res["roi"][j, 2] for j in keep):
                 keep.append(i)
         return self._select(res, np.asarray(keep, np.int64))
 
@@ -416,15 +423,26 @@ class BlazePose:
         return self._select(res, res["flag"] >= self.config.min_presence)
 
     def _new_rois(self, dets: Detections, taken: np.ndarray, room: int) -> np.ndarray:
-        """Detection ROIs not overlapping ``taken`` ROIs (IoU > track_iou), best first, at most
-        ``room``."""
+        """ROIs of detections that are new persons, best first, at most ``room``.
+
+        Detections and ``taken`` ROIs (N, 4) (persons already tracked) are matched one to one,
+        greedily by decreasing IoU of their ROI squares, where the IoU exceeds ``track_iou``;
+        a matched detection is the tracked person again and is dropped (its track keeps its own
+        ROI, which comes from the landmarks and is steadier than the detector's).
+        """
         if room <= 0 or len(dets) == 0:
             return np.zeros((0, 4))
-        rois = dets.rois
+        new = np.ones(len(dets), bool)
         if len(taken):
-            iou = ops.iou_matrix(ops.roi_boxes(rois), ops.roi_boxes(taken))
-            rois = rois[(iou <= self.config.track_iou).all(axis=1)]
-        return rois[:room]
+            iou = ops.iou_matrix(ops.roi_boxes(dets.rois), ops.roi_boxes(taken))
+            while True:
+                d, k = np.unravel_index(np.argmax(iou), iou.shape)
+                if iou[d, k] <= self.config.track_iou:
+                    break
+                new[d] = False
+                iou[d, :] = -1.0
+                iou[:, k] = -1.0
+        return dets.rois[new][:room]
 
     # ------------------------------------------------------------------ call
     def __call__(self, frame: Frame | np.ndarray, rois: np.ndarray | None = None) -> Poses:
@@ -487,8 +505,7 @@ class BlazePose:
             # A person was lost: look for people again on this very frame.
             dets = self._detect(image, cfg.tiles, t)
             self._since_detect = 0
-            taken = np.concatenate([rois[~lost], self._next_rois(res)])
-            new = self._new_rois(dets, taken, cfg.max_people - len(res["xy"]))
+            new = self._new_rois(dets, self._next_rois(res), cfg.max_people - len(res["xy"]))
             if len(new):
                 res = self._concat(res, self._gate(self._landmarks(image, new, t, **want)))
         res = self._dedupe(res)
