@@ -220,6 +220,15 @@ def _ver(pkg: str) -> str:
         return "not installed"
 
 
+def _mount_subcommands() -> None:
+    from .eval.cli import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     """Entry point of the ``posekit`` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -149,16 +149,25 @@ class Poses:
         if skeleton == self.skeleton:
             return self
         m = mapping_matrix(self.skeleton, skeleton)
-        kp = np.einsum("jk,nkc->njc", m, self.keypoints)
         used = m > 0
+        # A destination keypoint is missing where any source it averages is missing (NaN),
+        # or where the source skeleton cannot provide it at all (an all-zero row).
+        src_missing = ~np.isfinite(self.keypoints).all(axis=2)               # (N, K_src)
+        dst_missing = (src_missing.astype(np.float32) @ used.T.astype(np.float32)) > 0
+        dst_missing |= ~used.any(axis=1)[None, :]
+        kp = np.einsum("jk,nkc->njc", m, np.nan_to_num(self.keypoints))
+        kp[dst_missing] = np.nan
         sc = np.zeros((len(self), len(skeleton)), np.float32)
         for j in range(len(skeleton)):
             if used[j].any():
                 sc[:, j] = self.scores[:, used[j]].min(axis=1)
-        kp[:, ~used.any(axis=1)] = np.nan
-        world = None if self.world is None else np.einsum("jk,nkc->njc", m, self.world)
-        if world is not None:
-            world[:, ~used.any(axis=1)] = np.nan
+        sc[dst_missing] = 0.0
+        world = None
+        if self.world is not None:
+            w_missing = ~np.isfinite(self.world).all(axis=2)
+            world = np.einsum("jk,nkc->njc", m, np.nan_to_num(self.world))
+            world[((w_missing.astype(np.float32) @ used.T.astype(np.float32)) > 0)
+                  | ~used.any(axis=1)[None, :]] = np.nan
         return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
                      self.track_ids)
 

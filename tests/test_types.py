@@ -74,3 +74,14 @@ def test_skeletons_are_consistent():
     assert COCO_17.sigmas[0] == pytest.approx(0.026)
     with pytest.raises(KeyError, match="expected one of"):
         COCO_17.index("left_pinky")
+
+
+def test_one_missing_source_keypoint_leaves_the_others():
+    kp = np.random.default_rng(1).uniform(0, 50, (1, 33, 2)).astype(np.float32)
+    kp[0, BLAZEPOSE_33.index("left_wrist")] = np.nan
+    c = Poses(kp, np.ones((1, 33)), BLAZEPOSE_33).to(COCO_17)
+    missing = ~np.isfinite(c.keypoints[0]).all(axis=1)
+    assert missing.tolist() == [n == "left_wrist" for n in COCO_17.keypoints]
+    assert c.scores[0, COCO_17.index("left_wrist")] == 0
+    m = Poses(kp, np.ones((1, 33)), BLAZEPOSE_33).to(MPII_16)
+    assert np.isfinite(m.keypoints[0, MPII_16.index("pelvis")]).all()

@@ -29,6 +29,10 @@ L_EAR, R_EAR = _I("left_ear"), _I("right_ear")
 L_IDX, R_IDX = _I("left_index"), _I("right_index")
 NOSE = _I("nose")
 
+#: Shoulder width / torso length below which a person is seen from the side (measured on the
+#: analytics clips: side views 0.05-0.22, frontal and oblique views 0.5 and more).
+SIDE_VIEW_RATIO = 0.4
+
 
 def nanmean2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise mean of the finite values of ``a`` and ``b`` (NaN where both are NaN)."""
@@ -70,7 +74,8 @@ def frame_features(poses: Poses, *, min_visibility: float = DEFAULT_MIN_VISIBILI
         ``ankle_spread``: ankle distance / shoulder width (ratio);
         ``hip_x_px``, ``hip_y_px``: hip centre in pixels; ``torso_px``: mid-shoulder to mid-hip
         length in pixels; ``ankle_y_px``: mean ankle height in pixels;
-        ``shoulder_width_px``;
+        ``shoulder_width_px``; ``side_view``: 1.0 where the shoulders overlap (shoulder width
+        below ``0.4`` torso lengths: a side view), 0.0 otherwise, NaN unknown;
         ``world_hip_height_m``: height of the hip centre above the ankles from world landmarks
         (metres, along the camera's down axis; NaN without world landmarks);
         ``world_trunk_lean``: trunk lean from world landmarks (3D).
@@ -101,6 +106,11 @@ def frame_features(poses: Poses, *, min_visibility: float = DEFAULT_MIN_VISIBILI
     f["elbow_mean"] = nanmean2(ang["left_elbow"], ang["right_elbow"])
     f["hip_mean"] = nanmean2(ang["left_hip"], ang["right_hip"])
     f["shoulder_mean"] = nanmean2(ang["left_shoulder"], ang["right_shoulder"])
+    sw = np.linalg.norm(p[:, L_SH] - p[:, R_SH], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = sw / torso
+    side = np.where(np.isfinite(ratio), (ratio < SIDE_VIEW_RATIO).astype(float), np.nan)
+    f["side_view"] = side
     f["body_line"] = nanmean2(angle_at(p[:, L_SH], p[:, L_HIP], p[:, L_AN]),
                               angle_at(p[:, R_SH], p[:, R_HIP], p[:, R_AN]))
 
@@ -114,7 +124,9 @@ def frame_features(poses: Poses, *, min_visibility: float = DEFAULT_MIN_VISIBILI
 
     f["knee_over_toe"] = nanmax2(over_toe(L_KN, L_AN, L_HEEL, L_TOE),
                                  over_toe(R_KN, R_AN, R_HEEL, R_TOE))
-    sw = np.linalg.norm(p[:, L_SH] - p[:, R_SH], axis=1)
+    # body line and knee-over-toe are sagittal measures: meaningless in a frontal view
+    f["body_line"] = np.where(side == 1.0, f["body_line"], np.nan)
+    f["knee_over_toe"] = np.where(side == 1.0, f["knee_over_toe"], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         f["ankle_spread"] = np.linalg.norm(p[:, L_AN] - p[:, R_AN], axis=1) / sw
     f["shoulder_width_px"] = sw

@@ -10,8 +10,19 @@ from __future__ import annotations
 from .datasets import Dataset, GTImage, load_coco, load_dataset, load_lsp, load_mpii
 from .metrics import PCKResult, coco_ap, pck, pckh
 
-__all__ = ["Dataset", "GTImage", "load_dataset", "load_coco", "load_lsp", "load_mpii",
-           "coco_ap", "pck", "pckh", "PCKResult", "run_eval"]
+__all__ = [
+    "Dataset",
+    "GTImage",
+    "PCKResult",
+    "coco_ap",
+    "load_coco",
+    "load_dataset",
+    "load_lsp",
+    "load_mpii",
+    "pck",
+    "pckh",
+    "run_eval",
+]
 
 
 def __getattr__(name):

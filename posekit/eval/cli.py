@@ -13,7 +13,6 @@ Errors (unknown dataset, missing extra...) end with one ``error: ...`` line and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -46,15 +45,15 @@ def _fail(msg: str) -> None:
 
 @eval_app.command("pose")
 def pose(
-    specs: List[str] = typer.Argument(..., help="Dataset file (COCO keypoint .json, MPII .json "
+    specs: list[str] = typer.Argument(..., help="Dataset file (COCO keypoint .json, MPII .json "
                                       "list, LSP joints.mat) or name (coco, tiny_coco_val, "
                                       "lsp, mpii, ...); 'all' for every set found."),
-    models: List[str] = typer.Option(["blazepose"], "--model", "-m",
+    models: list[str] = typer.Option(["blazepose"], "--model", "-m",
                                      help="Model, repeatable; settings as "
                                      "name:key=value,key=value (e.g. yolo:imgsz=960)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.json, "
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for report.json, "
                                        "plots and worst-case overlays."),
-    max_images: Optional[int] = typer.Option(None, "--max-images", min=1,
+    max_images: int | None = typer.Option(None, "--max-images", min=1,
                                              help="Only the first N images of each set."),
     worst: int = typer.Option(3, "--worst", min=0, help="Worst-case overlays per model."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the models again even where "

@@ -21,9 +21,10 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class Dataset:
         """A short hash of the annotation file's bytes and the loader's choices (cache key)."""
         return self._key
 
-    def subset(self, n: int) -> "Dataset":
+    def subset(self, n: int) -> Dataset:
         """The first ``n`` images (for quick runs)."""
         return Dataset(name=self.name, skeleton=self.skeleton, images=self.images[:n],
                        source=self.source, kind=self.kind, metric=self.metric,
@@ -533,5 +534,14 @@ def load_dataset(spec: str | Path, *, root: str | Path | None = None, **kwargs) 
     return load_coco(path, name=name, **kwargs)
 
 
-__all__ = ["GTImage", "Dataset", "load_coco", "load_lsp", "load_mpii", "load_dataset",
-           "KNOWN_SETS", "available_sets", "default_data_root"]
+__all__ = [
+    "KNOWN_SETS",
+    "Dataset",
+    "GTImage",
+    "available_sets",
+    "default_data_root",
+    "load_coco",
+    "load_dataset",
+    "load_lsp",
+    "load_mpii",
+]

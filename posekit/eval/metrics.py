@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -421,6 +421,19 @@ def _check_lengths(dataset: Dataset, predictions: Sequence[Poses]) -> None:
                          f"got {len(predictions)}")
 
 
-__all__ = ["coco_ap", "coco_eval", "coco_results", "pck", "pckh", "default_pck", "PCKResult",
-           "normalizers", "normalized_errors", "add_head_top", "to_gt_skeleton", "HEAD_TOP_K",
-           "COCO_STATS", "MPII_EXCLUDED"]
+__all__ = [
+    "COCO_STATS",
+    "HEAD_TOP_K",
+    "MPII_EXCLUDED",
+    "PCKResult",
+    "add_head_top",
+    "coco_ap",
+    "coco_eval",
+    "coco_results",
+    "default_pck",
+    "normalized_errors",
+    "normalizers",
+    "pck",
+    "pckh",
+    "to_gt_skeleton",
+]

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DatasetError, MissingExtraError
 from ..io.sinks import Sink, _open_text, check_output_path
+from ..track.outline import body_boxes
 from ..types import Frame, Poses
 
 log = logging.getLogger(__name__)
@@ -86,82 +87,13 @@ def write_mot(path: str | Path, rows: np.ndarray) -> Path:
     return p
 
 
-# Padding of the landmark extent to the body outline, as fractions of the body height
-# (top of the head landmarks to the lowest foot landmark). Calibrated on PETS09-S2L1: BlazePose
-# landmarks from the tiled native backend on all 795 frames of vtest.avi, matched to GT boxes
-# at IoU > 0.5, median of (GT edge - landmark edge) / body height; see bench/bench_mot.py
-# ``--calibrate``.
-MOT_PAD_TOP = 0.10       # head top above the eyes/ears
-MOT_PAD_BOTTOM = 0.02    # soles below the heel/toe landmarks
-MOT_WIDTH_RATIO = 0.36   # box width / box height of an upright pedestrian (median of the GT)
-MOT_PAD_SIDE = 0.06      # shoulders/arms outline beyond the torso landmarks, per side
-
-
-def pose_boxes_for_mot(poses: Poses, *, min_score: float = 0.0) -> np.ndarray:
+def pose_boxes_for_mot(poses: Poses, *, min_score: float = 0.0,
+                       min_feet_visibility: float = 0.3) -> np.ndarray:
     """Body-outline boxes (N, 4) float32 xyxy pixels from BlazePose landmarks, comparable with
-    MOTChallenge ground truth.
-
-    The vertical extent runs from the highest head landmark (nose, eyes, ears, mouth) padded by
-    ``MOT_PAD_TOP`` of the body height to the lowest foot landmark (ankles, heels, toes) padded
-    by ``MOT_PAD_BOTTOM``. Horizontally the box is centred on the torso (shoulders and hips)
-    and its width is the larger of ``MOT_WIDTH_RATIO`` times the height and the torso extent
-    padded by ``MOT_PAD_SIDE`` per side, so swinging arms do not widen it. Landmarks with a
-    score at or below ``min_score`` or NaN are ignored; where the head or feet are missing the
-    pose's own box (``poses.boxes``) is used for that person.
-
-    Other skeletons (``COCO_17`` has the same head, shoulder, hip and ankle names) work the same
-    way; a skeleton without those names falls back to ``poses.boxes``.
-    """
-    sk = poses.skeleton
-    n = len(poses)
-    out = np.array(poses.boxes, np.float32, copy=True).reshape(n, 4)
-    if n == 0:
-        return out
-    names = sk.keypoints
-    head = [i for i, nm in enumerate(names) if nm in _HEAD]
-    feet = [i for i, nm in enumerate(names) if nm in _FEET]
-    torso = [i for i, nm in enumerate(names) if nm in _TORSO]
-    if not head or not feet or not torso:
-        return out
-    kp = np.array(poses.keypoints, np.float64)
-    kp[~(poses.scores > min_score)] = np.nan
-    with np.errstate(all="ignore"), _quiet_nan():
-        top = np.nanmin(kp[:, head, 1], axis=1)
-        bottom = np.nanmax(kp[:, feet, 1], axis=1)
-        cx = np.nanmean(kp[:, torso, 0], axis=1)
-        tx0 = np.nanmin(kp[:, torso, 0], axis=1)
-        tx1 = np.nanmax(kp[:, torso, 0], axis=1)
-    h = bottom - top
-    ok = np.isfinite(top) & np.isfinite(bottom) & np.isfinite(cx) & (h > 1.0)
-    y0 = top - MOT_PAD_TOP * h
-    y1 = bottom + MOT_PAD_BOTTOM * h
-    hh = y1 - y0
-    half = np.maximum(0.5 * MOT_WIDTH_RATIO * hh,
-                      np.maximum(cx - tx0, tx1 - cx) + MOT_PAD_SIDE * hh)
-    boxes = np.stack([cx - half, y0, cx + half, y1], axis=1).astype(np.float32)
-    out[ok] = boxes[ok]
-    return out
-
-
-_HEAD = {"nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-         "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right"}
-_FEET = {"left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index",
-         "right_foot_index"}
-_TORSO = {"left_shoulder", "right_shoulder", "left_hip", "right_hip"}
-
-
-class _quiet_nan:
-    """Silence numpy's "All-NaN slice" RuntimeWarning inside a block."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
+    MOTChallenge ground truth: :func:`posekit.track.body_boxes` (landmark extent padded to the
+    head top, soles and sides with fractions of the body height calibrated on PETS09-S2L1's
+    GT; torso-based where the feet are not visible). See that function for the rules."""
+    return body_boxes(poses, min_score=min_score, min_feet_visibility=min_feet_visibility)
 
 
 def mot_rows(frame_number: int, poses: Poses, boxes: np.ndarray | None = None) -> np.ndarray:

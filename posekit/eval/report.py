@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     headers, cells = table_rows(rows)
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
-    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(c) for c in cells])
 
 
@@ -116,10 +117,10 @@ def _draw_skeleton(img: np.ndarray, kp: np.ndarray, skeleton: Skeleton, color, r
     ok = np.isfinite(kp).all(axis=1)
     for a, b in skeleton.edges:
         if ok[a] and ok[b]:
-            cv2.line(img, tuple(int(round(v)) for v in kp[a]),
-                     tuple(int(round(v)) for v in kp[b]), color, t, cv2.LINE_AA)
+            cv2.line(img, tuple(round(v) for v in kp[a]),
+                     tuple(round(v) for v in kp[b]), color, t, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
-        cv2.circle(img, tuple(int(round(v)) for v in kp[j]), r, color, -1, cv2.LINE_AA)
+        cv2.circle(img, tuple(round(v) for v in kp[j]), r, color, -1, cv2.LINE_AA)
 
 
 def draw_overlay(image: np.ndarray, gt: GTImage, skeleton: Skeleton, pred_kp: np.ndarray,
@@ -131,13 +132,13 @@ def draw_overlay(image: np.ndarray, gt: GTImage, skeleton: Skeleton, pred_kp: np
 
     out = image.copy()
     scale = max(out.shape[:2]) / 640.0
-    r, t = max(2, int(round(3 * scale))), max(1, int(round(2 * scale)))
+    r, t = max(2, round(3 * scale)), max(1, round(2 * scale))
     for p in np.flatnonzero(gt.annotated):
         kp = np.where((gt.visibility[p] > 0)[:, None], gt.keypoints[p], np.nan)
         _draw_skeleton(out, kp, skeleton, (0, 200, 0), r, t)
         if missed is not None:
             for j in np.flatnonzero(missed[p] & np.isfinite(kp).all(axis=1)):
-                cv2.circle(out, tuple(int(round(v)) for v in kp[j]), 3 * r, (0, 255, 255), t,
+                cv2.circle(out, tuple(round(v) for v in kp[j]), 3 * r, (0, 255, 255), t,
                            cv2.LINE_AA)
     for kp in pred_kp:
         _draw_skeleton(out, kp, skeleton, (0, 0, 255), max(1, r - 1), max(1, t - 1))
@@ -243,5 +244,13 @@ def write_report(report, out_dir: Path, n_worst: int = 3) -> None:
         raise OutputError(f"cannot write {out_dir / 'report.json'}: {e.strerror or e}") from e
 
 
-__all__ = ["format_table", "table_rows", "plot_per_joint", "plot_pck_curve", "draw_overlay",
-           "write_report", "write_worst", "TABLE_COLUMNS"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "draw_overlay",
+    "format_table",
+    "plot_pck_curve",
+    "plot_per_joint",
+    "table_rows",
+    "write_report",
+    "write_worst",
+]

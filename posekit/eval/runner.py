@@ -16,9 +16,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ EVAL_DEFAULTS: dict[str, dict[str, Any]] = {
     "blazepose-mediapipe": {"mode": "image", "max_people": 20, "min_score": 0.3},
     "blazepose": {"mode": "image", "max_people": 20, "min_score": 0.3},
     "yolo": {"max_people": 20, "min_score": 0.05},
-    "hybrid": {"max_people": 20, "min_score": 0.05},
+    "hybrid": {"max_people": 20, "min_score": 0.05, "min_presence": 0.1},
 }
 
 _EXTRA_REGISTRY = {"yolo": "posekit.models.yolo:YoloPose",
@@ -67,7 +68,7 @@ class ModelSpec:
     config: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def parse(cls, spec: "str | ModelSpec") -> "ModelSpec":
+    def parse(cls, spec: str | ModelSpec) -> ModelSpec:
         if isinstance(spec, ModelSpec):
             return spec
         name, _, rest = spec.partition(":")
@@ -124,16 +125,16 @@ def _posekit_version() -> str:
         from importlib.metadata import version
 
         return version("posekit")
-    except Exception:
+    except Exception:  # noqa: BLE001 - no metadata: a source checkout
         return "dev"
 
 
 def prediction_cache_path(spec: ModelSpec, dataset: Dataset, root: Path | None = None) -> Path:
     """Cache file of ``spec``'s predictions on ``dataset`` (see the module docstring)."""
+    from .. import models
     from ..models.assets import cache_dir
 
-    from .. import models
-
+    _ensure_registered()
     settings = spec.settings()
     factory = models._REGISTRY.get(spec.name)
     target = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
@@ -155,7 +156,7 @@ def _save(path: Path, preds: Predictions) -> None:
     nonempty = [p for p in preds.poses if len(p)]
     sk = preds.poses[0].skeleton if preds.poses else None
     k = len(sk) if sk else 0
-    cat = (lambda f, shape: np.concatenate([getattr(p, f) for p in nonempty])  # noqa: E731
+    cat = (lambda f, shape: np.concatenate([getattr(p, f) for p in nonempty])
            if nonempty else np.zeros(shape, np.float32))
     buf = io.BytesIO()
     np.savez_compressed(buf, skeleton=np.array(sk.name if sk else ""), counts=counts,
@@ -179,7 +180,7 @@ def _load(path: Path, spec: ModelSpec, dataset: Dataset) -> Predictions | None:
             poses.append(Poses(z["keypoints"][s], z["scores"][s], sk, boxes=z["boxes"][s],
                                person_scores=z["person_scores"][s]))
         return Predictions(spec.label, dataset.name, poses, z["times_s"], cached=True)
-    except Exception as e:  # a stale or damaged cache file is just recomputed
+    except Exception as e:  # noqa: BLE001 - a stale or damaged cache file is just recomputed
         log.warning("ignoring prediction cache %s: %s", path, e)
         return None
 
@@ -368,5 +369,15 @@ def run_eval(datasets: Sequence[str | Dataset], models: Sequence[str | ModelSpec
     return result
 
 
-__all__ = ["ModelSpec", "Predictions", "Report", "EVAL_DEFAULTS", "predict", "score",
-           "run_eval", "resolve_sets", "prediction_cache_path", "worst_images"]
+__all__ = [
+    "EVAL_DEFAULTS",
+    "ModelSpec",
+    "Predictions",
+    "Report",
+    "predict",
+    "prediction_cache_path",
+    "resolve_sets",
+    "run_eval",
+    "score",
+    "worst_images",
+]

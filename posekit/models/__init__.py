@@ -45,7 +45,9 @@ class PoseModel(Protocol):
 # name -> "module:factory" (imported lazily) or a callable
 _REGISTRY: dict[str, str | Callable[..., PoseModel]] = {
     "blazepose-mediapipe": "posekit.models.mediapipe_tasks:MediaPipePose",
-    "blazepose": "posekit.models.mediapipe_tasks:MediaPipePose",
+    "blazepose": "posekit.models.blazepose:BlazePose",
+    "yolo": "posekit.models.yolo:YoloPose",
+    "hybrid": "posekit.models.hybrid:HybridPose",
 }
 
 

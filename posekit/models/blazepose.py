@@ -146,7 +146,7 @@ class BlazePoseConfig:
     detect_every: int = 10
     nms_iou: float = 0.5
     track_iou: float = 0.5
-    box_scale: float = 1.25
+    box_scale: float = 1.4
     refine_boxes: bool = False
     tiles: TileConfig | None = None
     heatmaps: bool = False
@@ -468,7 +468,7 @@ class BlazePose:
             if cfg.refine_boxes and len(res["xy"]):
                 again = self._landmarks(image, self._next_rois(res), t, **want)
                 again["box_index"] = res["box_index"]
-                ok = again["flag"] >= res["flag"]
+                ok = again["flag"] >= cfg.min_presence
                 res = {key: np.where(ok.reshape((-1,) + (1,) * (v.ndim - 1)), again[key], v)
                        for key, v in res.items()}
             res = self._gate(res)

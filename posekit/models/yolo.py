@@ -187,4 +187,4 @@ class YoloPose:
         return Poses(xy, sc, COCO_17, boxes=boxes, person_scores=np.clip(ps, 0.0, 1.0))
 
 
-__all__ = ["YoloPose", "YoloConfig", "bundled_weights"]
+__all__ = ["YoloConfig", "YoloPose", "bundled_weights"]

@@ -1,10 +1,14 @@
-"""Tracking stages: stable person IDs (:class:`Tracker`) and landmark smoothing
-(:class:`Smoother`, the One Euro filter). Both are pipeline stages with
+"""Tracking stages: stable person IDs (:class:`Tracker`), landmark smoothing (:class:`Smoother`,
+the One Euro filter), and :class:`TopDownTracker`, which feeds a top-down model the ROIs of the
+tracked persons. :class:`Tracker` and :class:`Smoother` are pipeline stages with
 ``update(poses, time_s) -> Poses``."""
 
+from .outline import body_boxes
 from .smoother import (MEDIAPIPE_POSE_LANDMARKS, MEDIAPIPE_POSE_WORLD, OneEuroConfig,
                        OneEuroFilter, Smoother, SmootherConfig)
+from .topdown import TopDownTracker
 from .tracker import Tracker, TrackerConfig, box_iou, oks
 
 __all__ = ["Tracker", "TrackerConfig", "Smoother", "SmootherConfig", "OneEuroFilter",
-           "OneEuroConfig", "MEDIAPIPE_POSE_LANDMARKS", "MEDIAPIPE_POSE_WORLD", "box_iou", "oks"]
+           "OneEuroConfig", "MEDIAPIPE_POSE_LANDMARKS", "MEDIAPIPE_POSE_WORLD", "TopDownTracker",
+           "body_boxes", "box_iou", "oks"]

@@ -90,7 +90,7 @@ class TrackerConfig:
     keypoint_min_score: float = 0.3
     velocity_smoothing: float = 0.3
     max_speed: float = 2.0
-    roi_max_gap_s: float = 0.25
+    roi_max_gap_s: float = 1.0
     output_tentative: bool = False
 
     def __post_init__(self):
@@ -161,19 +161,27 @@ class Tracker:
         """Confirmed tracks currently held (matched or lost)."""
         return sum(t.confirmed for t in self._tracks)
 
-    def predicted_boxes(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def predicted_boxes(self, time_s: float, *, tentative: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """Predicted boxes of the confirmed tracks seen within ``config.roi_max_gap_s``.
 
         For the landmark stage of a top-down model (``model(frame, rois=boxes)``): the persons
         already tracked need not be found again by the detector.
 
+        Args:
+            time_s: time of the frame to predict for, seconds.
+            tentative: also return the tentative tracks (ID -1), which need landmarks on the
+                next frames to be confirmed.
+
         Returns:
             ``(ids, boxes)``: ``ids`` (M,) int64 track IDs and ``boxes`` (M, 4) float32 xyxy
             pixels, the last observed box of each track moved by its constant-velocity
-            prediction to ``time_s`` (seconds).
+            prediction to ``time_s``; confirmed tracks first, most recently seen first.
         """
+        c = self.config
         sel = [t for t in self._tracks
-               if t.confirmed and time_s - t.last_s <= self.config.roi_max_gap_s]
+               if (t.confirmed or tentative) and time_s - t.last_s <= c.roi_max_gap_s]
+        sel.sort(key=lambda t: (not t.confirmed, time_s - t.last_s))
         ids = np.array([t.track_id for t in sel], np.int64)
         boxes = np.array([t.predict(time_s) for t in sel], np.float32).reshape(-1, 4)
         return ids, boxes

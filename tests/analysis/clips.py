@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DATA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 CACHE_VERSION = 1
 TARGET_FPS = 15.0
+TRACKER = "posekit"   # "posekit" (posekit.track.Tracker) or "iou" (the stand-in below)
 
 
 def _pts(frames, tol=5):
@@ -174,12 +175,19 @@ def _run_model(p: Path, stride: int, max_people: int, min_score: float):
                 stride=np.int64(stride)), infer
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
-                 max_dist: float = 0.75) -> list:
-    """Poses per frame with track IDs: greedy matching of box centres to the tracks seen in
-    the last ``max_age_s`` seconds, distance relative to the larger box diagonal (a person
-    who falls changes box shape, so IoU alone would split the track). A stand-in for the
-    package tracker, good enough for these one- and two-person clips."""
+                 min_iou: float = 0.01) -> list:
+    """Poses per frame with track IDs: greedy box-IoU matching to the tracks seen in the last
+    ``max_age_s`` seconds (a lenient IoU, since a falling person's box changes shape). A
+    stand-in for the package tracker, good enough for these one- and two-person clips."""
     out = []
     tracks: dict[int, tuple[float, np.ndarray]] = {}   # id -> (last time, box)
     next_id = 0
@@ -188,16 +196,11 @@ def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
         p = Poses(kp[keep], sc[keep], BLAZEPOSE_33, world=wd[keep])
         tracks = {k: v for k, v in tracks.items() if t - v[0] <= max_age_s}
         ids = np.full(len(p), -1, np.int64)
-        cand = []
-        for j, b in enumerate(p.boxes):
-            for k, (_, pb) in tracks.items():
-                c1 = 0.5 * (b[:2] + b[2:])
-                c2 = 0.5 * (pb[:2] + pb[2:])
-                diag = max(np.hypot(*(b[2:] - b[:2])), np.hypot(*(pb[2:] - pb[:2])))
-                cand.append((float(np.linalg.norm(c1 - c2) / max(diag, 1.0)), j, k))
+        cand = sorted(((_iou(b, pb), j, k) for j, b in enumerate(p.boxes)
+                       for k, (_, pb) in tracks.items()), reverse=True)
         used = set()
-        for dist, j, k in sorted(cand):
-            if dist > max_dist or ids[j] >= 0 or k in used:
+        for iou, j, k in cand:
+            if iou < min_iou or ids[j] >= 0 or k in used:
                 continue
             ids[j] = k
             used.add(k)
@@ -207,6 +210,19 @@ def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
                 next_id += 1
             tracks[int(ids[j])] = (float(t), p.boxes[j])
         out.append(p.replace(track_ids=ids))
+    return out
+
+
+def _with_tracker(d: dict, times: np.ndarray) -> list:
+    """Poses per frame with IDs from :class:`posekit.track.Tracker` (default settings)."""
+    from posekit.track import Tracker
+
+    tracker = Tracker()
+    out = []
+    for t, kp, sc, wd in zip(times, d["keypoints"], d["scores"], d["world"]):
+        keep = np.isfinite(kp).all(axis=(1, 2))
+        p = Poses(kp[keep], sc[keep], BLAZEPOSE_33, world=wd[keep])
+        out.append(tracker.update(p, float(t)))
     return out
 
 
@@ -249,8 +265,10 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
         np.savez_compressed(tmp, **d)
         tmp.replace(f)
     fps = float(d["fps"])
-    cp = ClipPoses(path, fps, int(d["n_frames"]), int(d["stride"]), d["indices"],
-                   d["indices"] / fps, _with_tracks(d, d["indices"] / fps), infer)
+    times = d["indices"] / fps
+    tracked = _with_tracker(d, times) if TRACKER == "posekit" else _with_tracks(d, times)
+    cp = ClipPoses(path, fps, int(d["n_frames"]), int(d["stride"]), d["indices"], times,
+                   tracked, infer)
     _MEMO[path] = cp
     return cp
 

@@ -10,7 +10,7 @@ import pytest
 
 from posekit.errors import DatasetError
 from posekit.eval.datasets import Dataset, GTImage, load_dataset
-from posekit.eval.metrics import (HEAD_TOP_K, add_head_top, coco_ap, coco_eval, pck, pckh)
+from posekit.eval.metrics import HEAD_TOP_K, add_head_top, coco_ap, coco_eval, pck, pckh
 from posekit.skeletons import COCO_17, COCO_SIGMAS, LSP_14, MPII_16
 from posekit.types import Poses
 from tests.conftest import DATA, data_path
@@ -50,7 +50,6 @@ def test_no_predictions_give_ap_0():
 
 
 def one_person_set(kp: np.ndarray, area: float, skeleton=COCO_17, box=None) -> Dataset:
-    k = len(skeleton)
     box = box if box is not None else np.r_[np.nanmin(kp, 0), np.nanmax(kp, 0)]
     im = GTImage(path=Path("none.jpg"), size_wh=(640, 480), image_id=1,
                  keypoints=kp[None].astype(np.float32),

@@ -1,0 +1,137 @@
+"""Multi-person tracking benchmark: model + tracker + smoother on MOTChallenge sequences.
+
+Runs BlazePose (native backend, tiled detector) with :class:`posekit.track.Tracker` and
+:class:`posekit.track.Smoother` on
+
+- PETS09-S2L1 (``opencv-doc/vtest.avi``, 795 frames, GT ``pets09-s2l1/gt/gt.txt``),
+- TUD-Campus (``tud-campus/img1``, 71 frames, 25 fps),
+- TUD-Stadtmitte (``tud-stadtmitte/TUD-Stadtmitte.mp4``, 179 frames),
+
+writes MOTChallenge rows (boxes from the 33 landmarks, :func:`posekit.eval.mot.pose_boxes_for_mot`)
+and prints MOTA, IDF1, recall, precision, ID switches (py-motmetrics, IoU 0.5, conf=0 GT rows
+ignored) and frames per second (wall clock of model + tracker + smoother, decoding excluded),
+with the seconds per frame of each stage.
+
+    .venv/bin/python bench/bench_mot.py                      # all three sequences
+    .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --frames 200 --save /tmp/pred
+
+Targets (issue 4): PETS09-S2L1 MOTA > 84.9 and IDF1 > 70.6 (Ultralytics YOLO11n-pose +
+ByteTrack at 1280 px, conf 0.1) at >= 13 frames/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from posekit.eval.mot import evaluate_mot, mot_rows, pose_boxes_for_mot, write_mot  # noqa: E402
+from posekit.io.sources import open_source  # noqa: E402
+from posekit.track import Smoother, TopDownTracker, Tracker  # noqa: E402
+from posekit.types import Frame  # noqa: E402
+
+DATA = (ROOT.parent / "shared" / "data").resolve()
+SEQUENCES = {
+    "pets09-s2l1": ("opencv-doc/vtest.avi", "pets09-s2l1"),
+    "tud-campus": ("tud-campus/img1", "tud-campus"),
+    "tud-stadtmitte": ("tud-stadtmitte/TUD-Stadtmitte.mp4", "tud-stadtmitte"),
+}
+
+
+def frames_of(name: str, limit: int | None):
+    """Frames of a sequence with ``time_s`` from the container, or index / seqinfo frameRate
+    for image folders (whose frames carry no time)."""
+    media, folder = SEQUENCES[name]
+    ini = configparser.ConfigParser()
+    ini.read(DATA / folder / "seqinfo.ini")
+    fps = float(ini["Sequence"]["frameRate"])
+    src = open_source(DATA / media)
+    images = src.info.kind == "images"
+    for f in src:
+        if limit is not None and f.index >= limit:
+            src.close()
+            break
+        yield Frame(f.image, f.index, f.index / fps, f.source) if images else f
+
+
+def run_sequence(name: str, args) -> dict:
+    from posekit.models.blazepose import BlazePose, TileConfig
+
+    model = BlazePose(mode="image", max_people=args.max_people, num_threads=args.threads,
+                      min_score=args.min_score, min_presence=args.min_presence,
+                      tiles=TileConfig(size=args.tile, overlap=args.overlap))
+    tracker = Tracker()
+    stage = TopDownTracker(model, tracker, detect_every=args.detect_every)
+    smoother = None if args.no_smooth else Smoother()
+    rows = []
+    n = 0
+    t_model = t_track = t_smooth = 0.0
+    t_start = time.perf_counter()
+    t_decode = 0.0
+    it = frames_of(name, args.frames)
+    while True:
+        t0 = time.perf_counter()
+        frame = next(it, None)
+        t_decode += time.perf_counter() - t0
+        if frame is None:
+            break
+        t1 = time.perf_counter()
+        poses = stage(frame)
+        t2 = time.perf_counter()
+        if smoother is not None:
+            poses = smoother.update(poses, frame.time_s)
+        t3 = time.perf_counter()
+        t_model += stage.last_timings.get("model", t2 - t1)
+        t_track += stage.last_timings.get("tracker", 0.0)
+        t_smooth += t3 - t2
+        rows.append(mot_rows(frame.index + 1, poses, pose_boxes_for_mot(poses)))
+        n += 1
+    wall = time.perf_counter() - t_start - t_decode
+    pred = np.concatenate(rows) if rows else np.zeros((0, 10))
+    gt = DATA / SEQUENCES[name][1] / "gt" / "gt.txt"
+    from posekit.eval.mot import read_mot
+
+    g = read_mot(gt)
+    g = g[g[:, 0] <= n]
+    if args.save:
+        write_mot(Path(args.save) / f"{name}.txt", pred)
+    m = evaluate_mot(g, pred)
+    m.update(frames=n, fps=n / wall, s_model=t_model / n, s_tracker=t_track / n,
+             s_smoother=t_smooth / n, ids=tracker._next_id - 1)
+    return m
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seq", choices=[*SEQUENCES, "all"], default="all")
+    ap.add_argument("--frames", type=int, default=None, help="first N frames only")
+    ap.add_argument("--tile", type=int, default=224, help="detector tile side, pixels")
+    ap.add_argument("--overlap", type=float, default=0.25)
+    ap.add_argument("--detect-every", type=int, default=5)
+    ap.add_argument("--min-score", type=float, default=0.3)
+    ap.add_argument("--min-presence", type=float, default=0.5)
+    ap.add_argument("--max-people", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-smooth", action="store_true")
+    ap.add_argument("--save", default=None, help="folder for the MOT files")
+    args = ap.parse_args(argv)
+    names = list(SEQUENCES) if args.seq == "all" else [args.seq]
+    print(f"{'sequence':16s} {'frames':>6s} {'MOTA':>6s} {'IDF1':>6s} {'Rcll':>6s} {'Prcn':>6s} "
+          f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s}  s/frame model/track/smooth")
+    for name in names:
+        m = run_sequence(name, args)
+        print(f"{name:16s} {m['frames']:6d} {100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} "
+              f"{100 * m['recall']:6.1f} {100 * m['precision']:6.1f} {m['id_switches']:5d} "
+              f"{m['fp']:5d} {m['fn']:5d} {m['num_pred_ids']:4d} {m['fps']:6.2f}  "
+              f"{m['s_model']:.4f}/{m['s_tracker']:.4f}/{m['s_smoother']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Fall detection per track: a fast, large drop of the hip centre that ends on the ground.
+
+The detector follows the usual vision-based fall cues (e.g. Rougier et al., "Robust video
+surveillance for fall detection based on human shape deformation", IEEE TCSVT 2011; Mubashir
+et al., "A survey on fall detection", Neurocomputing 2013): a *fall* is a sudden downward
+motion, followed by a body near the floor (lying or sitting on it) that stays there. All
+distances are divided by the person's **body scale** ``L``: the median mid-shoulder to
+mid-hip length in pixels over the recent upright samples, frozen while a fall is judged, so
+the thresholds hold for any image size, distance to the camera or frame rate.
+
+Per sample (only where the person is tracked): hip centre height ``y`` (pixels, down; the
+median of the last three samples, which removes single-frame pose glitches), torso
+angle to vertical (image plane; 3D from world landmarks where available, whichever is larger,
+since a fall towards the camera looks upright in the image), hip height above the ankles
+(pixels / ``L`` and world metres).
+
+1. **Trigger**: within ``drop_window_s`` the hip centre has dropped by at least ``min_drop``
+   body scales and the downward speed (between samples) reached ``min_speed`` ``L``/s.
+2. **Onset**: the last sample before the fastest downward step whose hip is still within
+   ``onset_fraction`` of the drop below the starting (highest) point: the moment the body
+   starts to go down.
+3. **Ground**: the first sample whose hip is within 15 % of the drop of the lowest hip height
+   reached within ``settle_s`` of the trigger.
+4. **Confirmation** after ``confirm_s`` on the ground (or when the track is lost, or at
+   :meth:`FallDetector.finish`): the hip has not come back up (mean height over the window at
+   most ``1 - stay_fraction`` of the drop above the lowest point) and the body is on the floor:
+   torso at least ``lying_deg`` from vertical, or hips near the feet (``(ankle_y - hip_y) / L``
+   at most ``floor_hip_ratio``, or world hip height at most ``floor_hip_m``).
+
+Confidence in [0, 1] weighs speed, drop, floor evidence and staying down; an event is emitted
+when it reaches ``min_confidence``. Sitting down on a chair and lying down under control are
+slow (no trigger) and end with the hips well above the feet or after a slow descent. After a
+fall the track is "fallen" (the overlay alert) until the hip is back up for ``recover_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class FallConfig:
+    """Thresholds of :class:`FallDetector` (body scale ``L`` = torso length in pixels).
+
+    Attributes:
+        min_drop: hip drop needed to trigger, in ``L``.
+        drop_window_s: the drop must happen within this many seconds.
+        min_speed: peak downward hip speed needed, ``L`` per second.
+        settle_s: after the trigger, how long the hip may still go down (the fall's end).
+        confirm_s: time on the ground before the event is emitted, seconds.
+        stay_fraction: a sample is "down" when its hip is within ``1 - stay_fraction`` of the
+            drop above the lowest point.
+        min_stay: fraction of the samples from the ground time on that must be down, and the
+            last sample must be down (a pose glitch that snaps back is no fall).
+        lying_deg: torso angle to vertical meaning lying, degrees.
+        floor_hip_ratio: ``(ankle_y - hip_y) / L`` at or below which the hips are near the feet.
+        floor_hip_m: world hip height above the ankles at or below which the hips are low.
+        min_floor: mean on-the-floor evidence needed over the samples after the ground time
+            (see :meth:`FallDetector._floor_vote`).
+        min_confidence: events below it are dropped.
+        recover_s: time back up after which a fallen track can fall again.
+        history_s: how much history each track keeps, seconds.
+        upright_deg, upright_hip_m, upright_leg_ratio: a sample is upright (it counts for the
+            body scale and as a starting posture) where the torso is within ``upright_deg`` of
+            vertical, or the world hip height is at least ``upright_hip_m`` metres, or the
+            hip is at least ``upright_leg_ratio`` torso lengths above the ankles in the image
+            (BlazePose sometimes tilts the torso of small, dark figures that stand upright).
+        min_upright: upright samples the track needs before the drop (a fall starts from an
+            observed upright posture; tracks born on the floor or from a spurious detection
+            cannot fall).
+        onset_fraction: the onset is the last sample before the fall whose hip is within this
+            fraction of the drop below the starting height.
+    """
+
+    min_drop: float = 0.8
+    drop_window_s: float = 1.5
+    min_speed: float = 1.2
+    settle_s: float = 1.0
+    confirm_s: float = 0.6
+    stay_fraction: float = 0.6
+    lying_deg: float = 55.0
+    floor_hip_ratio: float = 0.9
+    floor_hip_m: float = 0.35
+    min_confidence: float = 0.5
+    recover_s: float = 1.5
+    history_s: float = 4.0
+    upright_deg: float = 35.0
+    min_upright: int = 3
+    upright_hip_m: float = 0.55
+    upright_leg_ratio: float = 1.5
+    min_stay: float = 0.8
+    min_floor: float = 0.5
+    median_samples: int = 1
+    onset_fraction: float = 0.1
+
+
+@dataclass
+class _S:
+    t: float
+    y: float          # hip centre y, pixels
+    torso: float      # torso length, pixels
+    lean: float       # torso angle to vertical, degrees (max of image and world)
+    hip_over_ankle: float   # (ankle_y - hip_y) in pixels
+    world_hip_m: float
+    upright: bool = False
+
+
+def _clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x))) if math.isfinite(x) else 0.0
+
+
+class FallDetector:
+    """The fall state machine of one track. Feed :meth:`update` every frame the track is seen,
+    :meth:`missing` on frames where it is not, and :meth:`finish` at the end.
+
+    Attributes:
+        fallen: True from a detected fall until the person is back up (for overlays).
+        events: the emitted fall events (dicts without ``type``/``track_id``).
+    """
+
+    def __init__(self, config: FallConfig | None = None):
+        self.c = config or FallConfig()
+        self.hist: deque[_S] = deque()
+        self.fallen = False
+        self.events: list[dict] = []
+        self._cand: dict | None = None
+        self._scale: float = float("nan")
+        self._up_since: float | None = None
+        self._last_t: float | None = None
+        self._rejected_t = -math.inf
+        self._raw_y: list[float] = []
+        self._raw_torso: list[float] = []
+
+    # ------------------------------------------------------------------ inputs
+    def update(self, time_s: float, feats: dict) -> list[dict]:
+        """One sample of this track (``feats`` from
+        :func:`~posekit.analysis.features.frame_features`); returns completed fall events."""
+        c = self.c
+        y, torso = feats.get("hip_y_px", math.nan), feats.get("torso_px", math.nan)
+        if not (math.isfinite(y) and math.isfinite(torso) and torso > 0):
+            return self.missing(time_s)
+        lean = np.nanmax([feats.get("trunk_lean", math.nan),
+                          feats.get("world_trunk_lean", math.nan), -1.0])
+        self._raw_y = (self._raw_y + [y])[-c.median_samples:]
+        self._raw_torso = (self._raw_torso + [torso])[-c.median_samples:]
+        y_med = float(np.median(self._raw_y))
+        s = _S(time_s, y_med, float(np.median(self._raw_torso)),
+               float(lean) if lean >= 0 else math.nan,
+               feats.get("ankle_y_px", math.nan) - y_med,
+               feats.get("world_hip_height_m", math.nan))
+        s.upright = bool((math.isfinite(s.lean) and s.lean < c.upright_deg)
+                         or (math.isfinite(s.world_hip_m) and s.world_hip_m >= c.upright_hip_m)
+                         or s.hip_over_ankle / s.torso >= c.upright_leg_ratio)
+        self._last_t = time_s
+        self.hist.append(s)
+        while self.hist and time_s - self.hist[0].t > c.history_s:
+            self.hist.popleft()
+        if self._cand is None:
+            self._update_scale()
+        out: list[dict] = []
+        if self.fallen:
+            self._check_recovery(s)
+        if self._cand is None and not self.fallen:
+            self._cand = self._trigger()
+        if self._cand is not None:
+            self._cand["samples"].append(s)
+            ev = self._maybe_confirm(time_s, lost=False)
+            if ev:
+                out.append(ev)
+        return out
+
+    def missing(self, time_s: float) -> list[dict]:
+        """The track was not seen at ``time_s``: a fall in progress is judged on what was seen
+        once the track has been gone for ``confirm_s``."""
+        if self._cand is not None and time_s - self._cand["trigger_t"] >= self.c.confirm_s:
+            last = self._cand["samples"][-1].t if self._cand["samples"] else 0.0
+            if time_s - last >= self.c.confirm_s:
+                ev = self._maybe_confirm(time_s, lost=True)
+                return [ev] if ev else []
+        return []
+
+    def finish(self) -> list[dict]:
+        """End of the stream: judge a fall still waiting for confirmation."""
+        if self._cand is None:
+            return []
+        ev = self._maybe_confirm(self._last_t or 0.0, lost=True)
+        return [ev] if ev else []
+
+    # ---------------------------------------------------------------- internals
+    def _update_scale(self) -> None:
+        up = [s.torso for s in self.hist if s.upright]
+        if len(up) >= 3:
+            self._scale = float(np.median(up[-30:]))
+        elif not math.isfinite(self._scale) and self.hist:
+            self._scale = float(np.median([s.torso for s in self.hist]))
+
+    def _trigger(self) -> dict | None:
+        c, h = self.c, list(self.hist)
+        L = self._scale
+        if len(h) < 3 or not math.isfinite(L) or L <= 0:
+            return None
+        now = h[-1]
+        win = [s for s in h if now.t - s.t <= c.drop_window_s]
+        ys = np.array([s.y for s in win])
+        # the descent starts at the last sample near the highest hip position in the window
+        i_top = int(np.nonzero(ys <= ys.min() + 0.1 * L)[0][-1])
+        top = win[i_top]
+        if top.t <= self._rejected_t:
+            return None
+        upright_before = sum(1 for s in h if s.t <= top.t and s.upright)
+        if upright_before < c.min_upright:
+            return None
+        drop = (now.y - top.y) / L
+        if drop < c.min_drop:
+            return None
+        seg = win[i_top:]
+        speeds = [(b.y - a.y) / L / max(b.t - a.t, 1e-3) for a, b in zip(seg, seg[1:])]
+        if not speeds or max(speeds) < c.min_speed:
+            return None
+        return {"trigger_t": now.t, "top": top, "scale": L,
+                "peak_speed": float(max(speeds)), "peak_i": int(np.argmax(speeds)),
+                "samples": list(seg)}
+
+    def _maybe_confirm(self, time_s: float, *, lost: bool) -> dict | None:
+        c, cand = self.c, self._cand
+        samples = cand["samples"]
+        L, top = cand["scale"], cand["top"]
+        # the fall ends when the hip stops going down (within settle_s of the trigger)
+        fall_part = [s for s in samples if s.t <= cand["trigger_t"] + c.settle_s]
+        low = max(fall_part, key=lambda s: s.y)
+        drop = (low.y - top.y) / L
+        ground = next(s for s in fall_part if s.y >= low.y - 0.15 * (low.y - top.y))
+        lim = top.y + c.onset_fraction * (low.y - top.y)
+        onset = top
+        for s in samples[:cand["peak_i"] + 1]:
+            if s.y <= lim:
+                onset = s
+        after = [s for s in samples if s.t >= ground.t]
+        if not lost and time_s - ground.t < c.confirm_s:
+            return None
+        self._cand = None
+        self._rejected_t = cand["trigger_t"]
+        down = [(low.y - s.y) / max(low.y - top.y, 1e-6) <= 1 - c.stay_fraction
+                for s in after]
+        stay_ok = float(np.mean(down)) if down else 0.5
+        if down and (stay_ok < c.min_stay or not down[-1]):
+            return None
+        lean = max((s.lean for s in after if math.isfinite(s.lean)), default=math.nan)
+        hip_ratio = min((s.hip_over_ankle / L for s in after if math.isfinite(s.hip_over_ankle)),
+                        default=math.nan)
+        whip = min((s.world_hip_m for s in after if math.isfinite(s.world_hip_m)),
+                   default=math.nan)
+        votes = [self._floor_vote(s, L) for s in after] or [(0.0, False)]
+        floor = float(np.mean([v for v, _ in votes]))
+        legs_up = float(np.mean([u for _, u in votes]))
+        if floor < c.min_floor or legs_up > 0.5:
+            return None
+        speed_s = _clip01((cand["peak_speed"] - 0.8) / 1.5)
+        drop_s = _clip01((drop - 0.5) / 1.0)
+        conf = 0.25 * speed_s + 0.2 * drop_s + 0.35 * floor + 0.2 * float(stay_ok)
+        if conf < c.min_confidence:
+            return None
+        self.fallen = True
+        self._up_since = None
+        ev = {
+            "onset_s": round(onset.t, 4),
+            "ground_s": round(ground.t, 4),
+            "confidence": round(conf, 3),
+            "drop_body": round(drop, 3),
+            "peak_speed_body_per_s": round(cand["peak_speed"], 3),
+            "torso_deg": None if not math.isfinite(lean) else round(lean, 1),
+            "hip_over_ankle_body": None if not math.isfinite(hip_ratio) else round(hip_ratio, 3),
+            "world_hip_height_m": None if not math.isfinite(whip) else round(whip, 3),
+            "stayed_down": round(float(stay_ok), 3),
+            "track_lost": lost,
+            "time_s": round(time_s, 4),
+        }
+        self.events.append(ev)
+        self._fall_top_y, self._fall_low_y = top.y, low.y
+        return ev
+
+    def _floor_vote(self, s: _S, L: float) -> tuple[float, bool]:
+        """(on-the-floor evidence in [0, 1], legs-under-the-hips) of one sample after the fall.
+
+        Lying: torso ``lying_deg``-135 degrees from vertical; sitting or lying on the floor:
+        hips near the feet (image or world). A torso beyond 135 degrees (head below the hips)
+        is half evidence: real for a fall towards the camera, but also BlazePose's typical
+        upside-down glitch. Legs under the hips (world hip height >= ``upright_hip_m`` or
+        hip >= ``upright_leg_ratio`` L above the ankles) means standing or kneeling up."""
+        c = self.c
+        low = (math.isfinite(s.hip_over_ankle) and s.hip_over_ankle / L <= c.floor_hip_ratio) \
+            or (math.isfinite(s.world_hip_m) and s.world_hip_m <= c.floor_hip_m)
+        legs = (math.isfinite(s.world_hip_m) and s.world_hip_m >= c.upright_hip_m) or \
+            (math.isfinite(s.hip_over_ankle) and s.hip_over_ankle / s.torso
+             >= c.upright_leg_ratio and s.hip_over_ankle / L >= c.upright_leg_ratio)
+        if low or (math.isfinite(s.lean) and c.lying_deg <= s.lean <= 135.0):
+            return 1.0, bool(legs)
+        if math.isfinite(s.lean) and s.lean > 135.0:
+            return 0.5, bool(legs)
+        return 0.0, bool(legs)
+
+    def _check_recovery(self, s: _S) -> None:
+        up = s.y <= self._fall_top_y + 0.3 * (self._fall_low_y - self._fall_top_y) and (
+            not math.isfinite(s.lean) or s.lean < self.c.upright_deg)
+        if not up:
+            self._up_since = None
+            return
+        if self._up_since is None:
+            self._up_since = s.t
+        elif s.t - self._up_since >= self.c.recover_s:
+            self.fallen = False
+            self._up_since = None

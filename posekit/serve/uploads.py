@@ -1,0 +1,295 @@
+"""Reading uploads safely: size limits while the body streams in, content-type and magic-byte
+checks, and an image decoder that rejects images above a pixel limit *before* decoding them.
+
+Every bad input raises :class:`ApiError` (an HTTP status, a short machine-readable ``code`` and
+a one-line message), which the app turns into a JSON body ``{"error": code, "message": ...}``.
+Nothing here imports FastAPI; Starlette's request is used only through ``request.headers`` and
+``request.stream()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+from pathlib import Path
+from typing import AsyncIterator, BinaryIO
+from urllib.parse import unquote
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Image formats the service decodes, by the name :func:`sniff_image` returns.
+IMAGE_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+#: Content types accepted for an image body (besides multipart/form-data).
+IMAGE_CONTENT_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp",
+                       "application/octet-stream"}
+#: Video file extensions accepted for a job's input, by content type.
+VIDEO_CONTENT_TYPES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
+                       "video/x-matroska": ".mkv", "video/x-msvideo": ".avi", "video/avi": ".avi",
+                       "video/mpeg": ".mpg", "video/x-m4v": ".m4v", "video/mp2t": ".ts",
+                       "application/octet-stream": ""}
+VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".m4v", ".ts", ".y4m",
+              ".mjpeg", ".wmv", ".flv"}
+
+
+class ApiError(Exception):
+    """A client-facing error: HTTP ``status`` (4xx, or 503 for overload), ``code`` (snake_case)
+    and a one-line ``message``; optional response ``headers`` (``Retry-After``...)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": self.code, "message": self.message}
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n} bytes"
+
+
+def too_large(limit: int, what: str = "upload") -> ApiError:
+    return ApiError(413, "too_large", f"{what} is larger than the limit of {_mb(limit)}")
+
+
+def media_type(content_type: str | None) -> str:
+    """``"image/png; charset=x"`` -> ``"image/png"`` (lower case); ``""`` when absent."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_length(headers, limit: int, what: str) -> None:
+    """Reject a declared ``Content-Length`` above ``limit`` bytes before reading anything.
+
+    Raises:
+        ApiError: 413 ``too_large``; 400 ``bad_request`` for a malformed header.
+    """
+    cl = headers.get("content-length")
+    if cl is None:
+        return
+    try:
+        n = int(cl)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"malformed Content-Length: {cl[:40]!r}") from None
+    if n > limit:
+        raise too_large(limit, what)
+
+
+async def limited_stream(request, limit: int, what: str) -> AsyncIterator[bytes]:
+    """The request body in chunks; raises 413 as soon as more than ``limit`` bytes arrived."""
+    check_content_length(request.headers, limit, what)
+    n = 0
+    async for chunk in request.stream():
+        n += len(chunk)
+        if n > limit:
+            raise too_large(limit, what)
+        if chunk:
+            yield chunk
+
+
+async def _parse_multipart(request, stream: AsyncIterator[bytes]):
+    """The first file part of a multipart body as ``(UploadFile, filename, content_type)``."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    try:
+        form = await MultiPartParser(request.headers, stream, max_files=1, max_fields=16,
+                                     max_part_size=64 * 1024).parse()
+    except MultiPartException as e:
+        raise ApiError(400, "bad_multipart", f"malformed multipart body: {e.message}") from None
+    for _, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            return value, value.filename or "", media_type(value.content_type)
+    raise ApiError(400, "bad_multipart", "the multipart body has no file part (send the image "
+                   "or video as a file field, e.g. -F file=@photo.jpg)")
+
+
+async def read_image_body(request, limit: int) -> bytes:
+    """An image from a raw body (``image/jpeg|png|webp`` or ``application/octet-stream``) or
+    from the first file of a ``multipart/form-data`` body, at most ``limit`` bytes.
+
+    Raises:
+        ApiError: 413 too large, 415 wrong content type, 400 empty or malformed body.
+    """
+    ct = media_type(request.headers.get("content-type"))
+    if ct == "multipart/form-data":
+        upload, _, part_ct = await _parse_multipart(request, limited_stream(request, limit,
+                                                                            "image"))
+        if part_ct and part_ct not in IMAGE_CONTENT_TYPES:
+            raise ApiError(415, "unsupported_media_type", f"file part has type {part_ct}; "
+                           "send a JPEG, PNG or WebP image")
+        data = await upload.read()
+        await upload.close()
+    elif ct and ct not in IMAGE_CONTENT_TYPES:
+        raise ApiError(415, "unsupported_media_type", f"content type {ct} is not accepted; send "
+                       "image/jpeg, image/png, image/webp or multipart/form-data")
+    else:
+        data = b"".join([c async for c in limited_stream(request, limit, "image")])
+    if not data:
+        raise ApiError(400, "empty_body", "no image in the request body")
+    return data
+
+
+async def save_video_body(request, limit: int, folder: Path) -> tuple[Path, str]:
+    """Stream a video upload (raw ``video/*`` / ``application/octet-stream`` body, or the first
+    file of a multipart body) into ``folder/input<ext>`` without holding it in memory.
+
+    Returns:
+        ``(path, original_file_name)``.
+    Raises:
+        ApiError: 413 too large, 415 wrong content type, 400 empty or malformed body.
+    """
+    ct = media_type(request.headers.get("content-type"))
+    name = ""
+    if ct == "multipart/form-data":
+        upload, name, part_ct = await _parse_multipart(request, limited_stream(request, limit,
+                                                                               "video"))
+        if part_ct and not (part_ct.startswith("video/") or part_ct in VIDEO_CONTENT_TYPES):
+            raise ApiError(415, "unsupported_media_type", f"file part has type {part_ct}; "
+                           "send a video (mp4, mov, webm, mkv, avi)")
+        ext = _video_ext(name, part_ct)
+        path = folder / f"input{ext}"
+        with open(path, "wb") as f:
+            upload.file.seek(0)
+            shutil.copyfileobj(upload.file, f, 1 << 20)
+        await upload.close()
+    elif ct and not (ct.startswith("video/") or ct == "application/octet-stream"):
+        raise ApiError(415, "unsupported_media_type", f"content type {ct} is not accepted; send "
+                       "a video (video/mp4, video/webm, ...) or multipart/form-data")
+    else:
+        name = unquote(request.headers.get("x-filename", ""))[:200]
+        path = folder / f"input{_video_ext(name, ct)}"
+        with open(path, "wb") as f:
+            await _copy_stream(limited_stream(request, limit, "video"), f)
+    if path.stat().st_size == 0:
+        raise ApiError(400, "empty_body", "no video in the request body")
+    return path, os.path.basename(name)[:200]
+
+
+async def _copy_stream(stream: AsyncIterator[bytes], f: BinaryIO) -> None:
+    async for chunk in stream:
+        f.write(chunk)
+
+
+def _video_ext(name: str, ct: str) -> str:
+    ext = os.path.splitext(name)[1].lower()
+    if ext in VIDEO_EXTS:
+        return ext
+    return VIDEO_CONTENT_TYPES.get(ct, "") or ".mp4"
+
+
+# ----------------------------------------------------------------------------------- images
+def sniff_image(data: bytes) -> str | None:
+    """The image format from its magic bytes: ``"jpeg"``, ``"png"``, ``"webp"``, another
+    recognised but unsupported name (``"gif"``, ``"bmp"``, ``"tiff"``), or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def image_size_wh(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """(width, height) in pixels read from the header of a JPEG (first SOFn segment, ITU T.81
+    B.2.2), PNG (IHDR, PNG spec 11.2.2) or WebP (VP8/VP8L/VP8X chunk, RFC 9649) without
+    decoding the pixels; None when the header is truncated or malformed."""
+    try:
+        if fmt == "png":
+            if data[12:16] != b"IHDR":
+                return None
+            return struct.unpack(">II", data[16:24])
+        if fmt == "webp":
+            chunk = data[12:16]
+            if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+            if chunk == b"VP8L" and data[20] == 0x2F:
+                b = int.from_bytes(data[21:25], "little")
+                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                return (int.from_bytes(data[24:27], "little") + 1,
+                        int.from_bytes(data[27:30], "little") + 1)
+            return None
+        if fmt == "jpeg":
+            i = 2
+            n = len(data)
+            while i + 4 <= n:
+                if data[i] != 0xFF:
+                    return None
+                while i < n and data[i] == 0xFF:    # fill bytes
+                    i += 1
+                if i >= n:
+                    return None
+                m = data[i]
+                i += 1
+                if m in (0xD8, 0x01) or 0xD0 <= m <= 0xD7:   # no length
+                    continue
+                if m == 0xD9:
+                    return None
+                seg = struct.unpack(">H", data[i:i + 2])[0]
+                if m in _SOF:
+                    h, w = struct.unpack(">HH", data[i + 3:i + 7])
+                    return w, h
+                i += seg
+            return None
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
+    """Decode a JPEG, PNG or WebP image to (H, W, 3) uint8 BGR (EXIF orientation applied).
+
+    The size is read from the header first, so an image above ``max_pixels`` (width x height)
+    is rejected without allocating it (a "decompression bomb" costs nothing).
+
+    Returns:
+        ``(image, format)`` with format ``"jpeg"``, ``"png"`` or ``"webp"``.
+    Raises:
+        ApiError: 415 ``unsupported_media_type`` (not one of those formats), 413
+            ``too_many_pixels``, 400 ``corrupt_image`` (header or pixel data unreadable).
+    """
+    fmt = sniff_image(data)
+    if fmt is None:
+        raise ApiError(415, "not_an_image", "the body is not a JPEG, PNG or WebP image")
+    if fmt not in IMAGE_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       f"{fmt.upper()} images are not supported; send JPEG, PNG or WebP")
+    size = image_size_wh(data, fmt)
+    if size is None or size[0] < 1 or size[1] < 1:
+        raise ApiError(400, "corrupt_image", f"cannot read the {fmt.upper()} header")
+    if size[0] * size[1] > max_pixels:
+        raise ApiError(413, "too_many_pixels", f"image is {size[0]}x{size[1]} = "
+                       f"{size[0] * size[1]} pixels; the limit is {max_pixels}")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None or img.ndim != 3 or img.shape[0] * img.shape[1] > max_pixels:
+        raise ApiError(400, "corrupt_image", f"cannot decode the {fmt.upper()} image data")
+    return np.ascontiguousarray(img), fmt
+
+
+def encode_image(image: np.ndarray, fmt: str, quality: int = 90) -> bytes:
+    """(H, W, 3) uint8 BGR -> JPEG/PNG/WebP bytes (``fmt`` as :func:`sniff_image` names it)."""
+    ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}[fmt]
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else \
+        [cv2.IMWRITE_WEBP_QUALITY, quality] if fmt == "webp" else []
+    ok, buf = cv2.imencode(ext, image, params)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR image
+        raise ApiError(500, "encode_failed", f"cannot encode the annotated image as {fmt}")
+    return buf.tobytes()

@@ -1,0 +1,137 @@
+"""Top-down tracking: the tracker feeds the landmark stage the ROIs of the persons it tracks.
+
+:class:`TopDownTracker` wraps a two-stage pose model (a person detector + a landmark network on
+person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:`Tracker`:
+
+1. the boxes of the tracked persons, predicted to the frame's time
+   (:meth:`Tracker.predicted_boxes`, tentative tracks included), become ROIs for the landmark
+   stage, so a tracked person needs no detector;
+2. every ``detect_every`` frames (and on the first frame) the detector runs (e.g. BlazePose's
+   tiled detector, which finds small people) and its detections that do not overlap a tracked
+   person's ROI are added as new ROIs;
+3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``); poses that repeat
+   another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
+   from a tracked ROI kept;
+4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`) and go to
+   ``tracker.update``, which returns them with stable ``track_ids``.
+
+The model needs ``detect(image) -> detections`` with ``rois`` (N, 4) ``(cx, cy, side,
+rotation)`` pixels, best first, and ``__call__(frame, rois=boxes_xyxy)``, with a ``config`` that
+has ``box_scale`` (the ROI side per box side). :class:`~posekit.models.blazepose.BlazePose`
+provides all three.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..types import Frame, Poses
+from .outline import body_boxes
+from .tracker import Tracker, box_iou
+
+log = logging.getLogger(__name__)
+
+
+class TopDownTracker:
+    """Model + tracker in one video-mode stage: ``stage(frame) -> Poses`` with ``track_ids``.
+
+    Args:
+        model: detector + landmark model (see the module docstring).
+        tracker: the :class:`Tracker` (a new default one when None).
+        detect_every: run the detector on every this many frames (1: every frame).
+        same_person: a detection whose ROI centre (BlazePose: the hip centre) lies within this
+            many box heights of a tracked person's box centre, at a similar size, is that
+            person and is not added (people side by side are farther apart).
+        duplicate_distance: two poses whose keypoints lie closer than this many body heights
+            (median over the keypoints) are one person seen twice.
+        max_rois: most ROIs given to the landmark stage per frame (tracked persons first).
+
+    ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
+    (detector + landmarks) of the last call.
+    """
+
+    def __init__(self, model, tracker: Tracker | None = None, *, detect_every: int = 5,
+                 same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32):
+        if detect_every < 1:
+            raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
+        self.model = model
+        self.tracker = tracker or Tracker()
+        self.detect_every = detect_every
+        self.same_person = same_person
+        self.duplicate_distance = duplicate_distance
+        self.max_rois = max_rois
+        self._count = 0
+        self.last_timings: dict[str, float] = {}
+        self.skeleton = getattr(model, "skeleton", None)
+
+    def reset(self) -> None:
+        """Forget the tracks (IDs are not reused) and restart the detector schedule."""
+        self.tracker.reset()
+        self._count = 0
+
+    def __call__(self, frame: Frame) -> Poses:
+        t0 = time.perf_counter()
+        t = frame.time_s
+        scale = float(getattr(self.model.config, "box_scale", 1.25))
+        _, tboxes = self.tracker.predicted_boxes(t, tentative=True)
+        tboxes = tboxes.astype(np.float64)
+        boxes = [tboxes]
+        t_det = 0.0
+        if self._count % self.detect_every == 0:
+            td = time.perf_counter()
+            dets = self.model.detect(frame.image)
+            t_det = time.perf_counter() - td
+            r = np.asarray(dets.rois, np.float64).reshape(-1, 4)
+            if len(r) and len(tboxes):
+                r = r[~self._tracked(r, tboxes, scale)]
+            if len(r):
+                # a box whose ROI (side = scale * box side) is the detector's ROI square
+                h2 = r[:, 2:3] / (2 * scale)
+                boxes.append(np.hstack([r[:, :2] - h2, r[:, :2] + h2]))
+        self._count += 1
+        all_boxes = np.concatenate(boxes)[:self.max_rois]
+        n_tracked = min(len(tboxes), len(all_boxes))
+        tl = time.perf_counter()
+        poses = self.model(frame, rois=all_boxes) if len(all_boxes) else self._empty()
+        t_lmk = time.perf_counter() - tl
+        if len(poses):
+            src = np.asarray(poses.extras.get("box_index", np.arange(len(poses))))
+            poses = poses.replace(boxes=body_boxes(poses))
+            poses = poses[self._dedupe(poses, src < n_tracked)]
+        tt = time.perf_counter()
+        out = self.tracker.update(poses, t)
+        end = time.perf_counter()
+        self.last_timings = {"detector": t_det, "landmarks": t_lmk, "tracker": end - tt,
+                             "model": t_det + t_lmk, "total": end - t0}
+        return out
+
+    def _tracked(self, rois: np.ndarray, boxes: np.ndarray, scale: float) -> np.ndarray:
+        """(D,) bool: detector ROI ``(cx, cy, side, rot)`` whose centre lies within
+        ``same_person`` box heights of a tracked box's centre, with a side within a factor 1.5
+        of that box's ROI side."""
+        tc = (boxes[:, :2] + boxes[:, 2:]) / 2
+        th = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+        side = scale * np.max(boxes[:, 2:] - boxes[:, :2], axis=1)
+        d = np.linalg.norm(rois[:, None, :2] - tc[None], axis=2) / th[None]
+        ratio = rois[:, 2:3] / np.maximum(side[None], 1.0)
+        return ((d < self.same_person) & (ratio < 1.5) & (ratio > 1 / 1.5)).any(axis=1)
+
+    def _empty(self) -> Poses:
+        return Poses.empty(self.skeleton, with_world=True)
+
+    def _dedupe(self, poses: Poses, tracked: np.ndarray) -> np.ndarray:
+        """Indices of the poses to keep: a pose whose keypoints lie within ``duplicate_distance``
+        body heights of a kept pose's (median over the keypoints) repeats it (two ROIs that
+        converged onto one person); poses from tracked ROIs are kept first, then by score."""
+        order = np.lexsort((-poses.person_scores, ~tracked))
+        kp = poses.keypoints
+        h = np.maximum(poses.boxes[:, 3] - poses.boxes[:, 1], 1.0)
+        keep: list[int] = []
+        for i in order:
+            if all(np.nanmedian(np.linalg.norm(kp[i] - kp[j], axis=1)) >=
+                   self.duplicate_distance * min(h[i], h[j]) for j in keep):
+                keep.append(int(i))
+        return np.sort(np.array(keep, np.int64))

@@ -1,0 +1,345 @@
+"""Native BlazePose on LiteRT (``blazepose``) against MediaPipe Tasks (``blazepose-mediapipe``).
+
+Agreement: persons found by both are matched by box IoU > 0.5; for each, the median over the 33
+landmarks of the distance between the two backends' landmarks, in pixels of the frame.
+PCK@0.2 (torso-normalised): a keypoint is correct when its distance to the annotation is at most
+0.2 x the torso diameter (left shoulder to right hip, else right shoulder to left hip), on the
+COCO-format sets' single-person images; an image where nobody is found counts as misses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posekit.errors import ModelError
+from posekit.skeletons import BLAZEPOSE_33, COCO_17
+from posekit.types import Frame
+from tests.conftest import data_path
+
+AGREE_PX = 2.0   # median landmark distance to the reference, pixels
+
+IMAGES = [
+    "yolov5/data/images/zidane.jpg",
+    "yolov5/data/images/bus.jpg",
+    "opencv-doc/messi5.jpg",
+    "AlphaPose/examples/demo/1.jpg",
+    "openpose/examples/media/COCO_val2014_000000000241.jpg",
+    "openpose/examples/media/COCO_val2014_000000000294.jpg",
+    "openpose/examples/media/COCO_val2014_000000000328.jpg",
+    "openpose/examples/media/COCO_val2014_000000000338.jpg",
+    "openpose/examples/media/COCO_val2014_000000000536.jpg",
+]
+
+COCO_SETS = [
+    ("tiny_coco_dataset/tiny_coco/annotations/person_keypoints_train2017.json",
+     "tiny_coco_dataset/tiny_coco/train2017"),
+    ("tiny_coco_dataset/tiny_coco/annotations/person_keypoints_val2017.json",
+     "tiny_coco_dataset/tiny_coco/val2017"),
+    ("kapao-kelvin/data/datasets/coco/annotations/person_keypoints_train2017_mini.json",
+     "kapao-kelvin/data/datasets/coco/images/train2017"),
+    ("kapao-kelvin/data/datasets/coco/annotations/person_keypoints_val2017_mini.json",
+     "kapao-kelvin/data/datasets/coco/images/val2017"),
+    ("LiteHrnet/data/coco/annotations/val.json", "LiteHrnet/data/coco/images"),
+]
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def native():
+    from posekit.models.blazepose import BlazePose
+
+    m = BlazePose(mode="image", heatmaps=True, mask=True)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from posekit.models import load_model
+
+    m = load_model("blazepose-mediapipe", mode="image")
+    yield m
+    m.close()
+
+
+def read(rel: str) -> np.ndarray:
+    img = cv2.imread(str(data_path(rel)))
+    assert img is not None, rel
+    return img
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (len(a), len(b)) of xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def matched_medians(mine, ref) -> list[float]:
+    """Per person found by both (box IoU > 0.5): median landmark distance in pixels."""
+    if len(mine) == 0 or len(ref) == 0:
+        return []
+    o = iou(mine.boxes, ref.boxes)
+    out = []
+    for i in range(len(mine)):
+        j = int(o[i].argmax())
+        if o[i, j] > 0.5:
+            out.append(float(np.median(np.linalg.norm(mine.keypoints[i] - ref.keypoints[j],
+                                                      axis=1))))
+    return out
+
+
+def video_frames(rel: str, n: int, step: int = 1) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(data_path(rel)))
+    out = []
+    try:
+        i = 0
+        while len(out) < n:
+            ok, img = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                out.append(img)
+            i += 1
+    finally:
+        cap.release()
+    return out
+
+
+# ---------------------------------------------------------------------------- agreement
+
+def test_image_mode_agrees_with_mediapipe_on_photos_and_video_frames(native, reference):
+    images = [read(r) for r in IMAGES]
+    images += video_frames("openpose/examples/media/video.avi", 4, step=50)
+    meds, n_mine, n_ref = [], 0, 0
+    for img in images:
+        mine, ref = native(img), reference(img)
+        n_mine, n_ref = n_mine + len(mine), n_ref + len(ref)
+        meds += matched_medians(mine, ref)
+    assert len(meds) >= 10 and len(meds) >= 0.9 * n_ref, \
+        f"matched {len(meds)} persons; native found {n_mine}, reference {n_ref}"
+    worst = max(meds)
+    assert np.median(meds) <= AGREE_PX and worst <= AGREE_PX, \
+        f"median landmark distance to blazepose-mediapipe: median over {len(meds)} persons " \
+        f"{np.median(meds):.3f} px, worst person {worst:.3f} px (limit {AGREE_PX} px)"
+
+
+def test_video_mode_agrees_with_mediapipe_on_one_person_clip():
+    from posekit.models import load_model
+    from posekit.models.blazepose import BlazePose
+
+    frames = video_frames("mmpose/demo/resources/body3d_demo.mp4", 90)
+    ref = load_model("blazepose-mediapipe", mode="video", max_people=5)
+    mine = BlazePose(mode="video", max_people=5)
+    meds, detector_runs = [], 0
+    try:
+        for i, img in enumerate(frames):
+            f = Frame(img, i, i / 50.0)
+            meds += matched_medians(mine(f), ref(f))
+            detector_runs += mine.last_timings["detector"] > 0
+    finally:
+        ref.close()
+        mine.close()
+    assert len(meds) >= 0.95 * len(frames), f"matched the person on {len(meds)} of {len(frames)}"
+    # MediaPipe re-detects on every frame (fewer than 5 people) and crops around the detection;
+    # we crop around the previous frame's landmarks: the difference is the ROI's, not a bug.
+    assert np.median(meds) <= AGREE_PX, \
+        f"video mode: median landmark distance to blazepose-mediapipe {np.median(meds):.3f} px " \
+        f"over {len(meds)} frames (p90 {np.percentile(meds, 90):.2f} px; limit {AGREE_PX} px)"
+    # tracking: the detector ran on the first frame and then every detect_every=10 frames
+    assert detector_runs <= len(frames) // 10 + 1, f"detector ran on {detector_runs} frames"
+
+
+def _single_person_images():
+    """[(path, gt (17, 3), bbox xyxy)] for images with exactly one annotated person."""
+    out = []
+    for ann, img_dir in COCO_SETS:
+        d = json.loads(data_path(ann).read_text())
+        per: dict[int, list] = {}
+        for a in d["annotations"]:
+            if not a.get("iscrowd", 0) and any(v > 0 for v in a["keypoints"][2::3]):
+                per.setdefault(a["image_id"], []).append(a)
+        names = {im["id"]: Path(im["file_name"]).name for im in d["images"]}
+        for iid, anns in sorted(per.items()):
+            if len(anns) == 1:
+                x, y, w, h = anns[0]["bbox"]
+                out.append((data_path(img_dir) / names[iid],
+                            np.array(anns[0]["keypoints"], np.float64).reshape(17, 3),
+                            np.array([[x, y, x + w, y + h]])))
+    return out
+
+
+def _pck_counts(poses, gt, box, alpha=0.2) -> tuple[int, int]:
+    vis = gt[:, 2] > 0
+    if vis[5] and vis[12]:
+        torso = np.linalg.norm(gt[5, :2] - gt[12, :2])
+    elif vis[6] and vis[11]:
+        torso = np.linalg.norm(gt[6, :2] - gt[11, :2])
+    else:
+        return 0, 0
+    if len(poses) == 0:
+        return 0, int(vis.sum())
+    j = int(iou(poses.boxes, box)[:, 0].argmax())
+    d = np.linalg.norm(poses.to(COCO_17).keypoints[j] - gt[:, :2], axis=1)
+    return int(((d <= alpha * torso) & vis).sum()), int(vis.sum())
+
+
+def test_pck_on_coco_sets_matches_mediapipe(native, reference):
+    items = _single_person_images()
+    assert len(items) >= 40, f"only {len(items)} single-person images"
+    got = {"native": [0, 0], "reference": [0, 0]}
+    for path, gt, box in items:
+        img = cv2.imread(str(path))
+        for name, m in (("native", native), ("reference", reference)):
+            c, n = _pck_counts(m(img), gt, box)
+            got[name][0] += c
+            got[name][1] += n
+    pck = {k: 100.0 * c / n for k, (c, n) in got.items()}
+    assert abs(pck["native"] - pck["reference"]) <= 1.0, \
+        f"PCK@0.2 on {len(items)} single-person COCO-format images: native " \
+        f"{pck['native']:.2f}, blazepose-mediapipe {pck['reference']:.2f} (limit 1 point)"
+    assert pck["native"] > 70.0, f"PCK@0.2 {pck['native']:.2f}"
+
+
+# ---------------------------------------------------------------------------- behaviour
+
+@pytest.mark.parametrize("mode", ["image", "video"])
+def test_blank_image_gives_no_person(mode):
+    from posekit.models.blazepose import BlazePose
+
+    m = BlazePose(mode=mode, mask=True)
+    for i in range(3):
+        poses = m(Frame(np.zeros((480, 640, 3), np.uint8), i, i / 30))
+        assert len(poses) == 0 and poses.skeleton == BLAZEPOSE_33
+        assert poses.world is not None and poses.world.shape == (0, 33, 3)
+        assert poses.extras["mask"].shape == (480, 640) and poses.extras["mask"].max() == 0.0
+
+
+HEATMAP_IMAGE = "LiteHrnet/data/coco/images/02b0a819-27-46026d5e-680f-4cdf-a485-3f0440598fa2.png"
+
+
+def heatmap_peak_distances(poses, i: int = 0) -> tuple[list[float], float]:
+    """For person ``i``'s visible landmarks (visibility >= 0.8) whose heatmap is confident enough
+    to refine them (max >= 0.5): distance in frame pixels from the heatmap's peak cell to the
+    landmark; and the size of a heatmap cell in frame pixels."""
+    hm, to_frame = poses.extras["heatmaps"][i], poses.extras["heatmap_to_frame"][i]
+    cell = float(np.hypot(*to_frame[:, 0]))
+    out = []
+    for k in range(33):
+        if poses.scores[i, k] >= 0.8 and hm[k].max() >= 0.5:
+            r, c = np.unravel_index(hm[k].argmax(), hm[k].shape)
+            out.append(float(np.linalg.norm(to_frame @ np.array([c, r, 1.0])
+                                            - poses.keypoints[i, k])))
+    return out, cell
+
+
+def test_heatmap_peaks_lie_on_the_landmarks(native):
+    poses = native(read(HEATMAP_IMAGE))
+    assert len(poses) == 1
+    hm, to_frame = poses.extras["heatmaps"], poses.extras["heatmap_to_frame"]
+    assert hm.shape == (1, 33, 64, 64) and hm.dtype == np.float32
+    assert to_frame.shape == (1, 2, 3) and 0.0 <= hm.min() and hm.max() <= 1.0
+    dist, cell = heatmap_peak_distances(poses)
+    assert len(dist) >= 20, f"only {len(dist)} confident visible landmarks"
+    assert max(dist) <= cell, \
+        f"heatmap peak to landmark: max {max(dist):.1f} px, median {np.median(dist):.1f} px " \
+        f"over {len(dist)} landmarks (limit one heatmap cell = {cell:.1f} px)"
+
+
+def test_mask_covers_the_person(native):
+    img = read("opencv-doc/messi5.jpg")
+    poses = native(img)
+    assert len(poses) == 1
+    mask = poses.extras["mask"]
+    assert mask.shape == img.shape[:2] and mask.dtype == np.float32
+    torso = poses.keypoints[0, [11, 12, 23, 24]].round().astype(int)   # shoulders, hips
+    on_torso = mask[torso[:, 1], torso[:, 0]]
+    assert (on_torso > 0.9).all(), f"mask on the shoulders and hips: {on_torso}"
+    x0, y0, x1, y1 = poses.boxes[0]
+    pad = 0.15 * (y1 - y0)    # the top of the head lies above the highest landmark (the eyes)
+    x0, y0, x1, y1 = (int(v) for v in (max(x0 - pad, 0), max(y0 - pad, 0), x1 + pad, y1 + pad))
+    outside = mask.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert outside.max() < 0.5, f"mask {outside.max():.2f} outside the person's box + {pad:.0f} px"
+
+
+def test_render_heatmaps_and_mask(native):
+    from posekit.draw_maps import render_heatmaps, render_mask
+
+    img = read("opencv-doc/messi5.jpg")
+    poses = native(img)
+    out = render_heatmaps(img, poses, joints=[15, 16])
+    assert out.shape == img.shape and out.dtype == np.uint8
+    changed = np.abs(out.astype(int) - img).sum(axis=2) > 30
+    # the colour sits on the wrists, nowhere else
+    for k in (15, 16):
+        x, y = poses.keypoints[0, k].astype(int)
+        assert changed[y - 3:y + 4, x - 3:x + 4].any(), f"no heat at landmark {k}"
+    assert changed.mean() < 0.05, f"{changed.mean():.1%} of the image recoloured"
+    m = render_mask(img, poses.extras["mask"])
+    assert m.shape == img.shape and (m != img).any()
+    with pytest.raises(ValueError, match="expected a mask of shape"):
+        render_mask(img, np.zeros((10, 10), np.float32))
+    with pytest.raises(ValueError, match="heatmaps=True"):
+        render_heatmaps(img, poses.replace(extras={}))
+
+
+def test_external_boxes_run_only_the_landmark_stage(native):
+    img = read("yolov5/data/images/zidane.jpg")
+    found = native(img)
+    assert len(found) == 1
+    sky = np.array([20.0, 20.0, 220.0, 120.0])      # a patch of wall: nobody there
+    boxes = np.stack([sky, found.boxes[0]])
+    poses = native(img, rois=boxes)
+    assert len(poses) == 1 and poses.extras["box_index"].tolist() == [1]
+    d = np.median(np.linalg.norm(poses.keypoints[0] - found.keypoints[0], axis=1))
+    h = found.boxes[0, 3] - found.boxes[0, 1]
+    assert d < 0.03 * h, f"landmarks from the box ROI are {d:.1f} px from the detector " \
+                         f"path's (limit 3% of the person's height, {0.03 * h:.1f} px)"
+    assert native.last_timings["detector"] == 0.0
+    with pytest.raises(ValueError, match=r"expected \(N, 4\)"):
+        native(img, rois=np.zeros((2, 3)))
+
+
+def test_tiles_find_the_small_pedestrians_of_pets09():
+    from posekit.models.blazepose import BlazePose, TileConfig
+
+    img = video_frames("opencv-doc/vtest.avi", 1)[0]
+    m = BlazePose(mode="image", max_people=10)
+    whole = m.detect(img, tiles=None)
+    tiled = m.detect(img, tiles=TileConfig(size=224, overlap=0.25))
+    assert len(whole) == 0 and len(tiled) >= 3, (len(whole), len(tiled))
+    # person boxes are where people are: 60-130 px tall pedestrians
+    heights = tiled.person_boxes()[:, 3] - tiled.person_boxes()[:, 1]
+    assert ((heights > 40) & (heights < 250)).all(), heights
+    poses = BlazePose(mode="image", max_people=10, tiles=224)(img)
+    assert len(poses) >= 3, len(poses)
+
+
+def test_bad_settings_raise():
+    from posekit.models.blazepose import BlazePose, BlazePoseConfig
+
+    with pytest.raises(ModelError, match="mode must be"):
+        BlazePoseConfig(mode="stream")
+    with pytest.raises(ModelError, match="max_people"):
+        BlazePoseConfig(max_people=0)
+    with pytest.raises(ModelError, match="tiles must be"):
+        BlazePoseConfig(tiles="big")
+    with pytest.raises(ModelError, match="min_score"):
+        BlazePose(min_score=2.0)
+
+
+def test_registry_loads_the_native_backend():
+    from posekit.models import load_model
+    from posekit.models.blazepose import BlazePose
+
+    m = load_model("blazepose", mode="image", max_people=2)
+    assert isinstance(m, BlazePose) and m.config.max_people == 2
