@@ -1,8 +1,9 @@
 """Speed (and agreement) of the native ``blazepose`` backend against MediaPipe Tasks.
 
-For each video, all frames are decoded first (OpenCV), then each model runs in VIDEO mode over
-the same frames; only the model calls are timed (``time.perf_counter``), so the figures are
-inference rates, not end-to-end rates. Printed per video: frames/s of the native backend and of
+For each video, all frames are decoded first (OpenCV), then both models run in VIDEO mode over
+the same frames, taking turns frame by frame so that other load on the machine falls on both
+alike; only the model calls are timed (``time.perf_counter``), so the figures are inference
+rates, not end-to-end rates. Printed per video: frames/s of the native backend and of
 MediaPipe Tasks' PoseLandmarker (``load_model("blazepose-mediapipe")``), their ratio, persons
 per frame, the native backend's mean time per stage and how often its detector ran, and the
 median landmark distance between the two on persons both find (boxes matched by IoU > 0.5).
@@ -50,25 +51,29 @@ def decode(path: Path, limit: int) -> tuple[list[Frame], float]:
     return frames, fps
 
 
-def run(model, frames: list[Frame]) -> tuple[float, list, list[dict]]:
-    """Seconds spent in ``model(frame)`` over all frames, the poses, the per-frame timings."""
-    model(frames[0])          # warm up (first invoke allocates), then start the stream again
-    model.reset()
-    out, timings, total = [], [], 0.0
+def run_interleaved(models: dict, frames: list[Frame]) -> dict:
+    """Each model over all frames, frame by frame in turn (so that other load on the machine
+    falls on all models alike); per model: seconds spent in ``model(frame)``, the poses and
+    the per-frame ``last_timings``."""
+    out = {name: {"seconds": 0.0, "poses": [], "timings": []} for name in models}
+    for m in models.values():   # warm up (first invoke allocates), then restart the stream
+        m(frames[0])
+        m.reset()
     for f in frames:
-        t0 = time.perf_counter()
-        poses = model(f)
-        total += time.perf_counter() - t0
-        out.append(poses)
-        timings.append(dict(model.last_timings))
-    return total, out, timings
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            poses = m(f)
+            out[name]["seconds"] += time.perf_counter() - t0
+            out[name]["poses"].append(poses)
+            out[name]["timings"].append(dict(m.last_timings))
+    return out
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)
     return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
@@ -91,37 +96,38 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=400, help="most frames per video")
     ap.add_argument("--max-people", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2, help="LiteRT threads (native backend)")
-    ap.add_argument("--detect-every", type=int, default=10)
+    ap.add_argument("--detect-every", type=int, default=3)
     args = ap.parse_args()
     videos = [Path(v) for v in args.videos] or [DATA / v for v in VIDEOS]
 
-    print(f"cpus: {os.cpu_count()}  max_people={args.max_people}  threads={args.threads}  "
-          f"detect_every={args.detect_every}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"cpus: {os.cpu_count()}  load average (1 min): {load:.1f}  max_people="
+          f"{args.max_people}  threads={args.threads}  detect_every={args.detect_every}")
     for path in videos:
         frames, fps = decode(path, args.frames)
         h, w = frames[0].image.shape[:2]
-        native = load_model("blazepose", mode="video", max_people=args.max_people,
-                            num_threads=args.threads, detect_every=args.detect_every)
-        tasks = load_model("blazepose-mediapipe", mode="video", max_people=args.max_people)
+        models = {
+            "native": load_model("blazepose", mode="video", max_people=args.max_people,
+                                 num_threads=args.threads, detect_every=args.detect_every),
+            "tasks": load_model("blazepose-mediapipe", mode="video",
+                                max_people=args.max_people),
+        }
         try:
-            t_nat, p_nat, tim = run(native, frames)
-            t_ref, p_ref, _ = run(tasks, frames)
+            res = run_interleaved(models, frames)
         finally:
-            native.close()
-            tasks.close()
+            for m in models.values():
+                m.close()
         n = len(frames)
-        meds = agreement(p_nat, p_ref)
-        stage = {k: 1000.0 * np.mean([t.get(k, 0.0) for t in tim])
+        nat, ref = res["native"], res["tasks"]
+        meds = agreement(nat["poses"], ref["poses"])
+        stage = {k: 1000.0 * np.mean([t.get(k, 0.0) for t in nat["timings"]])
                  for k in ("preprocess", "infer", "postprocess", "detector")}
-        det_runs = sum(t.get("detector", 0.0) > 0 for t in tim)
+        det_runs = sum(t.get("detector", 0.0) > 0 for t in nat["timings"])
         print(f"\n{path.name}: {n} frames {w}x{h} @ {fps:.0f} fps")
-        print(f"  native blazepose (LiteRT)   {n / t_nat:7.1f} frames/s  "
-              f"({1000 * t_nat / n:.1f} ms/frame; persons/frame "
-              f"{np.mean([len(p) for p in p_nat]):.2f})")
-        print(f"  MediaPipe Tasks VIDEO mode  {n / t_ref:7.1f} frames/s  "
-              f"({1000 * t_ref / n:.1f} ms/frame; persons/frame "
-              f"{np.mean([len(p) for p in p_ref]):.2f})")
-        print(f"  speed-up native / Tasks     {t_ref / t_nat:7.2f}x")
+        for label, r in (("native blazepose (LiteRT)  ", nat), ("MediaPipe Tasks VIDEO mode ", ref)):
+            print(f"  {label} {n / r['seconds']:7.1f} frames/s  ({1000 * r['seconds'] / n:.1f} "
+                  f"ms/frame; persons/frame {np.mean([len(p) for p in r['poses']]):.2f})")
+        print(f"  speed-up native / Tasks     {ref['seconds'] / nat['seconds']:7.2f}x")
         print("  native ms/frame by stage: " + ", ".join(f"{k} {v:.2f}" for k, v in stage.items())
               + f"; detector ran on {det_runs}/{n} frames")
         if meds:

@@ -8,7 +8,7 @@ in [0, 1] with ``mask=True``. Images are BGR (H, W, 3) uint8; inputs are never m
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -78,10 +78,9 @@ def angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if u.shape[-1] == 2:
         cross = np.abs(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
     else:
-        cross = np.linalg.norm(np.cross(u, v), axis=-1)
-    with np.errstate(invalid="ignore"):
-        out = np.degrees(np.arctan2(cross, dot))
-        bad = (np.linalg.norm(u, axis=-1) == 0) | (np.linalg.norm(v, axis=-1) == 0)
+        cross = np.sqrt((np.cross(u, v) ** 2).sum(axis=-1))
+    out = np.degrees(np.arctan2(cross, dot))
+    bad = ((u * u).sum(axis=-1) == 0) | ((v * v).sum(axis=-1) == 0)
     return np.where(bad, np.nan, out)
 
 
@@ -97,25 +96,49 @@ def angle_to_vertical(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return angle_between(d, np.broadcast_to(up, d.shape))
 
 
-def _gate(points: np.ndarray, scores: np.ndarray, min_visibility: float) -> np.ndarray:
-    p = np.array(points, np.float64)
-    p[np.asarray(scores) < min_visibility] = np.nan
-    return p
-
-
-def _centre(points: np.ndarray, scores: np.ndarray, i: int, j: int, min_visibility: float
-            ) -> np.ndarray:
-    """Mean of landmarks ``i`` and ``j`` (N, D); NaN where neither is visible enough."""
-    m = 0.5 * (points[:, i].astype(np.float64) + points[:, j])
-    vis = np.maximum(scores[:, i], scores[:, j]) >= min_visibility
-    m[~vis] = np.nan
-    return m
-
-
 def _check_skeleton(skeleton: Skeleton) -> None:
     if skeleton != BLAZEPOSE_33:
         raise ValueError(f"analysis needs {BLAZEPOSE_33.name} landmarks, got {skeleton.name} "
                          "(use a BlazePose model)")
+
+
+_I = BLAZEPOSE_33.index
+#: index arrays of the three-landmark joints, in :data:`JOINTS` order
+_JA = np.array([_I(a) for a, _, _ in JOINTS.values()])
+_JB = np.array([_I(b) for _, b, _ in JOINTS.values()])
+_JC = np.array([_I(c) for _, _, c in JOINTS.values()])
+_PAIRS = np.array([[_I("left_hip"), _I("right_hip")], [_I("left_shoulder"), _I("right_shoulder")],
+                   [_I("left_ear"), _I("right_ear")]])
+
+
+def gated_points(points: np.ndarray, scores: np.ndarray, min_visibility: float) -> np.ndarray:
+    """(N, K, D) float64 copy of ``points`` with landmarks scored below ``min_visibility`` NaN."""
+    p = points.astype(np.float64)
+    p[scores < min_visibility] = np.nan
+    return p
+
+
+def centres(points: np.ndarray, scores: np.ndarray, min_visibility: float) -> np.ndarray:
+    """(N, 3, D) mid-hip, mid-shoulder and mid-ear: the mean of both sides, NaN where neither
+    side is visible enough (see the module doc)."""
+    m = 0.5 * (points[:, _PAIRS[:, 0]].astype(np.float64) + points[:, _PAIRS[:, 1]])
+    vis = np.maximum(scores[:, _PAIRS[:, 0]], scores[:, _PAIRS[:, 1]]) >= min_visibility
+    m[~vis] = np.nan
+    return m
+
+
+def _all_angles(points: np.ndarray, scores: np.ndarray, min_visibility: float) -> np.ndarray:
+    """(N, len(ANGLE_NAMES)) degrees, in :data:`ANGLE_NAMES` order, in one batch."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = gated_points(points, scores, min_visibility)
+        joints = angle_between(p[:, _JA] - p[:, _JB], p[:, _JC] - p[:, _JB])      # (N, J)
+        c = centres(points, scores, min_visibility)
+        trunk = c[:, 1] - c[:, 0]
+        up = np.zeros(points.shape[-1])
+        up[1] = -1.0
+        lean = angle_between(trunk, np.broadcast_to(up, trunk.shape))
+        neck = angle_between(trunk, c[:, 2] - c[:, 1])
+    return np.concatenate([joints, lean[:, None], neck[:, None]], axis=1)
 
 
 def joint_angle(poses: Poses, name: str, *, world: bool = False,
@@ -157,28 +180,12 @@ def compute_angles(poses: Poses, *, world: bool = False,
     _check_skeleton(poses.skeleton)
     if world and poses.world is None:
         raise ValueError("world angles need poses.world (3D landmarks); this model gives none")
-    pts = poses.world if world else poses.keypoints
-    sc = poses.scores
-    idx = BLAZEPOSE_33.index
-    out: dict[str, np.ndarray] = {}
-    for name in names or ANGLE_NAMES:
-        if name in JOINTS:
-            a, b, c = (idx(n) for n in JOINTS[name])
-            out[name] = angle_at(_gate(pts[:, a], sc[:, a], min_visibility),
-                                 _gate(pts[:, b], sc[:, b], min_visibility),
-                                 _gate(pts[:, c], sc[:, c], min_visibility))
-        elif name == "trunk_lean":
-            hip = _centre(pts, sc, idx("left_hip"), idx("right_hip"), min_visibility)
-            sho = _centre(pts, sc, idx("left_shoulder"), idx("right_shoulder"), min_visibility)
-            out[name] = angle_to_vertical(hip, sho)
-        elif name == "neck_flexion":
-            hip = _centre(pts, sc, idx("left_hip"), idx("right_hip"), min_visibility)
-            sho = _centre(pts, sc, idx("left_shoulder"), idx("right_shoulder"), min_visibility)
-            ear = _centre(pts, sc, idx("left_ear"), idx("right_ear"), min_visibility)
-            out[name] = angle_between(sho - hip, ear - sho)
-        else:
+    for name in names or ():
+        if name not in ANGLE_NAMES:
             raise KeyError(f"unknown angle {name!r}; expected one of {', '.join(ANGLE_NAMES)}")
-    return out
+    pts = poses.world if world else poses.keypoints
+    allv = _all_angles(pts, poses.scores, min_visibility)
+    return {n: allv[:, ANGLE_NAMES.index(n)] for n in (names or ANGLE_NAMES)}
 
 
 def track_ids_of(poses: Poses) -> np.ndarray:

@@ -33,9 +33,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -133,6 +133,10 @@ class Analyzer:
         min_visibility: landmark score below which angles are NaN.
         keep_series: keep every track's angle time series (for :meth:`write_summary`).
         forget_s: a track unseen this long stops receiving "missing" updates.
+        handover_s, handover_dist: a fall pending on a track lost less than ``handover_s``
+            seconds ago (default ``fall_config.lost_wait_s``) continues on a track born in that time whose hip is within
+            ``handover_dist`` body scales of the lost track's last hip position (trackers often
+            start a new track for a person who has just fallen).
 
     ``update(poses, time_s)`` takes BlazePose-33 poses (``track_ids`` from a tracker, or None:
     index ``i`` is track ``i``) and the frame time in seconds (increasing) and returns the events
@@ -149,7 +153,8 @@ class Analyzer:
                  posture_config: PostureConfig | None = None,
                  gesture_config: GestureConfig | None = None,
                  min_visibility: float = 0.5, keep_series: bool = True,
-                 forget_s: float = 10.0):
+                 forget_s: float = 10.0, handover_s: float | None = None,
+                 handover_dist: float = 3.0):
         self._specs = dict(exercises if exercises is not None else EXERCISES)
         self.exercises, others = parse_analyses(analyses, self._specs)
         self.do_posture = "posture" in others
@@ -161,6 +166,8 @@ class Analyzer:
         self.min_visibility = min_visibility
         self.keep_series = keep_series
         self.forget_s = forget_s
+        self.handover_s = self.fall_config.lost_wait_s if handover_s is None else handover_s
+        self.handover_dist = handover_dist
         self.tracks: dict[int, _Track] = {}
         self.events: list[dict] = []
         self.frames = 0
@@ -213,7 +220,7 @@ class Analyzer:
             tr.angles = {n: f[n] for n in ANGLE_NAMES}
             if tr.series is not None:
                 tr.series.append(time_s, tr.angles)
-            for name, ec in tr.counters.items():
+            for ec in tr.counters.values():
                 out += [self._ev("rep", tid, time_s, r) for r in ec.update(time_s, f)]
             if tr.fall is not None:
                 out += [self._ev("fall", tid, time_s, e) for e in tr.fall.update(time_s, f)]
@@ -223,6 +230,8 @@ class Analyzer:
             if tr.posture is not None:
                 out += [self._ev("posture", tid, time_s, e)
                         for e in tr.posture.update(time_s, post[i])]
+        if self.do_falls:
+            self._fall_handover(seen, time_s)
         for tid, tr in self.tracks.items():
             if tid in seen or tr.gone:
                 continue
@@ -232,6 +241,25 @@ class Analyzer:
         self.events += out
         self.cost_s += time.perf_counter() - t0
         return out
+
+    def _fall_handover(self, seen: set, time_s: float) -> None:
+        """Give a lost track's pending fall to a track born next to it (see
+        :meth:`FallDetector.adopt`)."""
+        lost = [tr for tid, tr in self.tracks.items() if tid not in seen and tr.fall.pending
+                and time_s - tr.last_s <= self.handover_s]
+        if not lost:
+            return
+        for tid in seen:
+            tr = self.tracks[tid]
+            if tr.fall.pending or tr.fall.fallen or time_s - tr.first_s > self.handover_s:
+                continue
+            best = min(lost, key=lambda o: tr.fall.handover_distance(o.fall))
+            if tr.fall.handover_distance(best.fall) <= self.handover_dist:
+                log.debug("fall of track %d continues on track %d", best.tid, tid)
+                tr.fall.adopt(best.fall)
+                lost.remove(best)
+                if not lost:
+                    return
 
     def _missing(self, tr: _Track, time_s: float) -> list[dict]:
         out = []
@@ -299,7 +327,7 @@ class Analyzer:
             "posture_alerts": alerts,
         })
 
-    def as_stage(self, sink: "EventsSink | None" = None) -> "AnalysisStage":
+    def as_stage(self, sink: EventsSink | None = None) -> AnalysisStage:
         """A pipeline stage (``update(poses, time_s) -> poses``) that runs this analyzer and
         writes its events to ``sink``."""
         return AnalysisStage(self, sink)
@@ -428,7 +456,7 @@ class EventsSink:
         self.count = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.path, "w", encoding="utf-8")
+            self._f = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close)
         except OSError as e:
             raise OutputError(f"cannot write events to {self.path}: {e}") from e
 
@@ -452,7 +480,7 @@ class EventsSink:
             self._f.close()
             self._f = None
 
-    def __enter__(self) -> "EventsSink":
+    def __enter__(self) -> EventsSink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

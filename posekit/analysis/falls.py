@@ -16,7 +16,7 @@ since a fall towards the camera looks upright in the image), hip height above th
 
 1. **Trigger**: within ``drop_window_s`` the hip centre has dropped by at least ``min_drop``
    body scales and the downward speed (between samples) reached ``min_speed`` ``L``/s.
-2. **Onset**: the last sample before the fastest downward step whose hip is still within
+2. **Onset**: the last sample before the lowest point whose hip is still within
    ``onset_fraction`` of the drop below the starting (highest) point: the moment the body
    starts to go down.
 3. **Ground**: the first sample whose hip is within 15 % of the drop of the lowest hip height
@@ -35,12 +35,16 @@ fall the track is "fallen" (the overlay alert) until the hip is back up for ``re
 
 from __future__ import annotations
 
+import logging
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class FallConfig:
@@ -61,17 +65,25 @@ class FallConfig:
         floor_hip_m: world hip height above the ankles at or below which the hips are low.
         min_floor: mean on-the-floor evidence needed over the samples after the ground time
             (see :meth:`FallDetector._floor_vote`).
+        lost_wait_s: a pending fall whose track is lost is judged after this many seconds
+            (meanwhile a new track next to it may adopt it, see :meth:`FallDetector.adopt`).
+        median_samples: hip height and torso length are the median of this many latest
+            samples (1: as measured; 3 removes one-frame pose glitches but adds a sample of
+            latency, which loses falls at low frame rates: the other checks handle glitches).
         min_confidence: events below it are dropped.
         recover_s: time back up after which a fallen track can fall again.
         history_s: how much history each track keeps, seconds.
         upright_deg, upright_hip_m, upright_leg_ratio: a sample is upright (it counts for the
-            body scale and as a starting posture) where the torso is within ``upright_deg`` of
-            vertical, or the world hip height is at least ``upright_hip_m`` metres, or the
-            hip is at least ``upright_leg_ratio`` torso lengths above the ankles in the image
-            (BlazePose sometimes tilts the torso of small, dark figures that stand upright).
-        min_upright: upright samples the track needs before the drop (a fall starts from an
-            observed upright posture; tracks born on the floor or from a spurious detection
-            cannot fall).
+            body scale and as a starting posture) where the world hip height above the ankles
+            is at least ``upright_hip_m`` metres; where that is unknown (no world landmarks or
+            ankles not visible), where the torso is within ``upright_deg`` of vertical or the
+            hip is at least ``upright_leg_ratio`` torso lengths above the ankles in the image.
+            (The torso angle alone misleads: BlazePose tilts the torso of small, dark figures
+            that stand upright, and a plank seen from the front looks upright.)
+        min_upright, upright_window_s: upright samples the track needs within
+            ``upright_window_s`` seconds before the drop starts (a fall starts from an observed
+            upright posture: a person already on the floor, doing push-ups, or a spurious
+            detection cannot fall).
         onset_fraction: the onset is the last sample before the fall whose hip is within this
             fraction of the drop below the starting height.
     """
@@ -89,11 +101,13 @@ class FallConfig:
     recover_s: float = 1.5
     history_s: float = 4.0
     upright_deg: float = 35.0
-    min_upright: int = 3
+    min_upright: int = 2
+    upright_window_s: float = 1.5
     upright_hip_m: float = 0.55
     upright_leg_ratio: float = 1.5
     min_stay: float = 0.8
     min_floor: float = 0.5
+    lost_wait_s: float = 1.0
     median_samples: int = 1
     onset_fraction: float = 0.1
 
@@ -101,6 +115,7 @@ class FallConfig:
 @dataclass
 class _S:
     t: float
+    x: float          # hip centre x, pixels
     y: float          # hip centre y, pixels
     torso: float      # torso length, pixels
     lean: float       # torso angle to vertical, degrees (max of image and world)
@@ -120,6 +135,7 @@ class FallDetector:
     Attributes:
         fallen: True from a detected fall until the person is back up (for overlays).
         events: the emitted fall events (dicts without ``type``/``track_id``).
+        rejected: candidates that were judged no fall, with the reason (diagnostics).
     """
 
     def __init__(self, config: FallConfig | None = None):
@@ -127,6 +143,7 @@ class FallDetector:
         self.hist: deque[_S] = deque()
         self.fallen = False
         self.events: list[dict] = []
+        self.rejected: list[dict] = []
         self._cand: dict | None = None
         self._scale: float = float("nan")
         self._up_since: float | None = None
@@ -143,18 +160,21 @@ class FallDetector:
         y, torso = feats.get("hip_y_px", math.nan), feats.get("torso_px", math.nan)
         if not (math.isfinite(y) and math.isfinite(torso) and torso > 0):
             return self.missing(time_s)
-        lean = np.nanmax([feats.get("trunk_lean", math.nan),
-                          feats.get("world_trunk_lean", math.nan), -1.0])
-        self._raw_y = (self._raw_y + [y])[-c.median_samples:]
-        self._raw_torso = (self._raw_torso + [torso])[-c.median_samples:]
-        y_med = float(np.median(self._raw_y))
-        s = _S(time_s, y_med, float(np.median(self._raw_torso)),
-               float(lean) if lean >= 0 else math.nan,
+        leans = [v for v in (feats.get("trunk_lean", math.nan),
+                             feats.get("world_trunk_lean", math.nan)) if math.isfinite(v)]
+        if c.median_samples > 1:
+            self._raw_y = (self._raw_y + [y])[-c.median_samples:]
+            self._raw_torso = (self._raw_torso + [torso])[-c.median_samples:]
+            y_med, torso = statistics.median(self._raw_y), statistics.median(self._raw_torso)
+        else:
+            y_med = y
+        s = _S(time_s, feats.get("hip_x_px", math.nan), y_med, torso,
+               max(leans) if leans else math.nan,
                feats.get("ankle_y_px", math.nan) - y_med,
                feats.get("world_hip_height_m", math.nan))
-        s.upright = bool((math.isfinite(s.lean) and s.lean < c.upright_deg)
-                         or (math.isfinite(s.world_hip_m) and s.world_hip_m >= c.upright_hip_m)
-                         or s.hip_over_ankle / s.torso >= c.upright_leg_ratio)
+        s.upright = self._legs_under_hips(s) if math.isfinite(s.world_hip_m) else bool(
+            (math.isfinite(s.lean) and s.lean < c.upright_deg)
+            or s.hip_over_ankle / s.torso >= c.upright_leg_ratio)
         self._last_t = time_s
         self.hist.append(s)
         while self.hist and time_s - self.hist[0].t > c.history_s:
@@ -173,12 +193,39 @@ class FallDetector:
                 out.append(ev)
         return out
 
+    @property
+    def pending(self) -> bool:
+        """A fall is being judged (triggered, not yet confirmed or rejected)."""
+        return self._cand is not None
+
+    def handover_distance(self, other: FallDetector) -> float:
+        """Distance, in body scales of ``other``'s pending fall, from that fall's last hip
+        position to this track's latest one (inf when not applicable)."""
+        if other._cand is None or not self.hist:
+            return math.inf
+        a, b = other._cand["samples"][-1], self.hist[-1]
+        return math.hypot(b.x - a.x, b.y - a.y) / other._cand["scale"]
+
+    def adopt(self, other: FallDetector) -> None:
+        """Continue ``other``'s pending fall on this track.
+
+        Trackers often lose a falling person (the box changes shape and speed at once) and
+        start a new track for the person on the floor; the :class:`~posekit.analysis.Analyzer`
+        hands the pending fall of the lost track to a new track born next to it."""
+        if other._cand is None:
+            return
+        self._cand, other._cand = other._cand, None
+        self._scale = self._cand["scale"]
+        if self.hist:
+            self._cand["samples"].append(self.hist[-1])
+        self._cand["handover"] = True
+
     def missing(self, time_s: float) -> list[dict]:
         """The track was not seen at ``time_s``: a fall in progress is judged on what was seen
-        once the track has been gone for ``confirm_s``."""
+        once the track has been gone for ``lost_wait_s`` (unless another track adopts it)."""
         if self._cand is not None and time_s - self._cand["trigger_t"] >= self.c.confirm_s:
             last = self._cand["samples"][-1].t if self._cand["samples"] else 0.0
-            if time_s - last >= self.c.confirm_s:
+            if time_s - last >= self.c.lost_wait_s:
                 ev = self._maybe_confirm(time_s, lost=True)
                 return [ev] if ev else []
         return []
@@ -194,9 +241,9 @@ class FallDetector:
     def _update_scale(self) -> None:
         up = [s.torso for s in self.hist if s.upright]
         if len(up) >= 3:
-            self._scale = float(np.median(up[-30:]))
+            self._scale = statistics.median(up[-30:])
         elif not math.isfinite(self._scale) and self.hist:
-            self._scale = float(np.median([s.torso for s in self.hist]))
+            self._scale = statistics.median([s.torso for s in self.hist])
 
     def _trigger(self) -> dict | None:
         c, h = self.c, list(self.hist)
@@ -205,25 +252,28 @@ class FallDetector:
             return None
         now = h[-1]
         win = [s for s in h if now.t - s.t <= c.drop_window_s]
-        ys = np.array([s.y for s in win])
+        ys = [s.y for s in win]
         # the descent starts at the last sample near the highest hip position in the window
-        i_top = int(np.nonzero(ys <= ys.min() + 0.1 * L)[0][-1])
+        y_min = min(ys)
+        if (now.y - y_min) / L < c.min_drop:        # cheap early exit: no drop at all
+            return None
+        i_top = max(i for i, y in enumerate(ys) if y <= y_min + 0.1 * L)
         top = win[i_top]
         if top.t <= self._rejected_t:
             return None
-        upright_before = sum(1 for s in h if s.t <= top.t and s.upright)
+        upright_before = sum(1 for s in h if top.t - c.upright_window_s <= s.t <= top.t
+                             and s.upright)
         if upright_before < c.min_upright:
             return None
         drop = (now.y - top.y) / L
         if drop < c.min_drop:
             return None
         seg = win[i_top:]
-        speeds = [(b.y - a.y) / L / max(b.t - a.t, 1e-3) for a, b in zip(seg, seg[1:])]
+        speeds = [(b.y - a.y) / L / max(b.t - a.t, 1e-3) for a, b in pairwise(seg)]
         if not speeds or max(speeds) < c.min_speed:
             return None
         return {"trigger_t": now.t, "top": top, "scale": L,
-                "peak_speed": float(max(speeds)), "peak_i": int(np.argmax(speeds)),
-                "samples": list(seg)}
+                "peak_speed": float(max(speeds)), "samples": list(seg)}
 
     def _maybe_confirm(self, time_s: float, *, lost: bool) -> dict | None:
         c, cand = self.c, self._cand
@@ -235,10 +285,14 @@ class FallDetector:
         drop = (low.y - top.y) / L
         ground = next(s for s in fall_part if s.y >= low.y - 0.15 * (low.y - top.y))
         lim = top.y + c.onset_fraction * (low.y - top.y)
+        i_low = fall_part.index(low)
         onset = top
-        for s in samples[:cand["peak_i"] + 1]:
+        for s in fall_part[:i_low + 1]:
             if s.y <= lim:
                 onset = s
+        seg = fall_part[:i_low + 1]
+        peak = max([(b.y - a.y) / L / max(b.t - a.t, 1e-3) for a, b in pairwise(seg)],
+                   default=cand["peak_speed"])
         after = [s for s in samples if s.t >= ground.t]
         if not lost and time_s - ground.t < c.confirm_s:
             return None
@@ -248,7 +302,7 @@ class FallDetector:
                 for s in after]
         stay_ok = float(np.mean(down)) if down else 0.5
         if down and (stay_ok < c.min_stay or not down[-1]):
-            return None
+            return self._reject(cand, f"got back up (down {stay_ok:.2f} of the time)")
         lean = max((s.lean for s in after if math.isfinite(s.lean)), default=math.nan)
         hip_ratio = min((s.hip_over_ankle / L for s in after if math.isfinite(s.hip_over_ankle)),
                         default=math.nan)
@@ -258,12 +312,13 @@ class FallDetector:
         floor = float(np.mean([v for v, _ in votes]))
         legs_up = float(np.mean([u for _, u in votes]))
         if floor < c.min_floor or legs_up > 0.5:
-            return None
-        speed_s = _clip01((cand["peak_speed"] - 0.8) / 1.5)
+            return self._reject(cand, f"not on the floor (floor {floor:.2f}, "
+                                      f"legs under hips {legs_up:.2f})")
+        speed_s = _clip01((peak - 0.8) / 1.5)
         drop_s = _clip01((drop - 0.5) / 1.0)
         conf = 0.25 * speed_s + 0.2 * drop_s + 0.35 * floor + 0.2 * float(stay_ok)
         if conf < c.min_confidence:
-            return None
+            return self._reject(cand, f"confidence {conf:.2f}")
         self.fallen = True
         self._up_since = None
         ev = {
@@ -271,17 +326,22 @@ class FallDetector:
             "ground_s": round(ground.t, 4),
             "confidence": round(conf, 3),
             "drop_body": round(drop, 3),
-            "peak_speed_body_per_s": round(cand["peak_speed"], 3),
+            "peak_speed_body_per_s": round(peak, 3),
             "torso_deg": None if not math.isfinite(lean) else round(lean, 1),
             "hip_over_ankle_body": None if not math.isfinite(hip_ratio) else round(hip_ratio, 3),
             "world_hip_height_m": None if not math.isfinite(whip) else round(whip, 3),
             "stayed_down": round(float(stay_ok), 3),
             "track_lost": lost,
+            "track_handover": bool(cand.get("handover", False)),
             "time_s": round(time_s, 4),
         }
         self.events.append(ev)
         self._fall_top_y, self._fall_low_y = top.y, low.y
         return ev
+
+    def _reject(self, cand: dict, why: str) -> None:
+        self.rejected.append({"trigger_s": round(cand["trigger_t"], 4), "reason": why})
+        log.debug("fall candidate at %.2f s rejected: %s", cand["trigger_t"], why)
 
     def _floor_vote(self, s: _S, L: float) -> tuple[float, bool]:
         """(on-the-floor evidence in [0, 1], legs-under-the-hips) of one sample after the fall.
@@ -294,14 +354,27 @@ class FallDetector:
         c = self.c
         low = (math.isfinite(s.hip_over_ankle) and s.hip_over_ankle / L <= c.floor_hip_ratio) \
             or (math.isfinite(s.world_hip_m) and s.world_hip_m <= c.floor_hip_m)
-        legs = (math.isfinite(s.world_hip_m) and s.world_hip_m >= c.upright_hip_m) or \
-            (math.isfinite(s.hip_over_ankle) and s.hip_over_ankle / s.torso
-             >= c.upright_leg_ratio and s.hip_over_ankle / L >= c.upright_leg_ratio)
+        legs = self._legs_under_hips(s, L)
         if low or (math.isfinite(s.lean) and c.lying_deg <= s.lean <= 135.0):
             return 1.0, bool(legs)
         if math.isfinite(s.lean) and s.lean > 135.0:
             return 0.5, bool(legs)
         return 0.0, bool(legs)
+
+    def _legs_under_hips(self, s: _S, L: float | None = None) -> bool:
+        """Standing (or kneeling up): the world hip height above the ankles is at least
+        ``upright_hip_m``; without world landmarks, the hip is at least ``upright_leg_ratio``
+        torso lengths (and body scales ``L``) above the ankles in the image. World data wins
+        where present: in a frontal view from above, the legs of a person in a plank point
+        down the image and look like standing legs."""
+        c = self.c
+        if math.isfinite(s.world_hip_m):
+            return s.world_hip_m >= c.upright_hip_m
+        if not math.isfinite(s.hip_over_ankle):
+            return False
+        r = s.hip_over_ankle / s.torso
+        return r >= c.upright_leg_ratio and (L is None or s.hip_over_ankle / L
+                                             >= c.upright_leg_ratio)
 
     def _check_recovery(self, s: _S) -> None:
         up = s.y <= self._fall_top_y + 0.3 * (self._fall_low_y - self._fall_top_y) and (

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import (L_EL, L_HIP, L_SH, L_WR, NOSE, R_EL, R_HIP, R_SH, R_WR)
+from .features import L_EL, L_SH, L_WR, NOSE, R_EL, R_SH, R_WR
 
 GESTURES = ("wave_two_hands", "wave_one_hand", "t_pose", "hands_up", "pointing")
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..types import Poses
-from .features import (L_EAR, L_HIP, L_SH, NOSE, R_EAR, R_HIP, R_SH, SIDE_VIEW_RATIO)
+from .features import L_EAR, L_HIP, L_SH, NOSE, R_EAR, R_HIP, R_SH, SIDE_VIEW_RATIO
 from .reps import Smoother
 
 POSTURE_NAMES = ("forward_head", "rounded_shoulders", "shoulder_tilt", "trunk_lean")
@@ -55,69 +53,67 @@ class PostureConfig:
     min_visibility: float = 0.5
 
 
-def _signed_angle(v: np.ndarray, up: np.ndarray, fwd: np.ndarray) -> np.ndarray:
-    """Angle of vectors ``v`` (N, D) from ``up``, signed positive towards ``fwd`` (N, D)."""
-    a = (v * up).sum(-1)
-    b = (v * fwd).sum(-1)
-    with np.errstate(invalid="ignore"):
-        return np.degrees(np.arctan2(b, a))
+def _sagittal(v: tuple, up: tuple, fwd: tuple) -> float:
+    """Angle (degrees) of vector ``v`` from ``up``, positive towards ``fwd`` (2D or 3D)."""
+    a = sum(x * y for x, y in zip(v, up))
+    b = sum(x * y for x, y in zip(v, fwd))
+    return math.degrees(math.atan2(b, a))
+
+
+def _mid(p: list, s: list, i: int, j: int, mv: float) -> tuple:
+    if max(s[i], s[j]) < mv:
+        return (math.nan,) * len(p[i])
+    return tuple(0.5 * (a + b) for a, b in zip(p[i], p[j]))
+
+
+def _sub(a: tuple, b: tuple) -> tuple:
+    return tuple(x - y for x, y in zip(a, b))
 
 
 def posture_angles(poses: Poses, *, min_visibility: float = 0.5) -> list[dict[str, float]]:
     """The posture angles (see the module doc) for every person of ``poses``: N dicts, degrees."""
-    n = len(poses)
-    if n == 0:
-        return []
-    k = poses.keypoints.astype(np.float64)
-    sc = poses.scores
-
-    def c2(pts, i, j):
-        m = 0.5 * (pts[:, i] + pts[:, j])
-        m[np.maximum(sc[:, i], sc[:, j]) < min_visibility] = np.nan
-        return m
-
-    hip, sho, ear = c2(k, L_HIP, R_HIP), c2(k, L_SH, R_SH), c2(k, L_EAR, R_EAR)
-    nose = k[:, NOSE].copy()
-    nose[sc[:, NOSE] < min_visibility] = np.nan
-    torso = np.linalg.norm(sho - hip, axis=1)
-    ls, rs = k[:, L_SH].copy(), k[:, R_SH].copy()
-    ls[sc[:, L_SH] < min_visibility] = np.nan
-    rs[sc[:, R_SH] < min_visibility] = np.nan
-    sw = np.linalg.norm(ls - rs, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        side = sw / torso < SIDE_VIEW_RATIO
-    out = {name: np.full(n, np.nan) for name in POSTURE_NAMES}
-    # image plane, side view
-    up2 = np.array([0.0, -1.0])
-    fx = np.sign(nose[:, 0] - ear[:, 0])
-    fwd2 = np.stack([fx, np.zeros(n)], axis=1)
-    fh_img = _signed_angle(ear - sho, up2, fwd2)
-    rs_img = _signed_angle(sho - hip, up2, fwd2) - _signed_angle(ear - hip, up2, fwd2)
-    # world, any view
-    fh_w = rs_w = np.full(n, np.nan)
-    if poses.world is not None:
-        w = poses.world.astype(np.float64)
-        wh, ws = 0.5 * (w[:, L_HIP] + w[:, R_HIP]), 0.5 * (w[:, L_SH] + w[:, R_SH])
-        we = 0.5 * (w[:, L_EAR] + w[:, R_EAR])
-        f = w[:, NOSE] - we
-        f[:, 1] = 0.0
-        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
-        up3 = np.array([0.0, -1.0, 0.0])
-        fh_w = _signed_angle(we - ws, up3, f)
-        rs_w = _signed_angle(ws - wh, up3, f) - _signed_angle(we - wh, up3, f)
-        okw = np.isfinite(ear[:, 0]) & np.isfinite(sho[:, 0]) & np.isfinite(hip[:, 0])
-        fh_w = np.where(okw, fh_w, np.nan)
-        rs_w = np.where(okw, rs_w, np.nan)
-    out["forward_head"] = np.where(side, fh_img, fh_w)
-    out["rounded_shoulders"] = np.where(side, rs_img, rs_w)
-    d = ls - rs
-    with np.errstate(invalid="ignore"):
-        tilt = np.degrees(np.arctan2(np.abs(d[:, 1]), np.abs(d[:, 0])))
-    out["shoulder_tilt"] = np.where(side, np.nan, tilt)
-    dv = sho - hip
-    with np.errstate(invalid="ignore"):
-        out["trunk_lean"] = np.degrees(np.arctan2(np.abs(dv[:, 0]), -dv[:, 1]))
-    return [{name: float(out[name][i]) for name in POSTURE_NAMES} for i in range(n)]
+    mv = min_visibility
+    kps, scs = poses.keypoints.tolist(), poses.scores.tolist()
+    worlds = poses.world.tolist() if poses.world is not None else [None] * len(poses)
+    out = []
+    nan = math.nan
+    for k, s, w in zip(kps, scs, worlds):
+        hip, sho, ear = _mid(k, s, L_HIP, R_HIP, mv), _mid(k, s, L_SH, R_SH, mv), \
+            _mid(k, s, L_EAR, R_EAR, mv)
+        nose = tuple(k[NOSE]) if s[NOSE] >= mv else (nan, nan)
+        torso = math.hypot(*_sub(sho, hip))
+        ls = k[L_SH] if s[L_SH] >= mv else (nan, nan)
+        rs = k[R_SH] if s[R_SH] >= mv else (nan, nan)
+        sw = math.hypot(ls[0] - rs[0], ls[1] - rs[1])
+        side = torso > 0 and sw / torso < SIDE_VIEW_RATIO
+        d = {}
+        if side:
+            fwd = (math.copysign(1.0, nose[0] - ear[0]), 0.0) \
+                if math.isfinite(nose[0] - ear[0]) else (nan, nan)
+            up = (0.0, -1.0)
+            d["forward_head"] = _sagittal(_sub(ear, sho), up, fwd)
+            d["rounded_shoulders"] = (_sagittal(_sub(sho, hip), up, fwd)
+                                      - _sagittal(_sub(ear, hip), up, fwd))
+            d["shoulder_tilt"] = nan
+        else:
+            fh = rs_ = nan
+            if w is not None and all(math.isfinite(v[0]) for v in (ear, sho, hip)):
+                wh = _mid(w, s, L_HIP, R_HIP, -1.0)
+                ws = _mid(w, s, L_SH, R_SH, -1.0)
+                we = _mid(w, s, L_EAR, R_EAR, -1.0)
+                fx, fz = w[NOSE][0] - we[0], w[NOSE][2] - we[2]
+                n = math.hypot(fx, fz)
+                if n > 0:
+                    fwd3, up3 = (fx / n, 0.0, fz / n), (0.0, -1.0, 0.0)
+                    fh = _sagittal(_sub(we, ws), up3, fwd3)
+                    rs_ = _sagittal(_sub(ws, wh), up3, fwd3) - _sagittal(_sub(we, wh), up3,
+                                                                           fwd3)
+            d["forward_head"], d["rounded_shoulders"] = fh, rs_
+            d["shoulder_tilt"] = math.degrees(math.atan2(abs(ls[1] - rs[1]), abs(ls[0] - rs[0])))
+        dx, dy = _sub(sho, hip)
+        d["trunk_lean"] = math.degrees(math.atan2(abs(dx), -dy))
+        out.append({n: d[n] for n in POSTURE_NAMES})
+    return out
 
 
 @dataclass

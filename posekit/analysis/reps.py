@@ -374,7 +374,7 @@ class RepCounter:
         t = np.array([b.t for b in buf])
         raw = np.array([b.raw for b in buf], np.float64)
         dt = float(np.median(self._dts)) if self._dts else 0.05
-        k = max(1, int(round(2 * sp.smoothing_s / max(dt, 1e-3))))
+        k = max(1, round(2 * sp.smoothing_s / max(dt, 1e-3)))
         k += (k + 1) % 2
         sm = _centred_mean(raw, k)
         u = self._sign * sm

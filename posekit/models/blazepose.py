@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -143,7 +143,7 @@ class BlazePoseConfig:
     min_presence: float = 0.5
     mode: str = "video"
     num_threads: int = 2
-    detect_every: int = 10
+    detect_every: int = 3
     nms_iou: float = 0.5
     track_iou: float = 0.5
     box_scale: float = 1.4
@@ -211,7 +211,6 @@ class _Timer:
     infer: float = 0.0
     post: float = 0.0
     detector: float = 0.0
-    marks: list = field(default_factory=list)
 
 
 class BlazePose:
@@ -230,6 +229,11 @@ class BlazePose:
     ``model(frame, rois=boxes)`` runs only the landmark stage on persons given as boxes (N, 4)
     xyxy pixels; ``extras["box_index"]`` (N,) int64 tells which input box each person came from
     (boxes without a person are dropped). This path keeps no state.
+
+    Building blocks for trackers and top-down pipelines: :meth:`detect` (the person detector,
+    optionally on zoomed tiles for small people) returns :class:`Detections` with BlazePose
+    ROIs, and :meth:`landmarks` runs the landmark network on any ROIs ``(cx, cy, side,
+    rotation)``.
 
     ``last_timings`` (seconds): ``preprocess``, ``infer``, ``postprocess`` summed over both
     networks, and ``detector`` (all of the detector's time; 0 on frames where it did not run).
@@ -268,6 +272,10 @@ class BlazePose:
         """Release the interpreters."""
         self._det = self._lmk = None
 
+    def _check_open(self) -> None:
+        if self._lmk is None:
+            raise ModelError("this BlazePose model is closed")
+
     @property
     def tracked_rois(self) -> np.ndarray:
         """ROIs (N, 4) ``(cx, cy, side, rotation)`` the next video frame will start from."""
@@ -285,6 +293,7 @@ class BlazePose:
             :class:`Detections` in frame pixels, best first, at most 100, scores at least
             ``min_score``.
         """
+        self._check_open()
         t = _Timer()
         dets = self._detect(image, self.config.tiles if tiles is ... else as_tiles(tiles), t)
         self.last_timings = {"preprocess": t.pre, "infer": t.infer, "postprocess": t.post,
@@ -345,6 +354,31 @@ class BlazePose:
         return dets
 
     # ------------------------------------------------------------------ landmarks
+    def landmarks(self, image: np.ndarray, rois: np.ndarray) -> Poses:
+        """The landmark network alone on given ROIs (no detector, no tracking state).
+
+        Args:
+            image: (H, W, 3) uint8 BGR.
+            rois: (N, 4) ``(cx, cy, side, rotation)`` pixels and radians, e.g.
+                :attr:`Detections.rois` from :meth:`detect` or a tracker's prediction.
+        Returns:
+            :class:`Poses` of the ROIs that hold a person (pose flag >= ``min_presence``);
+            ``extras["roi_index"]`` (N,) int64 gives each person's row in ``rois``.
+        Raises:
+            ValueError: ``rois`` is not (N, 4).
+        """
+        r = np.asarray(rois, np.float64)
+        if r.ndim != 2 or r.shape[1] != 4:
+            raise ValueError(f"rois: expected (N, 4) (cx, cy, side, rotation), got {r.shape}")
+        self._check_open()
+        t = _Timer()
+        res = self._landmarks(image, r, t, heatmaps=self.config.heatmaps, mask=self.config.mask)
+        res["roi_index"] = np.arange(len(r), dtype=np.int64)
+        poses = self._to_poses(self._gate(res), image.shape[:2], t)
+        self.last_timings = {"preprocess": t.pre, "infer": t.infer, "postprocess": t.post,
+                             "detector": 0.0}
+        return poses
+
     def _landmarks(self, image: np.ndarray, rois: np.ndarray, t: _Timer, *,
                    heatmaps: bool, mask: bool) -> dict:
         """The landmark network on each ROI (N, 4); arrays with a leading N (all ROIs, not yet
@@ -455,6 +489,7 @@ class BlazePose:
             ValueError: ``rois`` is not (N, 4).
         """
         frame = as_frame(frame)
+        self._check_open()
         image = frame.image
         cfg = self.config
         want = {"heatmaps": cfg.heatmaps, "mask": cfg.mask}
@@ -518,8 +553,9 @@ class BlazePose:
         kp = res["xy"][:, :ops.NUM_LANDMARKS].astype(np.float32)
         vis = np.clip(res["vis"][:, :ops.NUM_LANDMARKS], 0, 1)
         extras = {"pose_score": res["flag"].astype(np.float32), "roi": res["roi"]}
-        if "box_index" in res:
-            extras["box_index"] = res["box_index"]
+        for key in ("box_index", "roi_index"):
+            if key in res:
+                extras[key] = res[key]
         if "heatmaps" in res:
             extras["heatmaps"] = res["heatmaps"]
             cell = ops.LANDMARK_SIZE / ops.HEATMAP_SIZE
@@ -552,4 +588,4 @@ class BlazePose:
         return out
 
 
-__all__ = ["BlazePose", "BlazePoseConfig", "TileConfig", "Detections", "as_tiles"]
+__all__ = ["BlazePose", "BlazePoseConfig", "Detections", "TileConfig", "as_tiles"]

@@ -97,7 +97,7 @@ class Detections:
         return len(self.scores)
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros(0, np.float32), np.zeros((0, 4), np.float32),
                    np.zeros((0, 4, 2), np.float32), np.zeros((0, 4)))
 
@@ -109,7 +109,7 @@ class Detections:
         r = np.linalg.norm(self.keypoints[:, 1] - c, axis=1)[:, None]
         return np.concatenate([c - r, c + r], axis=1).astype(np.float32)
 
-    def __getitem__(self, idx) -> "Detections":
+    def __getitem__(self, idx) -> Detections:
         return Detections(self.scores[idx], self.boxes[idx], self.keypoints[idx], self.rois[idx])
 
 
@@ -199,7 +199,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)
     union = area(a)[:, None] + area(b)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
@@ -286,7 +286,7 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray,
     Returns:
         (K, 2) float64 refined landmarks, normalised.
     """
-    hm_h, hm_w, k = heatmap.shape
+    hm_h, hm_w, _ = heatmap.shape
     out = np.asarray(xy, np.float64).copy()
     col = np.trunc(out[:, 0] * hm_w).astype(np.int64)
     row = np.trunc(out[:, 1] * hm_h).astype(np.int64)

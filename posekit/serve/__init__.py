@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from .app import ServeConfig, create_app
 
-__all__ = ["create_app", "ServeConfig"]
+__all__ = ["ServeConfig", "create_app"]
 
 
 def __getattr__(name: str):

@@ -37,21 +37,23 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..errors import ModelError, PoseKitError, SourceError
 from ..skeletons import SKELETONS
@@ -59,8 +61,15 @@ from ..types import Frame
 from . import jobs as jobs_mod
 from .jobs import JobManager, JobQueueFull, JobRecord
 from .stream import LatestSlot, Pending, StreamSession, error_message
-from .uploads import (ApiError, decode_image, encode_image, read_image_body, save_video_body,
-                      too_large, IMAGE_TYPES)
+from .uploads import (
+    IMAGE_TYPES,
+    ApiError,
+    decode_image,
+    encode_image,
+    read_image_body,
+    save_video_body,
+    too_large,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +108,11 @@ class ServeConfig:
     model: str = "blazepose"
     max_people: int = 5
     min_score: float = 0.5
-    token: Optional[str] = None
+    token: str | None = None
     max_image_bytes: int = 20_000_000
     max_video_bytes: int = 500_000_000
     max_pixels: int = 40_000_000
-    jobs_dir: Optional[Path] = None
+    jobs_dir: Path | None = None
     job_queue_size: int = 4
     max_streams: int = 4
     tracking: bool = True
@@ -130,11 +139,11 @@ class ErrorBody(BaseModel):
 
 class Person(BaseModel):
     index: int
-    track_id: Optional[int] = None
-    box: list[Optional[float]]
-    score: Optional[float] = None
-    keypoints: list[list[Optional[float]]]
-    world: Optional[list[list[Optional[float]]]] = None
+    track_id: int | None = None
+    box: list[float | None]
+    score: float | None = None
+    keypoints: list[list[float | None]]
+    world: list[list[float | None]] | None = None
 
 
 class PosesOut(BaseModel):
@@ -154,13 +163,13 @@ class JobOut(BaseModel):
     state: str
     filename: str
     created_s: float
-    started_s: Optional[float] = None
-    finished_s: Optional[float] = None
+    started_s: float | None = None
+    finished_s: float | None = None
     frames_done: int
-    frames_total: Optional[int] = None
-    progress: Optional[float] = None
+    frames_total: int | None = None
+    progress: float | None = None
     fps: float
-    error: Optional[str] = None
+    error: str | None = None
     urls: dict[str, str]
 
 
@@ -266,13 +275,22 @@ def _stages_factory(config: ServeConfig) -> Callable[[], list]:
 
 
 def _default_analyzer_factory(names: list[str]):
+    """``posekit.analysis.Analyzer(names)`` for a live stream (no angle series kept, so memory
+    stays flat however long the stream runs).
+
+    Raises:
+        ApiError: 400 when the analysis package is missing or a name is unknown.
+    """
     try:
-        from ..analysis import Analyzer  # type: ignore[attr-defined]
+        try:
+            from ..analysis import Analyzer  # type: ignore[attr-defined]
+        except ImportError:
+            from ..analysis.events import Analyzer
     except ImportError:
         raise ApiError(400, "analysis_unavailable",
                        "live analysis is not available in this version of posekit") from None
     try:
-        return Analyzer(names)
+        return Analyzer(names, keep_series=False)
     except (ValueError, KeyError, PoseKitError) as e:
         raise ApiError(400, "invalid_request", f"analyze: {e}") from None
 
@@ -415,6 +433,12 @@ def create_app(config: ServeConfig | None = None, *,
         log.error("model error: %s", exc)
         return JSONResponse({"error": "model_error", "message": str(exc)}, status_code=503)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request, exc: ClientDisconnect):
+        log.info("client went away during %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "client_disconnected", "message": "the client closed "
+                             "the connection before the body was received"}, status_code=400)
+
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -432,8 +456,8 @@ def create_app(config: ServeConfig | None = None, *,
         return supplied is not None and secrets.compare_digest(supplied.encode("utf-8"),
                                                                config.token.encode("utf-8"))
 
-    def require_token(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer),
-                      qtoken: Optional[str] = Depends(token_query)) -> None:
+    def require_token(cred: HTTPAuthorizationCredentials | None = Depends(bearer),
+                      qtoken: str | None = Depends(token_query)) -> None:
         supplied = cred.credentials if cred is not None else qtoken
         if not _token_ok(supplied):
             raise ApiError(401, "unauthorized", "missing or wrong token: send 'Authorization: "
@@ -459,7 +483,7 @@ def create_app(config: ServeConfig | None = None, *,
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False, dependencies=guard)
-    async def docs(token: Optional[str] = Query(None)):
+    async def docs(token: str | None = Query(None)):
         url = "/openapi.json" + (f"?token={quote(token, safe='')}" if config.token and token
                                  else "")
         return get_swagger_ui_html(openapi_url=url, title="posekit API")
@@ -523,7 +547,7 @@ def create_app(config: ServeConfig | None = None, *,
     @app.get("/v1/jobs", response_model=list[JobOut], dependencies=guard, responses=_ERRORS,
              summary="All jobs, oldest first")
     async def list_jobs():
-        return JSONResponse([_job_json(r) for r in svc.jobs.list()])
+        return JSONResponse([_job_json(r) for r in svc.jobs.list_jobs()])
 
     def _job(job_id: str) -> JobRecord:
         rec = svc.jobs.get(job_id)
@@ -679,8 +703,8 @@ async def _serve_stream(ws: WebSocket, session: StreamSession, config: ServeConf
             except ApiError as e:
                 reply = error_message(e, item.seq)
             except PoseKitError as e:
-                reply = {"type": "error", "seq": item.seq, "error": "model_error",
-                         "message": str(e)}
+                code = "model_error" if isinstance(e, ModelError) else "processing_error"
+                reply = {"type": "error", "seq": item.seq, "error": code, "message": str(e)}
             await send(reply)
 
     state = {"error": False}
@@ -692,7 +716,7 @@ async def _serve_stream(ws: WebSocket, session: StreamSession, config: ServeConf
         except (WebSocketDisconnect, RuntimeError, OSError) as e:   # the client went away
             log.debug("stream ended: %s", e)
             closed = True
-        except Exception:  # noqa: BLE001 - logged; the connection is closed with 1011
+        except Exception:
             log.exception("stream failed")
             state["error"] = True
         finally:

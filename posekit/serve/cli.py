@@ -10,7 +10,6 @@ import errno
 import logging
 import socket
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote
 
 import typer
@@ -49,10 +48,10 @@ def serve(
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="TCP port."),
     model_name: str = typer.Option("blazepose", "--model", "-m", help="Model name (see "
                                    "`posekit info`)."),
-    token: Optional[str] = typer.Option(None, "--token", envvar="POSEKIT_TOKEN",
+    token: str | None = typer.Option(None, "--token", envvar="POSEKIT_TOKEN",
                                         help="Require this token on every route but the page "
                                         "(Authorization: Bearer T, or ?token=T)."),
-    jobs_dir: Optional[Path] = typer.Option(None, "--jobs-dir", help="Folder for video jobs "
+    jobs_dir: Path | None = typer.Option(None, "--jobs-dir", help="Folder for video jobs "
                                             "(default: the user data folder)."),
     max_people: int = typer.Option(5, "--max-people", min=1, help="Most persons per frame."),
     min_score: float = typer.Option(0.5, "--min-score", min=0.0, max=1.0,

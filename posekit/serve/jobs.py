@@ -28,9 +28,9 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import PoseKitError, SourceError
 
@@ -81,7 +81,7 @@ class JobRecord:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "JobRecord":
+    def from_json(cls, d: dict) -> JobRecord:
         names = set(cls.__dataclass_fields__)
         rec = cls(**{k: v for k, v in d.items() if k in names})
         if rec.state not in STATES or not JOB_ID.match(rec.id):
@@ -220,7 +220,7 @@ class JobManager:
         with self._lock:
             return self._jobs.get(job_id) if JOB_ID.match(job_id) else None
 
-    def list(self) -> list[JobRecord]:
+    def list_jobs(self) -> list[JobRecord]:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda r: r.created_s)
 
@@ -308,7 +308,7 @@ class JobManager:
             log.info("job %s failed: %s", rec.id, e)
             self._finish(rec, "failed", str(e))
             return
-        except Exception as e:  # noqa: BLE001 - a job's failure must not end the worker
+        except Exception as e:
             log.exception("job %s failed", rec.id)
             self._finish(rec, "failed", f"internal error: {type(e).__name__}")
             return

@@ -13,12 +13,15 @@ import logging
 import os
 import shutil
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote
 
+import anyio
 import cv2
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +158,7 @@ async def save_video_body(request, limit: int, folder: Path) -> tuple[Path, str]
                            "send a video (mp4, mov, webm, mkv, avi)")
         ext = _video_ext(name, part_ct)
         path = folder / f"input{ext}"
-        with open(path, "wb") as f:
-            upload.file.seek(0)
-            shutil.copyfileobj(upload.file, f, 1 << 20)
+        await run_in_threadpool(_copy_file, upload.file, path)
         await upload.close()
     elif ct and not (ct.startswith("video/") or ct == "application/octet-stream"):
         raise ApiError(415, "unsupported_media_type", f"content type {ct} is not accepted; send "
@@ -165,16 +166,18 @@ async def save_video_body(request, limit: int, folder: Path) -> tuple[Path, str]
     else:
         name = unquote(request.headers.get("x-filename", ""))[:200]
         path = folder / f"input{_video_ext(name, ct)}"
-        with open(path, "wb") as f:
-            await _copy_stream(limited_stream(request, limit, "video"), f)
+        async with await anyio.open_file(path, "wb") as f:
+            async for chunk in limited_stream(request, limit, "video"):
+                await f.write(chunk)
     if path.stat().st_size == 0:
         raise ApiError(400, "empty_body", "no video in the request body")
     return path, os.path.basename(name)[:200]
 
 
-async def _copy_stream(stream: AsyncIterator[bytes], f: BinaryIO) -> None:
-    async for chunk in stream:
-        f.write(chunk)
+def _copy_file(src: BinaryIO, path: Path) -> None:
+    src.seek(0)
+    with open(path, "wb") as f:
+        shutil.copyfileobj(src, f, 1 << 20)
 
 
 def _video_ext(name: str, ct: str) -> str:

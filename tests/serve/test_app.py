@@ -28,12 +28,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
     from starlette.testclient import WebSocketDenialResponse
 
-from posekit.serve import ServeConfig, create_app  # noqa: E402
-from posekit.serve.jobs import INTERRUPTED, JobRecord, write_json_atomic  # noqa: E402
-from posekit.serve.uploads import image_size_wh, sniff_image  # noqa: E402
-from posekit.skeletons import BLAZEPOSE_33, COCO_17  # noqa: E402
-from tests.conftest import data_path  # noqa: E402
-from tests.serve.fakes import FakePose, fake_layout_px  # noqa: E402
+from posekit.serve import ServeConfig, create_app
+from posekit.serve.jobs import INTERRUPTED, JobRecord, write_json_atomic
+from posekit.serve.uploads import image_size_wh, sniff_image
+from posekit.skeletons import BLAZEPOSE_33, COCO_17
+from tests.conftest import data_path
+from tests.serve.fakes import FakePose, fake_layout_px
 
 TOKEN = "s3cret-token"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -317,9 +317,8 @@ def test_token_guards_every_route_but_the_page(tmp_path, jpeg):
         schema = c.get("/openapi.json", headers=ok).json()
         assert {"HTTPBearer", "APIKeyQuery"} <= set(schema["components"]["securitySchemes"])
         assert_error(c.get("/v1/jobs/" + "0" * 32, headers=ok), 404, "unknown_job")
-        with pytest.raises(WebSocketDenialResponse) as e:
-            with c.websocket_connect("/v1/stream"):
-                pass
+        with pytest.raises(WebSocketDenialResponse) as e, c.websocket_connect("/v1/stream"):
+            pass
         assert e.value.status_code == 401 and e.value.json()["error"] == "unauthorized"
         with c.websocket_connect(f"/v1/stream?token={TOKEN}") as ws:
             assert ws.receive_json()["type"] == "hello"
@@ -501,38 +500,38 @@ def test_stream_poses_with_track_ids(client, jpeg):
 
 
 def test_stream_coco17_bad_frames_and_messages(tmp_path, jpeg):
-    with make_client(tmp_path, max_image_bytes=len(jpeg) + 10) as c:
-        with c.websocket_connect("/v1/stream?skeleton=coco17") as ws:
-            hello = ws.receive_json()
-            assert hello["skeleton"] == "coco17" and len(hello["keypoints"]) == 17
-            ws.send_bytes(b"not an image")
-            e = ws.receive_json()
-            assert e == {"type": "error", "error": "not_an_image", "seq": 1,
-                         "message": e["message"]}
-            ws.send_bytes(jpeg + b"\0" * 100)
-            e = ws.receive_json()
-            assert e["error"] == "too_large" and e["seq"] == 2
-            ws.send_bytes(png_header(90_000, 90_000))
-            assert ws.receive_json()["error"] == "too_many_pixels"
-            ws.send_text('{"type": "ping"}')
-            assert ws.receive_json()["type"] == "pong"
-            ws.send_text("hello?")
-            assert ws.receive_json()["error"] == "bad_message"
-            ws.send_bytes(jpeg)                       # the stream goes on after errors
-            r = ws.receive_json()
-            assert r["type"] == "frame" and r["seq"] == 4 and r["skeleton"] == "coco17"
+    with make_client(tmp_path, max_image_bytes=len(jpeg) + 10) as c, \
+            c.websocket_connect("/v1/stream?skeleton=coco17") as ws:
+        hello = ws.receive_json()
+        assert hello["skeleton"] == "coco17" and len(hello["keypoints"]) == 17
+        ws.send_bytes(b"not an image")
+        e = ws.receive_json()
+        assert e == {"type": "error", "error": "not_an_image", "seq": 1,
+                     "message": e["message"]}
+        ws.send_bytes(jpeg + b"\0" * 100)
+        e = ws.receive_json()
+        assert e["error"] == "too_large" and e["seq"] == 2
+        ws.send_bytes(png_header(90_000, 90_000))
+        assert ws.receive_json()["error"] == "too_many_pixels"
+        ws.send_text('{"type": "ping"}')
+        assert ws.receive_json()["type"] == "pong"
+        ws.send_text("hello?")
+        assert ws.receive_json()["error"] == "bad_message"
+        ws.send_bytes(jpeg)                       # the stream goes on after errors
+        r = ws.receive_json()
+        assert r["type"] == "frame" and r["seq"] == 4 and r["skeleton"] == "coco17"
 
 
 def test_stream_newest_frame_wins(tmp_path, jpeg):
-    with make_client(tmp_path, delay_s=0.5, tracking=False) as c:
-        with c.websocket_connect("/v1/stream") as ws:
-            assert ws.receive_json()["type"] == "hello"
-            for _ in range(6):                        # far faster than 2 frames/s
-                ws.send_bytes(jpeg)
-            first = ws.receive_json()
-            second = ws.receive_json()
+    with make_client(tmp_path, delay_s=0.5, tracking=False) as c, \
+            c.websocket_connect("/v1/stream") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        for _ in range(6):                        # far faster than 2 frames/s
             ws.send_bytes(jpeg)
-            third = ws.receive_json()
+        first = ws.receive_json()
+        second = ws.receive_json()
+        ws.send_bytes(jpeg)
+        third = ws.receive_json()
     assert first["seq"] == 1 and first["dropped"] == 0
     # frames 2..5 arrived while frame 1 was processed and were replaced by frame 6
     assert second["seq"] == 6 and second["dropped"] == 4 and second["dropped_total"] == 4
@@ -544,15 +543,14 @@ def test_stream_limits_and_parameters(tmp_path):
     with make_client(tmp_path, max_streams=1) as c:
         with c.websocket_connect("/v1/stream") as ws:
             assert ws.receive_json()["type"] == "hello"
-            with pytest.raises(WebSocketDenialResponse) as e:
-                with c.websocket_connect("/v1/stream"):
-                    pass
+            with pytest.raises(WebSocketDenialResponse) as e, c.websocket_connect("/v1/stream"):
+                pass
             assert e.value.status_code == 503 and e.value.json()["error"] == "too_many_streams"
         with c.websocket_connect("/v1/stream") as ws:    # the slot is free again
             assert ws.receive_json()["type"] == "hello"
-        with pytest.raises(WebSocketDenialResponse) as e:
-            with c.websocket_connect("/v1/stream?skeleton=smpl"):
-                pass
+        with pytest.raises(WebSocketDenialResponse) as e, \
+                c.websocket_connect("/v1/stream?skeleton=smpl"):
+            pass
         assert e.value.status_code == 400 and e.value.json()["error"] == "invalid_request"
 
 
@@ -581,9 +579,9 @@ def test_stream_analysis_events(tmp_path, jpeg):
             r = ws.receive_json()
         assert r["events"] == [{"type": "seen", "analyses": ["squat", "falls"], "n": 1,
                                 "persons": 0, "value": None}]
-        with pytest.raises(WebSocketDenialResponse) as e:
-            with c.websocket_connect("/v1/stream?analyze=bogus"):
-                pass
+        with pytest.raises(WebSocketDenialResponse) as e, \
+                c.websocket_connect("/v1/stream?analyze=bogus"):
+            pass
         assert e.value.status_code == 400 and "bogus" in e.value.json()["message"]
 
 
@@ -616,3 +614,20 @@ def test_real_blazepose_on_a_coco_image(tmp_path):
     assert np.median(err) < 15.0, err                                  # pixels
     assert out["timings"]["infer"] > 0
     assert none["persons"] == []
+
+
+def test_stream_with_the_real_analyzer(tmp_path, jpeg):
+    """``?analyze=`` builds ``posekit.analysis.Analyzer`` per connection; unknown names -> 400."""
+    pytest.importorskip("posekit.analysis.events")
+    with make_client(tmp_path) as c:
+        with c.websocket_connect("/v1/stream?analyze=squat,posture,falls") as ws:
+            assert ws.receive_json()["analyze"] == ["squat", "posture", "falls"]
+            for _ in range(4):
+                ws.send_bytes(jpeg)
+                r = ws.receive_json()
+                assert r["type"] == "frame" and isinstance(r["events"], list)
+            assert "Analyzer" in r["timings"]
+        with pytest.raises(WebSocketDenialResponse) as e, \
+                c.websocket_connect("/v1/stream?analyze=squat,levitation"):
+            pass
+        assert e.value.status_code == 400 and "levitation" in e.value.json()["message"]

@@ -18,14 +18,14 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("fastapi")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-import tests.serve.fakes  # noqa: E402,F401  registers the "fake" model
-from posekit.serve import ServeConfig, create_app  # noqa: E402
+import tests.serve.fakes  # noqa: F401  registers the "fake" model
+from posekit.serve import ServeConfig, create_app
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               # video/mp4 bodies are not generated; application/octet-stream covers uploads

@@ -16,7 +16,8 @@ const stats = window.posekit = {
   connected: false, hello: null,
   framesSent: 0, replies: 0, framesWithPerson: 0, framesDrawn: 0, personsDrawn: 0,
   edgesDrawn: 0, lastPersons: 0, lastTrackIds: [], droppedByServer: 0, errors: [],
-  fps: 0, medianLatencyMs: null, latenciesMs: [], lastServerMs: null,
+  fps: 0, medianLatencyMs: null, latenciesMs: [], lastServerMs: null, lastFrame: null,
+  lastJob: null, idsPerReply: [], events: [],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -107,14 +108,21 @@ async function startLive() {
   }
   camera.srcObject = media;
   await camera.play();
-  const url = withToken("/v1/stream");
+  const analyze = $("analyze").value.replace(/\s+/g, "");
+  const url = withToken("/v1/stream", analyze ? { analyze } : {});
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
-  ws.onopen = () => { stats.connected = true; setStatus(status, "Connected."); };
+  let opened = false;
+  ws.onopen = () => { opened = true; stats.connected = true; setStatus(status, "Connected."); };
   ws.onclose = (ev) => {
     stats.connected = false;
-    if (running) setStatus(status, `Disconnected (${ev.code}${ev.reason ? ": " + ev.reason : ""}).`, ev.code !== 1000);
+    if (!opened) {
+      setStatus(status, "The server refused the stream (wrong token, unknown analysis name, " +
+        "or too many streams open).", true);
+    } else if (running) {
+      setStatus(status, `Disconnected (${ev.code}${ev.reason ? ": " + ev.reason : ""}).`, ev.code !== 1000);
+    }
     stopLive(false);
   };
   ws.onerror = () => stats.errors.push("websocket error");
@@ -183,9 +191,12 @@ function onMessage(msg) {
   stats.replies += 1;
   stats.lastPersons = msg.persons.length;
   if (msg.persons.length > 0) stats.framesWithPerson += 1;
+  stats.idsPerReply.push(msg.persons.map((q) => q.track_id));
+  if (stats.idsPerReply.length > 1000) stats.idsPerReply.shift();
   stats.droppedByServer = msg.dropped_total;
   stats.lastServerMs = msg.timings.total * 1000;
   stats.lastTrackIds = msg.persons.map((q) => q.track_id);
+  stats.lastFrame = msg;
   if (p) {
     stats.latenciesMs.push(now - p.t0);
     if (stats.latenciesMs.length > 60) stats.latenciesMs.shift();
@@ -198,6 +209,28 @@ function onMessage(msg) {
     ? (replyTimes.length - 1) * 1000 / (replyTimes[replyTimes.length - 1] - replyTimes[0]) : 0;
   releaseUpTo(msg.seq);
   showStats();
+  for (const ev of msg.events || []) showEvent(ev);
+}
+
+function describeEvent(ev) {
+  const who = `#${ev.track_id}`;
+  const t = `${Number(ev.time_s).toFixed(1)} s`;
+  switch (ev.type) {
+    case "rep": return `${t} ${who} ${ev.exercise} rep ${ev.rep}${ev.form_ok === false ? " (check form)" : ""}`;
+    case "fall": return `${t} ${who} FALL${ev.confidence != null ? ` (confidence ${Number(ev.confidence).toFixed(2)})` : ""}`;
+    case "gesture": return `${t} ${who} gesture ${ev.name}`;
+    case "posture": return `${t} ${who} posture ${ev.name}${ev.duration_s != null ? ` for ${Number(ev.duration_s).toFixed(1)} s` : ""}`;
+    default: return `${t} ${who} ${ev.type}`;
+  }
+}
+
+function showEvent(ev) {
+  stats.events.push(ev);
+  const li = document.createElement("li");
+  li.textContent = describeEvent(ev);
+  const list = $("events");
+  list.prepend(li);
+  while (list.children.length > 8) list.lastChild.remove();
 }
 
 function releaseUpTo(seq) {
@@ -369,4 +402,5 @@ async function refreshJobs() {
   }));
 }
 
+if (params.get("analyze")) $("analyze").value = params.get("analyze");
 if (params.get("autostart") === "1") startLive();
