@@ -34,6 +34,7 @@ demo: install samples
 	@echo "demo outputs in runs/demo/"
 
 test: install
+	sh scripts/install_chromium.sh
 	$(BIN)/python -m pytest -q
 
 bench: install samples

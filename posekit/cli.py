@@ -222,8 +222,10 @@ def _ver(pkg: str) -> str:
 
 def _mount_subcommands() -> None:
     from .eval.cli import eval_app
+    from .serve.cli import serve
 
     app.add_typer(eval_app, name="eval")
+    app.command()(serve)
 
 
 _mount_subcommands()

@@ -51,7 +51,9 @@ def frame_features(poses: Poses, *, min_visibility: float = DEFAULT_MIN_VISIBILI
         below ``0.4`` torso lengths: a side view), 0.0 otherwise, NaN unknown;
         ``world_hip_height_m``: height of the hip centre above the ankles from world landmarks
         (metres, along the camera's down axis; NaN without world landmarks);
-        ``world_trunk_lean``: trunk lean from world landmarks (3D).
+        ``world_trunk_lean``: trunk lean from world landmarks (3D);
+        ``body_lean``: ``world_trunk_lean`` where available, else ``trunk_lean`` (whether the
+        body is upright, reclined or horizontal, independent of the view where possible).
 
     Hip, shoulder and ankle centres are the mean of both sides wherever at least one side is
     visible (BlazePose places the hidden side plausibly); limb angles need all three landmarks
@@ -114,6 +116,8 @@ def frame_features(poses: Poses, *, min_visibility: float = DEFAULT_MIN_VISIBILI
             f["world_trunk_lean"] = math.degrees(math.atan2(math.hypot(dx, dz), -dy))
         else:
             f["world_hip_height_m"] = f["world_trunk_lean"] = math.nan
+        f["body_lean"] = (f["world_trunk_lean"] if math.isfinite(f["world_trunk_lean"])
+                          else f["trunk_lean"])
         out.append(f)
     return out
 

@@ -46,7 +46,8 @@ class FormCheck:
         feature: key of :func:`~posekit.analysis.features.frame_features` (``{side}`` is
             replaced by ``left``/``right`` for one-sided exercises).
         at: how the rep's samples reduce to one value: ``"bottom"`` (median over the bottom
-            plateau), ``"max"``, ``"min"`` or ``"range"`` (max - min) over the whole rep.
+            plateau), ``"max"``, ``"min"``, ``"median"`` or ``"range"`` (max - min) over the
+            whole rep.
         op: ``"<="`` or ``">="``: the rep passes when ``value op threshold``.
         threshold: in the feature's unit (``unit``).
         unit: ``"deg"`` or ``"ratio"``.
@@ -75,8 +76,11 @@ class FormCheck:
             value = float(v.min())
         elif self.at == "range":
             value = float(v.max() - v.min())
+        elif self.at == "median":
+            value = float(np.median(v))
         else:
-            raise ValueError(f"FormCheck.at: expected bottom, max, min or range, got {self.at!r}")
+            raise ValueError(f"FormCheck.at: expected bottom, max, min, median or range, got "
+                             f"{self.at!r}")
         ok = None if not math.isfinite(value) else (
             value <= self.threshold if self.op == "<=" else value >= self.threshold)
         return {"name": self.name, "value": None if ok is None else round(value, 3),
@@ -102,6 +106,10 @@ class ExerciseSpec:
         sides: ``("",)`` for one signal, ``("left", "right")`` for one counter per side (curl:
             arms moving together count once, alternating arms count each).
         checks: form checks reported with each rep.
+        body: a check on the whole body that a movement must pass to count as this exercise
+            at all (e.g. squats and curls are done upright, push-ups horizontal), so that the
+            knees bending during a sit-up are no squat and arms folding behind the head during
+            a squat are no curls; a movement that fails it is not reported (``rejected``).
     """
 
     name: str
@@ -117,6 +125,7 @@ class ExerciseSpec:
     plateau_deg: float = 5.0
     sides: tuple[str, ...] = ("",)
     checks: tuple[FormCheck, ...] = ()
+    body: FormCheck | None = None
 
     def __post_init__(self):
         if self.rest == self.active:
@@ -128,6 +137,8 @@ class ExerciseSpec:
 SQUAT = ExerciseSpec(
     name="squat", signal="knee_mean", signal_doc="knee angle (hip-knee-ankle), mean of sides",
     rest=150.0, active=115.0, min_range=40.0, min_duration_s=0.6,
+    body=FormCheck(name="upright", feature="body_lean", at="median", op="<=", threshold=50.0,
+                   description="trunk angle to vertical (3D where available), median over the rep"),
     checks=(
         FormCheck(name="depth", feature="knee_mean", at="bottom", op="<=", threshold=100.0,
                   description="knee angle at the bottom (about 90-100 = thighs parallel)"),
@@ -141,6 +152,9 @@ SQUAT = ExerciseSpec(
 PUSHUP = ExerciseSpec(
     name="pushup", signal="elbow_mean", signal_doc="elbow angle (shoulder-elbow-wrist), mean",
     rest=145.0, active=115.0, min_range=40.0, min_duration_s=0.5,
+    body=FormCheck(name="horizontal", feature="body_lean", at="median", op=">=", threshold=50.0,
+                   description="trunk angle to vertical (3D where available), median over "
+                               "the rep"),
     checks=(
         FormCheck(name="depth", feature="elbow_mean", at="bottom", op="<=", threshold=90.0,
                   description="elbow angle at the bottom"),
@@ -152,6 +166,8 @@ PUSHUP = ExerciseSpec(
 CURL = ExerciseSpec(
     name="curl", signal="{side}_elbow", signal_doc="elbow angle (shoulder-elbow-wrist), per arm",
     rest=140.0, active=95.0, min_range=50.0, min_duration_s=0.5, sides=("left", "right"),
+    body=FormCheck(name="upright", feature="body_lean", at="median", op="<=", threshold=50.0,
+                   description="trunk angle to vertical (3D where available), median over the rep"),
     checks=(
         FormCheck(name="elbow_drift", feature="{side}_shoulder", at="max", op="<=",
                   threshold=35.0,
@@ -164,6 +180,8 @@ JUMPING_JACK = ExerciseSpec(
     name="jumping_jack", signal="shoulder_mean",
     signal_doc="arm abduction (hip-shoulder-elbow), mean of sides",
     rest=45.0, active=120.0, min_range=60.0, min_duration_s=0.4,
+    body=FormCheck(name="upright", feature="body_lean", at="median", op="<=", threshold=50.0,
+                   description="trunk angle to vertical (3D where available), median over the rep"),
     checks=(
         FormCheck(name="arms_overhead", feature="shoulder_mean", at="max", op=">=",
                   threshold=140.0, description="arm abduction at the top"),
@@ -174,6 +192,8 @@ JUMPING_JACK = ExerciseSpec(
 LUNGE = ExerciseSpec(
     name="lunge", signal="knee_min", signal_doc="knee angle of the more bent (front) leg",
     rest=150.0, active=115.0, min_range=40.0, min_duration_s=0.6,
+    body=FormCheck(name="upright", feature="body_lean", at="median", op="<=", threshold=50.0,
+                   description="trunk angle to vertical (3D where available), median over the rep"),
     checks=(
         FormCheck(name="depth", feature="knee_min", at="bottom", op="<=", threshold=100.0,
                   description="front knee angle at the bottom"),
@@ -187,6 +207,9 @@ LUNGE = ExerciseSpec(
 SITUP = ExerciseSpec(
     name="situp", signal="hip_mean", signal_doc="hip angle (shoulder-hip-knee), mean of sides",
     rest=80.0, active=65.0, min_range=20.0, min_duration_s=0.5, plateau_deg=3.0,
+    body=FormCheck(name="reclined", feature="body_lean", at="median", op=">=", threshold=40.0,
+                   description="trunk angle to vertical (3D where available), median over "
+                               "the rep"),
     checks=(
         FormCheck(name="height", feature="hip_mean", at="bottom", op="<=", threshold=60.0,
                   description="hip angle at the top (trunk curled towards the thighs)"),
@@ -259,7 +282,10 @@ class RepCounter:
         state: ``"unknown"``, ``"rest"``, ``"moving"`` or ``"active"``.
         count: completed repetitions.
         value: latest smoothed signal (degrees) or NaN.
-        partials: movements that left rest and came back without passing ``active``.
+        partials: movements that left rest and came back without passing ``active`` (or
+            too short, too long, too small).
+        rejected: full movements whose body position does not fit the exercise
+            (:attr:`ExerciseSpec.body`).
     """
 
     spec: ExerciseSpec
@@ -267,6 +293,7 @@ class RepCounter:
     state: str = "unknown"
     count: int = 0
     partials: int = 0
+    rejected: int = 0
     value: float = float("nan")
     _smooth: Smoother = field(init=False)
     _sign: float = field(init=False)
@@ -397,6 +424,12 @@ class RepCounter:
             hi += 1
         mask = np.zeros(len(u), bool)
         mask[lo:hi + 1] = True
+        if sp.body is not None:
+            vals = np.array([b.feats.get(sp.body.feature, np.nan) for b in buf], np.float64)
+            gate = sp.body.evaluate(vals, mask)
+            if gate["ok"] is False:
+                self.rejected += 1
+                return None
         self.count += 1
         checks = []
         for c in sp.checks:

@@ -11,8 +11,10 @@ What is ours rather than MediaPipe's:
 - video mode tracks each person from the previous frame's landmarks (as MediaPipe does) but runs
   the detector only when nobody is tracked, when a tracked person is lost (then at once, on the
   same frame), or every ``detect_every`` frames while fewer than ``max_people`` are tracked;
-  MediaPipe runs it on every frame in that case. Detections that overlap a tracked person are
-  dropped (MediaPipe replaces the tracked ROI by the detection's instead);
+  MediaPipe runs it on every frame in that case. A detection matched one to one to a tracked
+  person (ROI IoU above ``track_iou``) is dropped and the track keeps its landmark-based ROI
+  (MediaPipe replaces the tracked ROI by the detection's, which jitters more); two persons whose
+  landmarks coincide are kept once;
 - persons can come from outside: ``model(frame, rois=boxes_xyxy)`` runs only the landmark
   network on boxes from any person detector (top-down use);
 - :meth:`BlazePose.detect` can tile the frame into overlapping zoomed crops to find small

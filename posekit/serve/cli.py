@@ -81,6 +81,9 @@ def serve(
               "pip install 'posekit[serve]'")
     from ..errors import PoseKitError
 
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level.lower() not in levels:
+        _fail(f"--log-level: expected one of {', '.join(levels)}, got {log_level!r}")
     _check_port(host, port)
     try:
         config = ServeConfig(model=model_name, token=token, jobs_dir=jobs_dir,

@@ -48,13 +48,17 @@ class TopDownTracker:
         duplicate_distance: two poses whose keypoints lie closer than this many body heights
             (median over the keypoints) are one person seen twice.
         max_rois: most ROIs given to the landmark stage per frame (tracked persons first).
+        min_inside: persons (and predicted boxes) with less than this fraction of their body
+            box inside the frame are dropped (the landmark network extrapolates bodies past the
+            edge; a track leaving the frame ends there).
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call.
     """
 
     def __init__(self, model, tracker: Tracker | None = None, *, detect_every: int = 5,
-                 same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32):
+                 same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32,
+                 min_inside: float = 0.5):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -63,6 +67,7 @@ class TopDownTracker:
         self.same_person = same_person
         self.duplicate_distance = duplicate_distance
         self.max_rois = max_rois
+        self.min_inside = min_inside
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.skeleton = getattr(model, "skeleton", None)
@@ -78,6 +83,7 @@ class TopDownTracker:
         scale = float(getattr(self.model.config, "box_scale", 1.25))
         _, tboxes = self.tracker.predicted_boxes(t, tentative=True)
         tboxes = tboxes.astype(np.float64)
+        tboxes = tboxes[_inside_fraction(tboxes, frame.shape_hw) >= self.min_inside]
         boxes = [tboxes]
         t_det = 0.0
         if self._count % self.detect_every == 0:
@@ -100,6 +106,9 @@ class TopDownTracker:
         if len(poses):
             src = np.asarray(poses.extras.get("box_index", np.arange(len(poses))))
             poses = poses.replace(boxes=body_boxes(poses))
+            inside = _inside_fraction(poses.boxes, frame.shape_hw) >= self.min_inside
+            poses = poses[inside]
+            src = src[inside]
             poses = poses[self._dedupe(poses, src < n_tracked)]
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
@@ -135,3 +144,14 @@ class TopDownTracker:
                    self.duplicate_distance * min(h[i], h[j]) for j in keep):
                 keep.append(int(i))
         return np.sort(np.array(keep, np.int64))
+
+
+def _inside_fraction(boxes: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
+    """(N,) fraction of each xyxy box's area inside a frame of ``shape_hw``."""
+    h, w = shape_hw
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    cb = np.stack([np.clip(b[:, 0], 0, w), np.clip(b[:, 1], 0, h), np.clip(b[:, 2], 0, w),
+                   np.clip(b[:, 3], 0, h)], axis=1)
+    inner = np.prod(np.clip(cb[:, 2:] - cb[:, :2], 0, None), axis=1)
+    return np.where(area > 0, inner / np.maximum(area, 1e-9), 0.0)

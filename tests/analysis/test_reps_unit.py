@@ -151,7 +151,7 @@ def test_spec_validation_and_lookup():
     with pytest.raises(ValueError):
         ExerciseSpec(name="x", signal="knee_mean", signal_doc="", rest=100, active=100,
                      min_range=10)
-    with pytest.raises(ValueError, match="bottom, max, min or range"):
-        FormCheck(name="c", feature="f", at="median", op="<=", threshold=1).evaluate(
+    with pytest.raises(ValueError, match="bottom, max, min, median or range"):
+        FormCheck(name="c", feature="f", at="mean", op="<=", threshold=1).evaluate(
             np.array([1.0]), np.array([True]))
     assert set(EXERCISES) == {"squat", "pushup", "curl", "jumping_jack", "lunge", "situp"}

@@ -83,18 +83,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
-def matched_medians(mine, ref) -> list[float]:
-    """Per person found by both (box IoU > 0.5): median landmark distance in pixels."""
+def matched(mine, ref) -> list[tuple[int, int]]:
+    """(i, j) pairs of persons found by both (box IoU > 0.5)."""
     if len(mine) == 0 or len(ref) == 0:
         return []
     o = iou(mine.boxes, ref.boxes)
-    out = []
-    for i in range(len(mine)):
-        j = int(o[i].argmax())
-        if o[i, j] > 0.5:
-            out.append(float(np.median(np.linalg.norm(mine.keypoints[i] - ref.keypoints[j],
-                                                      axis=1))))
-    return out
+    return [(i, int(o[i].argmax())) for i in range(len(mine)) if o[i].max() > 0.5]
+
+
+def matched_medians(mine, ref) -> list[float]:
+    """Per person found by both: median landmark distance in pixels."""
+    return [float(np.median(np.linalg.norm(mine.keypoints[i] - ref.keypoints[j], axis=1)))
+            for i, j in matched(mine, ref)]
 
 
 def video_frames(rel: str, n: int, step: int = 1) -> list[np.ndarray]:
@@ -119,17 +119,22 @@ def video_frames(rel: str, n: int, step: int = 1) -> list[np.ndarray]:
 def test_image_mode_agrees_with_mediapipe_on_photos_and_video_frames(native, reference):
     images = [read(r) for r in IMAGES]
     images += video_frames("openpose/examples/media/video.avi", 4, step=50)
-    meds, n_mine, n_ref = [], 0, 0
+    meds, n_mine, n_ref, world, vis = [], 0, 0, 0.0, 0.0
     for img in images:
         mine, ref = native(img), reference(img)
         n_mine, n_ref = n_mine + len(mine), n_ref + len(ref)
         meds += matched_medians(mine, ref)
+        for i, j in matched(mine, ref):
+            world = max(world, float(np.abs(mine.world[i] - ref.world[j]).max()))
+            vis = max(vis, float(np.abs(mine.scores[i] - ref.scores[j]).max()))
     assert len(meds) >= 10 and len(meds) >= 0.9 * n_ref, \
         f"matched {len(meds)} persons; native found {n_mine}, reference {n_ref}"
     worst = max(meds)
     assert np.median(meds) <= AGREE_PX and worst <= AGREE_PX, \
         f"median landmark distance to blazepose-mediapipe: median over {len(meds)} persons " \
         f"{np.median(meds):.3f} px, worst person {worst:.3f} px (limit {AGREE_PX} px)"
+    assert world <= 0.01, f"world landmarks differ by up to {world:.4f} m (limit 0.01 m)"
+    assert vis <= 0.02, f"visibility differs by up to {vis:.4f} (limit 0.02)"
 
 
 def test_video_mode_tracks_like_mediapipe_on_one_person_clip():

@@ -86,3 +86,10 @@ def test_missing_websocket_library_is_explained(monkeypatch, tmp_path):
     r = CliRunner().invoke(app, ["--model", "fake", "--jobs-dir", str(tmp_path)])
     assert r.exit_code == 2
     assert "pip install 'posekit[serve]'" in r.output
+
+
+def test_bad_log_level(recorded, tmp_path):
+    r = CliRunner().invoke(app, ["--model", "fake", "--log-level", "loud",
+                                 "--jobs-dir", str(tmp_path)])
+    assert r.exit_code == 2 and recorded == []
+    assert "error: --log-level: expected one of critical" in r.output
