@@ -66,9 +66,11 @@ def run_sequence(name: str, args) -> dict:
 
     model = BlazePose(mode="image", max_people=args.max_people, num_threads=args.threads,
                       min_score=args.min_score, min_presence=args.min_presence,
-                      tiles=TileConfig(size=args.tile, overlap=args.overlap))
+                      tiles=TileConfig(size=args.tile, overlap=args.overlap),
+                      box_scale=args.box_scale)
     tracker = Tracker()
-    stage = TopDownTracker(model, tracker, detect_every=args.detect_every)
+    stage = TopDownTracker(model, tracker, detect_every=args.detect_every,
+                           min_inside=args.min_inside)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = 0
@@ -118,7 +120,11 @@ def main(argv=None) -> None:
     ap.add_argument("--min-score", type=float, default=0.3)
     ap.add_argument("--min-presence", type=float, default=0.5)
     ap.add_argument("--max-people", type=int, default=20)
+    ap.add_argument("--box-scale", type=float, default=1.25,
+                    help="landmark ROI side per body box side")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-inside", type=float, default=0.5,
+                    help="drop persons with less of their body box inside the frame")
     ap.add_argument("--no-smooth", action="store_true")
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     args = ap.parse_args(argv)

@@ -4,9 +4,11 @@ For each video, all frames are decoded first (OpenCV), then both models run in V
 the same frames, taking turns frame by frame so that other load on the machine falls on both
 alike; only the model calls are timed (``time.perf_counter``), so the figures are inference
 rates, not end-to-end rates. Printed per video: frames/s of the native backend and of
-MediaPipe Tasks' PoseLandmarker (``load_model("blazepose-mediapipe")``), their ratio, persons
-per frame, the native backend's mean time per stage and how often its detector ran, and the
-median landmark distance between the two on persons both find (boxes matched by IoU > 0.5).
+MediaPipe Tasks' PoseLandmarker (``load_model("blazepose-mediapipe")``), the CPU time per frame
+(all threads), their ratios, persons per frame, the native backend's mean time per stage and
+how often its detector ran, and the median landmark distance between the two on persons both
+find (boxes matched by IoU > 0.5). The machine's load average is printed first: on a shared
+machine the figures are only comparable within one run.
 
 Usage::
 
@@ -53,17 +55,18 @@ def decode(path: Path, limit: int) -> tuple[list[Frame], float]:
 
 def run_interleaved(models: dict, frames: list[Frame]) -> dict:
     """Each model over all frames, frame by frame in turn (so that other load on the machine
-    falls on all models alike); per model: seconds spent in ``model(frame)``, the poses and
-    the per-frame ``last_timings``."""
-    out = {name: {"seconds": 0.0, "poses": [], "timings": []} for name in models}
+    falls on all models alike); per model: wall-clock and CPU seconds (all threads of this
+    process) spent in ``model(frame)``, the poses and the per-frame ``last_timings``."""
+    out = {name: {"seconds": 0.0, "cpu": 0.0, "poses": [], "timings": []} for name in models}
     for m in models.values():   # warm up (first invoke allocates), then restart the stream
         m(frames[0])
         m.reset()
     for f in frames:
         for name, m in models.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             poses = m(f)
             out[name]["seconds"] += time.perf_counter() - t0
+            out[name]["cpu"] += time.process_time() - c0
             out[name]["poses"].append(poses)
             out[name]["timings"].append(dict(m.last_timings))
     return out
@@ -126,8 +129,10 @@ def main() -> None:
         print(f"\n{path.name}: {n} frames {w}x{h} @ {fps:.0f} fps")
         for label, r in (("native blazepose (LiteRT)  ", nat), ("MediaPipe Tasks VIDEO mode ", ref)):
             print(f"  {label} {n / r['seconds']:7.1f} frames/s  ({1000 * r['seconds'] / n:.1f} "
-                  f"ms/frame; persons/frame {np.mean([len(p) for p in r['poses']]):.2f})")
-        print(f"  speed-up native / Tasks     {ref['seconds'] / nat['seconds']:7.2f}x")
+                  f"ms/frame, CPU {1000 * r['cpu'] / n:.1f} ms/frame; persons/frame "
+                  f"{np.mean([len(p) for p in r['poses']]):.2f})")
+        print(f"  speed-up native / Tasks     {ref['seconds'] / nat['seconds']:7.2f}x  "
+              f"(CPU time: {ref['cpu'] / nat['cpu']:.2f}x)")
         print("  native ms/frame by stage: " + ", ".join(f"{k} {v:.2f}" for k, v in stage.items())
               + f"; detector ran on {det_runs}/{n} frames")
         if meds:

@@ -10,19 +10,17 @@ Conventions:
   sides and counts as visible where at least one side is (BlazePose estimates the hidden side of a
   side view well enough for a midpoint).
 
-The named set (:data:`JOINTS` and the derived angles of :func:`compute_angles`):
+The named set (:data:`JOINTS` and the derived angles of :func:`compute_angles`), with the
+value of a straight, upright body:
 
-====================  =============================================================  =========
-name                  definition                                                     straight
-====================  =============================================================  =========
-``left/right_elbow``  shoulder-elbow-wrist                                           180
-``left/right_shoulder`` hip-shoulder-elbow (upper arm against the trunk; 0 arm down) 0
-``left/right_hip``    shoulder-hip-knee                                              180
-``left/right_knee``   hip-knee-ankle                                                 180
-``left/right_ankle``  knee-ankle-foot_index (about 90 standing)                      ~90
-``trunk_lean``        mid-hip -> mid-shoulder against vertical (0 upright)           0
-``neck_flexion``      mid-shoulder -> mid-ear against the trunk's direction (0 aligned) 0
-====================  =============================================================  =========
+- ``left/right_elbow``: shoulder-elbow-wrist (180 straight arm);
+- ``left/right_shoulder``: hip-shoulder-elbow, the upper arm against the trunk (0 arm down,
+  90 arm out sideways or forward, 180 overhead);
+- ``left/right_hip``: shoulder-hip-knee (180 standing);
+- ``left/right_knee``: hip-knee-ankle (180 straight leg);
+- ``left/right_ankle``: knee-ankle-foot_index (about 90 standing);
+- ``trunk_lean``: mid-hip to mid-shoulder against vertical (0 upright, 90 horizontal);
+- ``neck_flexion``: mid-shoulder to mid-ear against the trunk's direction (0 aligned).
 
 Sources: three-point joint angles as in the MediaPipe pose-classification and rep-counter
 examples (angle between the two limb vectors); trunk lean and neck flexion follow the usual
@@ -99,7 +97,7 @@ def angle_to_vertical(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
 def _check_skeleton(skeleton: Skeleton) -> None:
     if skeleton != BLAZEPOSE_33:
         raise ValueError(f"analysis needs {BLAZEPOSE_33.name} landmarks, got {skeleton.name} "
-                         "(use a BlazePose model)")
+                         "(convert with poses.to(BLAZEPOSE_33))")
 
 
 _I = BLAZEPOSE_33.index

@@ -58,6 +58,11 @@ _ALIASES = {"fall": "falls", "gesture": "gestures", "push-up": "pushup", "push_u
             "jumping-jack": "jumping_jack", "bicep_curl": "curl", "biceps_curl": "curl"}
 
 
+_BODY = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+         "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+         "right_ankle")
+
+
 class AnalysisError(PoseKitError, ValueError):
     """An analysis is configured wrongly (unknown name, bad skeleton)."""
 
@@ -138,13 +143,15 @@ class Analyzer:
             ``handover_dist`` body scales of the lost track's last hip position (trackers often
             start a new track for a person who has just fallen).
 
-    ``update(poses, time_s)`` takes BlazePose-33 poses (``track_ids`` from a tracker, or None:
-    index ``i`` is track ``i``) and the frame time in seconds (increasing) and returns the events
+    ``update(poses, time_s)`` takes BlazePose-33 poses (other skeletons with the main body
+    landmarks, such as COCO-17, are converted with ``poses.to(BLAZEPOSE_33)``; what they lack,
+    e.g. toes and world landmarks, reads as not visible) (``track_ids`` from a tracker, or None:
+    index ``i`` is track ``i``; persons with ID -1, a tracker's tentative tracks, are skipped) and the frame time in seconds (increasing) and returns the events
     completed by this frame; :meth:`finish` returns those still open at the end. All events are
     also kept in :attr:`events`. Cost: well below a millisecond per person per frame.
 
     Raises:
-        AnalysisError: unknown analysis name; poses of another skeleton.
+        AnalysisError: unknown analysis name; poses of a skeleton without the body landmarks.
     """
 
     def __init__(self, analyses: str | Sequence[str] = "angles", *,
@@ -198,8 +205,7 @@ class Analyzer:
         """Analyse one frame; returns the events completed by it (see the module doc)."""
         t0 = time.perf_counter()
         if poses.skeleton != BLAZEPOSE_33:
-            raise AnalysisError(f"analysis needs {BLAZEPOSE_33.name} poses, got "
-                                f"{poses.skeleton.name}")
+            poses = self._to_blazepose(poses)
         time_s = float(time_s)
         out: list[dict] = []
         self.frames += 1
@@ -210,7 +216,7 @@ class Analyzer:
         seen = set()
         for i, tid in enumerate(track_ids_of(poses)):
             tid = int(tid)
-            if tid in seen:        # two persons with one ID: keep the first
+            if tid in seen or tid < 0:   # a duplicate ID keeps the first; -1 = tentative
                 continue
             seen.add(tid)
             tr = self._track(tid, time_s)
@@ -241,6 +247,17 @@ class Analyzer:
         self.events += out
         self.cost_s += time.perf_counter() - t0
         return out
+
+    @staticmethod
+    def _to_blazepose(poses: Poses) -> Poses:
+        """Other skeletons (e.g. COCO-17 from YOLO) in BlazePose-33 layout; landmarks they lack
+        (heels, toes, hands) are missing, so the angles and checks that need them are NaN/None.
+        """
+        missing = [n for n in _BODY if n not in poses.skeleton.keypoints]
+        if missing:
+            raise AnalysisError(f"analysis needs body landmarks ({', '.join(_BODY)}); "
+                                f"{poses.skeleton.name} has no {', '.join(missing)}")
+        return poses.to(BLAZEPOSE_33)
 
     def _fall_handover(self, seen: set, time_s: float) -> None:
         """Give a lost track's pending fall to a track born next to it (see
@@ -326,6 +343,13 @@ class Analyzer:
             "posture": dict(tr.posture.current) if tr.posture is not None else {},
             "posture_alerts": alerts,
         })
+
+    def fall_alerts(self) -> list[int]:
+        """Track IDs currently in the fallen state (from a detected fall until the person is
+        back up), including tracks not seen in the latest frame but seen within ``forget_s``
+        (a person lying on the floor is often lost by the detector)."""
+        return [tid for tid, tr in self.tracks.items()
+                if tr.fall is not None and tr.fall.fallen and not tr.gone]
 
     def as_stage(self, sink: EventsSink | None = None) -> AnalysisStage:
         """A pipeline stage (``update(poses, time_s) -> poses``) that runs this analyzer and

@@ -8,29 +8,37 @@ distances are divided by the person's **body scale** ``L``: the median mid-shoul
 mid-hip length in pixels over the recent upright samples, frozen while a fall is judged, so
 the thresholds hold for any image size, distance to the camera or frame rate.
 
-Per sample (only where the person is tracked): hip centre height ``y`` (pixels, down; the
-median of the last three samples, which removes single-frame pose glitches), torso
-angle to vertical (image plane; 3D from world landmarks where available, whichever is larger,
-since a fall towards the camera looks upright in the image), hip height above the ankles
-(pixels / ``L`` and world metres).
+Per sample (only where the person is tracked): hip centre (pixels, y down), torso length,
+torso angle to vertical (the larger of the image-plane and the 3D world-landmark angle, since a
+fall towards the camera looks upright in the image), hip height above the ankles (pixels and
+world metres), and whether the person is **upright** (world hip at least ``upright_hip_m``
+above the ankles; without world landmarks, an upright torso or long legs under the hips).
 
 1. **Trigger**: within ``drop_window_s`` the hip centre has dropped by at least ``min_drop``
-   body scales and the downward speed (between samples) reached ``min_speed`` ``L``/s.
+   body scales, with a downward speed between two samples of at least ``min_speed`` ``L``/s,
+   and the person was upright (``min_upright`` samples within ``upright_window_s``) just
+   before: someone already on the floor, in a plank, or a spurious detection cannot fall.
 2. **Onset**: the last sample before the lowest point whose hip is still within
    ``onset_fraction`` of the drop below the starting (highest) point: the moment the body
-   starts to go down.
-3. **Ground**: the first sample whose hip is within 15 % of the drop of the lowest hip height
-   reached within ``settle_s`` of the trigger.
-4. **Confirmation** after ``confirm_s`` on the ground (or when the track is lost, or at
-   :meth:`FallDetector.finish`): the hip has not come back up (mean height over the window at
-   most ``1 - stay_fraction`` of the drop above the lowest point) and the body is on the floor:
-   torso at least ``lying_deg`` from vertical, or hips near the feet (``(ankle_y - hip_y) / L``
-   at most ``floor_hip_ratio``, or world hip height at most ``floor_hip_m``).
+   starts to go down. **Ground**: the first sample within 15 % of the drop of the lowest hip
+   position reached within ``settle_s`` of the trigger.
+3. **Confirmation** ``confirm_s`` after the ground time: the hip has stayed down (at least
+   ``min_stay`` of the samples, and the last one, within ``1 - stay_fraction`` of the drop of
+   the lowest point: a squat or a pose glitch comes back up) and the body is on the floor
+   (mean evidence at least ``min_floor``: torso ``lying_deg``-135 degrees from vertical, or hips
+   near the feet in the image or in world metres; legs standing under the hips in more than
+   half the samples reject the fall).
+4. **Lost tracks**: trackers often lose a falling person and start a new track for the person
+   on the floor. A pending fall is handed over to a track born next to it
+   (:meth:`FallDetector.adopt`, done by the :class:`~posekit.analysis.Analyzer`), or judged on
+   what was seen ``lost_wait_s`` after the track was lost, or at :meth:`FallDetector.finish`.
 
 Confidence in [0, 1] weighs speed, drop, floor evidence and staying down; an event is emitted
 when it reaches ``min_confidence``. Sitting down on a chair and lying down under control are
 slow (no trigger) and end with the hips well above the feet or after a slow descent. After a
 fall the track is "fallen" (the overlay alert) until the hip is back up for ``recover_s``.
+Defaults were set on the fall clips of ``shared/data`` (ANALYTICS.md); the tests check them on
+those clips, on clips of sitting, walking, standing and waving, and on exercise clips.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from itertools import pairwise
 import numpy as np
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, kw_only=True)
 class FallConfig:

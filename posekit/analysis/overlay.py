@@ -69,8 +69,9 @@ def draw_analysis(image_bgr: np.ndarray, poses: Poses, analyzer: Analyzer, *,
     Per person: a panel at the top-left of the box with one line per exercise (``squat 3``,
     the state and the current signal angle), the current gesture and posture alerts; angle arcs
     (degrees) at the joints each configured exercise works (landmarks with score >=
-    ``min_score``); and, while the track is in the fallen state, a red box and a ``FALL``
-    banner at the top of the image. Returns the annotated image (a copy unless ``inplace``).
+    ``min_score``); and, while the track is in the fallen state, a red box and ``FALL`` label.
+    A red ``FALL DETECTED #id`` banner spans the top of the image while any track is fallen
+    (:meth:`Analyzer.fall_alerts`), even where the detector has lost the person on the floor. Returns the annotated image (a copy unless ``inplace``).
     """
     img = image_bgr if inplace else image_bgr.copy()
     s = _scale(img)
@@ -115,10 +116,12 @@ def draw_analysis(image_bgr: np.ndarray, poses: Poses, analyzer: Analyzer, *,
                               ALERT, max(3, int(4 * s)))
             _text(img, f"FALL #{int(tid)}", (x0, max(y0 - int(30 * s), 0)), 0.8 * s,
                   (255, 255, 255), ALERT)
-    if any_fall:
+    fallen = analyzer.fall_alerts()
+    if any_fall or fallen:
         h = int(36 * s)
         cv2.rectangle(img, (0, 0), (img.shape[1], h), ALERT, -1)
-        cv2.putText(img, "FALL DETECTED", (int(10 * s), int(h * 0.75)),
+        ids = " ".join(f"#{t}" for t in fallen)
+        cv2.putText(img, f"FALL DETECTED {ids}".strip(), (int(10 * s), int(h * 0.75)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.9 * s, (255, 255, 255), 2, cv2.LINE_AA)
     return img
 

@@ -9,8 +9,10 @@ state machine on the signal smoothed with a time-based exponential filter:
 ``rest`` --leaves rest--> ``moving`` --passes active--> ``active`` --back to rest--> a rep.
 
 A movement that turns back before the active threshold (a partial squat, a swinging arm) is no
-repetition; pauses at either end are harmless; a rep must also span ``min_range`` degrees and
-last ``min_duration_s`` to ``max_duration_s`` seconds. The gap between the two thresholds is
+repetition; pauses at either end are harmless; a rep must also span ``min_range`` degrees, last
+``min_duration_s`` to ``max_duration_s`` seconds, and happen in the exercise's body position
+(``ExerciseSpec.body``: upright for squats, lunges, curls and jumping jacks, horizontal for
+push-ups, reclined for sit-ups; the trunk angle from world landmarks where available). The gap between the two thresholds is
 the hysteresis, so noise around one threshold cannot count twice. Counting starts only once
 the person has been seen in the start position (a clip that starts mid-rep does not count the
 half rep), except that a first sample already closer to rest than to active counts as rest.

@@ -53,7 +53,8 @@ class TopDownTracker:
             edge; a track leaving the frame ends there).
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
-    (detector + landmarks) of the last call.
+    (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
+    given on the last call (all persons found, before track assignment).
     """
 
     def __init__(self, model, tracker: Tracker | None = None, *, detect_every: int = 5,
@@ -70,6 +71,7 @@ class TopDownTracker:
         self.min_inside = min_inside
         self._count = 0
         self.last_timings: dict[str, float] = {}
+        self.last_poses: Poses | None = None
         self.skeleton = getattr(model, "skeleton", None)
 
     def reset(self) -> None:
@@ -110,6 +112,7 @@ class TopDownTracker:
             poses = poses[inside]
             src = src[inside]
             poses = poses[self._dedupe(poses, src < n_tracked)]
+        self.last_poses = poses
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
         end = time.perf_counter()

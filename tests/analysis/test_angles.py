@@ -8,8 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from posekit.analysis import (ANGLE_NAMES, AngleTracker, angle_at, angle_between,
-                              angle_to_vertical, compute_angles, frame_features, joint_angle)
+from posekit.analysis import (
+    ANGLE_NAMES,
+    AngleTracker,
+    angle_at,
+    angle_between,
+    angle_to_vertical,
+    compute_angles,
+    frame_features,
+    joint_angle,
+)
 from posekit.skeletons import BLAZEPOSE_33, COCO_17
 from posekit.types import Poses
 

@@ -8,10 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from posekit.analysis import (AnalysisError, Analyzer, EventsSink, draw_analysis,
-                              parse_analyses, read_events)
+from posekit.analysis import (
+    AnalysisError,
+    Analyzer,
+    EventsSink,
+    draw_analysis,
+    parse_analyses,
+    read_events,
+)
 from posekit.errors import OutputError, PoseKitError
-from posekit.skeletons import BLAZEPOSE_33, COCO_17
+from posekit.skeletons import BLAZEPOSE_33, COCO_17, Skeleton
 from posekit.types import Poses
 
 from . import clips
@@ -34,8 +40,22 @@ def test_parse_analyses():
     assert isinstance(e.value, PoseKitError)
     a = Analyzer("curl,falls")
     assert a.names == ["curl", "falls"]
-    with pytest.raises(AnalysisError, match="blazepose33"):
-        a.update(Poses(np.zeros((1, 17, 2)), np.ones((1, 17)), COCO_17), 0.0)
+    hands = Skeleton("hands", ("left_wrist", "right_wrist"), ())
+    with pytest.raises(AnalysisError, match="has no left_shoulder"):
+        a.update(Poses(np.zeros((1, 2, 2)), np.ones((1, 2)), hands), 0.0)
+
+
+def test_coco_poses_are_analysed_too(clip_poses):
+    """COCO-17 poses (e.g. from YOLO) go through poses.to(BLAZEPOSE_33): the squats still
+    count; checks that need the toes are unmeasured (None)."""
+    cp = clip_poses(clips.REP_CLIPS["gym_squat"].path)
+    a = Analyzer("squat")
+    ev = []
+    for t, p in zip(cp.times, cp.poses):
+        ev += a.update(p.to(COCO_17), float(t))
+    assert len(ev) == 7
+    checks = {ch["name"]: ch["ok"] for ch in ev[0]["checks"]}
+    assert checks == {"depth": True, "back_angle": True, "knees_past_toes": None}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +66,7 @@ def squat_run(clip_poses):
 
 
 def test_events_are_json_with_the_required_fields(squat_run, clip_poses):
-    cp, a, events = squat_run
+    _cp, a, events = squat_run
     falls = run(clip_poses(clips.FALL_CLIPS["Fall01"].path), "falls")[1]
     waves = run(clip_poses(clips.NONFALL_CLIPS["wave"].path), "gestures")[1]
     kinds = set()
@@ -65,7 +85,7 @@ def test_events_are_json_with_the_required_fields(squat_run, clip_poses):
 
 
 def test_overlay_state_summary_and_files(squat_run, tmp_path):
-    cp, a, events = squat_run
+    cp, a, _events = squat_run
     st = a.overlay_state(0)
     assert st["counters"]["squat"]["count"] == 2
     assert st["counters"]["squat"]["last_rep"]["rep"] == 2
@@ -153,6 +173,10 @@ def test_draw_analysis_counters_arcs_and_fall_alert(clip_poses):
         fa.update(p, float(t))
     last = next(p for p in reversed(fp.poses) if len(p))
     im = draw_analysis(np.zeros((720, 406, 3), np.uint8), last, fa)
+    assert tuple(im[5, 200]) == (0, 0, 255)
+    assert fa.fall_alerts() == [int(last.track_ids[0])]
+    # the banner stays while the fallen person is not detected
+    im = draw_analysis(np.zeros((720, 406, 3), np.uint8), Poses.empty(BLAZEPOSE_33), fa)
     assert tuple(im[5, 200]) == (0, 0, 255)
     ok = draw_analysis(np.zeros((720, 406, 3), np.uint8), last, Analyzer("falls"))
     assert tuple(ok[5, 200]) != (0, 0, 255)

@@ -7,8 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from posekit.analysis import (GestureDetector, PostureConfig, PostureMonitor, frame_features,
-                              posture_angles)
+from posekit.analysis import (
+    GestureDetector,
+    PostureConfig,
+    PostureMonitor,
+    frame_features,
+    posture_angles,
+)
 from posekit.skeletons import BLAZEPOSE_33
 from posekit.types import Poses
 

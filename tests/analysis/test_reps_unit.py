@@ -8,8 +8,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from posekit.analysis import (EXERCISES, ExerciseCounter, ExerciseSpec, FormCheck, count_reps,
-                              exercise)
+from posekit.analysis import (
+    EXERCISES,
+    ExerciseCounter,
+    ExerciseSpec,
+    FormCheck,
+    count_reps,
+    exercise,
+)
 
 SQUAT = EXERCISES["squat"]
 
@@ -21,7 +27,7 @@ def squat_signal(fps: float, bottoms=(60.0, 60.0, 60.0), period_s=2.0, hold_s=0.
     t, v = [], []
     t0 = 0.0
     for b in [*bottoms, None]:
-        n = int(round((period_s if b is not None else 1.0) * fps))
+        n = round((period_s if b is not None else 1.0) * fps)
         for k in range(n):
             tt = t0 + k / fps
             if b is None:
