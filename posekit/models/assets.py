@@ -5,9 +5,10 @@ wheel (``mediapipe/modules/pose_detection/pose_detection.tflite`` and
 ``mediapipe/modules/pose_landmark/pose_landmark_full.tflite``); MediaPipe Tasks' PoseLandmarker
 needs them as a ``.task`` bundle (a zip holding ``pose_detector.tflite`` and
 ``pose_landmarks_detector.tflite``, file names from mediapipe/tasks/cc/vision/pose_landmarker/
-pose_landmarker_graph.cc) whose inputs carry image metadata (RGB, mean 0, std 255, so pixel
-values map to [0, 1]). :func:`blazepose_task_bundle` builds it once and caches it in the user
-cache directory, keyed by the two files' hashes, written atomically.
+pose_landmarker_graph.cc) whose inputs carry image metadata (RGB; mean 0, std 255 for the
+landmark network, whose input is [0, 1]; mean and std 127.5 for the detector, whose input is
+[-1, 1]). :func:`blazepose_task_bundle` builds it once and caches it in the user cache
+directory, keyed by the two files' hashes, written atomically.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _with_image_metadata(model: bytes) -> bytes:
-    """``model`` with TFLite image-input metadata: RGB, mean 0, std 255."""
+def _with_image_metadata(model: bytes, mean: float, std: float) -> bytes:
+    """``model`` with TFLite image-input metadata: RGB, ``(pixel - mean) / std``."""
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer
 
     writer = metadata_writer.MetadataWriter.create(bytearray(model))
-    writer.add_image_input(norm_mean=[0.0], norm_std=[255.0])
+    writer.add_image_input(norm_mean=[mean], norm_std=[std])
     out, _ = writer.populate()
     return bytes(out)
 
@@ -112,15 +113,18 @@ def blazepose_task_bundle(files: BlazePoseFiles | None = None) -> Path:
     """
     files = files or blazepose_files()
     key = hashlib.sha256((_sha(files.detector) + _sha(files.landmark)).encode()).hexdigest()[:16]
-    path = cache_dir() / f"pose_landmarker_full-{key}.task"
+    path = cache_dir() / f"pose_landmarker_full-v2-{key}.task"  # v2: detector in [-1, 1]
     if path.is_file():
         return path
     log.info("building %s", path)
     try:
         from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils
 
-        det = _with_image_metadata(files.detector.read_bytes())
-        lmk = _with_image_metadata(files.landmark.read_bytes())
+        # The detector takes [-1, 1] (pose_detection_cpu.pbtxt: ImageToTensorCalculator
+        # output_tensor_float_range -1..1), the landmark network [0, 1]
+        # (pose_landmark_by_roi_cpu.pbtxt: range 0..1).
+        det = _with_image_metadata(files.detector.read_bytes(), 127.5, 127.5)
+        lmk = _with_image_metadata(files.landmark.read_bytes(), 0.0, 255.0)
         with tempfile.TemporaryDirectory() as td:
             tmp = Path(td) / "bundle.task"
             model_asset_bundle_utils.create_model_asset_bundle(
