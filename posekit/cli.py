@@ -52,6 +52,28 @@ def run(
     show: bool = typer.Option(False, "--show", help="Show a window with the annotated frames."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1,
                                              help="Stop after this many frames."),
+    track: Optional[bool] = typer.Option(None, "--track/--no-track", help="Stable person IDs "
+                                         "(default: on for videos, cameras and streams)."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One Euro smoothing of "
+                                "tracked landmarks."),
+    mot_path: Optional[Path] = typer.Option(None, "--mot", help="MOTChallenge rows of the "
+                                            "tracked persons (frames 1-based)."),
+    tiles: int = typer.Option(0, "--tiles", min=0, help="Detector tile size in pixels for "
+                              "small people (0: whole frame only; blazepose only)."),
+    detect_every: Optional[int] = typer.Option(None, "--detect-every", min=1,
+                                               help="Run the person detector every N frames "
+                                               "(video mode; tracked persons need none)."),
+    heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the joint heatmaps "
+                                  "(blazepose only)."),
+    mask: bool = typer.Option(False, "--mask", help="Draw the person segmentation mask "
+                              "(blazepose only)."),
+    analyze: Optional[str] = typer.Option(None, "--analyze", help="Analyses, comma-separated: "
+                                          "squat, pushup, curl, jumping_jack, lunge, situp, "
+                                          "posture, falls, gestures."),
+    events_path: Optional[Path] = typer.Option(None, "--events", help="Analysis events as "
+                                               "JSON Lines."),
+    summary_dir: Optional[Path] = typer.Option(None, "--summary", help="Folder for the "
+                                               "analysis summary (JSON, plots, HTML)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Detect poses in SOURCE; write an annotated video or images and keypoint files.
@@ -60,7 +82,8 @@ def run(
     poses.jsonl); never over the input.
     """
     from . import draw
-    from .io import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, VideoSink, open_source)
+    from .io import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, VideoSink,
+                     check_output_path, open_source)
     from .models import load_model
     from .pipeline import run as run_pipeline
 
@@ -77,8 +100,28 @@ def run(
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
                        "a window", err=True)
             show = False
-        model = load_model(model_name, max_people=max_people, min_score=min_score,
-                           mode="image" if still else "video")
+        if track is None:
+            track = not still
+        if (events_path or summary_dir) and not analyze:
+            raise PoseKitError("--events and --summary need --analyze")
+        if mot_path is not None and not track:
+            raise PoseKitError("--mot needs tracking (drop --no-track)")
+        settings = dict(max_people=max_people, min_score=min_score,
+                        mode="image" if still else "video")
+        if model_name.startswith("blazepose") and model_name != "blazepose-mediapipe":
+            settings.update(heatmaps=heatmaps, mask=mask, tiles=tiles or None)
+        elif heatmaps or mask or tiles:
+            raise PoseKitError("--heatmaps, --mask and --tiles need --model blazepose")
+        model = load_model(model_name, **settings)
+        stages, analyzer, event_sinks = [], None, []
+        if track:
+            model, stages = _tracking(model, smooth, detect_every)
+        if analyze:
+            from .analysis import Analyzer, EventsSink
+
+            analyzer = Analyzer(analyze)
+            if events_path is not None:
+                event_sinks.append(EventsSink(check_output_path(events_path, inputs)))
         sinks = []
         try:
             if out is not None:
@@ -99,21 +142,47 @@ def run(
                 sinks.append(CsvSink(csv_path, inputs=inputs))
             if coco_path is not None:
                 sinks.append(CocoResultsSink(coco_path, gt=coco_gt, inputs=inputs))
+            if mot_path is not None:
+                from .eval.mot import MotSink
+
+                sinks.append(MotSink(check_output_path(mot_path, inputs)))
         except BaseException:
-            for s in sinks:
+            for s in sinks + event_sinks:
                 s.close()
             src.close()
             raise
 
         def annotate(r):
-            return draw.annotate(r.frame.image, r.poses, fps=r.fps or None, min_score=min_score)
+            img = r.frame.image
+            if heatmaps or mask:
+                from . import draw_maps
 
-        summary = _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet,
-                                     max_frames)
+                if mask and r.poses.extras.get("mask") is not None:
+                    img = draw_maps.render_mask(img, r.poses.extras["mask"])
+                if heatmaps and len(r.poses):
+                    img = draw_maps.render_heatmaps(img, r.poses)
+            img = draw.annotate(img, r.poses, fps=r.fps or None, min_score=min_score)
+            if "analysis" in r.extras:
+                from .analysis.overlay import draw_analysis
+
+                img = draw_analysis(img, r.poses, r.extras["analysis"], inplace=True)
+            return img
+
+        summary = _run_with_progress(
+            lambda *a, **k: run_pipeline(*a, stages=stages, analyzer=analyzer,
+                                         event_sinks=event_sinks, **k),
+            src, model, sinks, annotate, show, quiet, max_frames)
+        if analyzer is not None and summary_dir is not None:
+            analyzer.write_summary(summary_dir)
     except PoseKitError as e:
         _fail(str(e))
         return
-    outputs = ", ".join(str(s.path) for s in sinks)
+    outputs = ", ".join(str(s.path) for s in sinks + event_sinks)
+    if analyzer is not None:
+        reps = sum(1 for e in summary.events if e.get("type") == "rep")
+        falls = sum(1 for e in summary.events if e.get("type") == "fall")
+        typer.echo(f"analysis: {len(summary.events)} events ({reps} reps, {falls} falls)",
+                   err=True)
     typer.echo(f"{summary.frames} frames in {summary.seconds:.1f} s "
                f"({summary.fps:.1f} frames/s end to end, model {summary.model_fps:.1f}/s) "
                f"-> {outputs}", err=True)
@@ -122,6 +191,23 @@ def run(
     if summary.interrupted:
         typer.echo(f"interrupted: kept the {summary.frames} frames processed", err=True)
         raise typer.Exit(130)
+
+
+def _tracking(model, smooth: bool, detect_every: int | None):
+    """(model, stages) for tracked video: a top-down tracker around two-stage models (the
+    tracker's persons become the landmark stage's ROIs), else a tracker stage after the model;
+    then the One Euro smoother."""
+    from .track import Smoother, TopDownTracker, Tracker
+
+    stages: list = []
+    if hasattr(model, "detect") and hasattr(model, "landmarks"):
+        kw = {"detect_every": detect_every} if detect_every else {}
+        model = TopDownTracker(model, Tracker(), **kw)
+    else:
+        stages.append(Tracker())
+    if smooth:
+        stages.append(Smoother())
+    return model, stages
 
 
 class _SingleImageSink:

@@ -173,9 +173,12 @@ def frames(source: str | int | Source, model: PoseModel, *, stages: Iterable[Sta
                 poses = st.update(poses, frame.time_s)
                 timings[type(st).__name__] = time.perf_counter() - ts
             events = []
+            extras = {}
             if analyzer is not None:
                 ts = time.perf_counter()
                 events = list(analyzer.update(poses, frame.time_s))
+                if hasattr(analyzer, "snapshot"):  # live state for overlays drawn later
+                    extras["analysis"] = analyzer.snapshot(poses)
                 timings[type(analyzer).__name__] = time.perf_counter() - ts
             now = time.perf_counter()
             timings["total"] = now - t0
@@ -185,7 +188,7 @@ def frames(source: str | int | Source, model: PoseModel, *, stages: Iterable[Sta
             last = now
             dropped = reader.dropped - dropped_seen
             dropped_seen = reader.dropped
-            yield Result(frame, poses, timings, fps, events, dropped)
+            yield Result(frame, poses, timings, fps, events, dropped, extras)
     finally:
         reader.stop()
 
@@ -242,15 +245,17 @@ class _Writer:
 
 
 def run(source: str | int | Source, model: PoseModel, sinks: list, *,
-        stages: Iterable[Stage] = (), analyzer=None,
+        stages: Iterable[Stage] = (), analyzer=None, event_sinks: Iterable = (),
         annotate: Callable[[Result], np.ndarray] | None = None,
         on_result: Callable[[Result], None] | None = None,
         max_frames: int | None = None) -> RunSummary:
     """Process a whole source into ``sinks`` with decode, inference and encode overlapping.
 
     Every sink gets ``write(frame, poses, image)`` for each processed frame, where ``image``
-    is ``annotate(result)`` (or None without an annotator). Sinks are closed on return, also
-    after an error or KeyboardInterrupt, so files are finalized with every processed frame.
+    is ``annotate(result)`` (or None without an annotator). Analysis events (from
+    ``analyzer``, also those still open at the end) go to each of ``event_sinks``
+    (``write_all(events)``) as they complete. Sinks are closed on return, also after an error
+    or KeyboardInterrupt, so files are finalized with every processed frame.
 
     Returns:
         a :class:`RunSummary`; ``interrupted`` is True after Ctrl-C, and ``error`` holds a
@@ -265,13 +270,21 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
     summary_error = None
     interrupted = False
     events: list[dict] = []
+    event_sinks = list(event_sinks)
+
+    def emit(evs: list[dict]) -> None:
+        events.extend(evs)
+        for es in event_sinks:
+            es.write_all(evs)
+
     try:
         try:
             for r in frames(source, model, stages=stages, analyzer=analyzer):
                 writer.put(r)
                 n += 1
                 model_s += r.timings.get("model", 0.0)
-                events.extend(r.events)
+                if r.events:
+                    emit(r.events)
                 if on_result is not None:
                     on_result(r)
                 if max_frames is not None and n >= max_frames:
@@ -286,12 +299,12 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
             else:
                 raise
         if analyzer is not None and hasattr(analyzer, "finish"):
-            events.extend(analyzer.finish())
+            emit(analyzer.finish())
     finally:
         try:
             writer.finish()
         finally:
-            for s in sinks:
+            for s in list(sinks) + event_sinks:
                 try:
                     s.close()
                 except Exception:  # noqa: BLE001 - close the others, report the first

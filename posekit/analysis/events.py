@@ -344,6 +344,15 @@ class Analyzer:
             "posture_alerts": alerts,
         })
 
+    def snapshot(self, poses: Poses) -> "OverlaySnapshot":
+        """The live state of the persons in ``poses`` (and the fall alerts) frozen now, so an
+        overlay can be drawn later on another thread (the pipeline's writer) while this
+        analyzer moves on."""
+        from .overlay import OverlaySnapshot
+
+        return OverlaySnapshot({int(t): self.overlay_state(int(t)) for t in track_ids_of(poses)},
+                               tuple(self.fall_alerts()))
+
     def fall_alerts(self) -> list[int]:
         """Track IDs currently in the fallen state (from a detected fall until the person is
         back up), including tracks not seen in the latest frame but seen within ``forget_s``

@@ -9,6 +9,7 @@ Draw it after :func:`posekit.draw.draw_poses` (it does not draw the skeleton its
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -23,6 +24,24 @@ ARC_JOINTS = {"squat": ("knee", "hip"), "lunge": ("knee",), "pushup": ("elbow",)
 ALERT = (0, 0, 255)          # BGR red
 TEXT_BG = (40, 40, 40)
 ARC = (0, 220, 255)          # BGR amber
+
+
+@dataclass(frozen=True)
+class OverlaySnapshot:
+    """:meth:`Analyzer.overlay_state` for a frame's tracks and :meth:`Analyzer.fall_alerts`,
+    captured when the frame was analysed; drawable with :func:`draw_analysis` like the
+    analyzer itself (made by :meth:`Analyzer.snapshot`)."""
+
+    states: dict
+    fallen: tuple = ()
+
+    def overlay_state(self, track_id: int) -> dict:
+        return self.states.get(int(track_id)) or {
+            "track_id": int(track_id), "counters": {}, "angles": {}, "fall_alert": False,
+            "gesture": "", "posture": {}, "posture_alerts": []}
+
+    def fall_alerts(self) -> list[int]:
+        return list(self.fallen)
 
 
 def _scale(image: np.ndarray) -> float:
@@ -126,4 +145,4 @@ def draw_analysis(image_bgr: np.ndarray, poses: Poses, analyzer: Analyzer, *,
     return img
 
 
-__all__ = ["ARC_JOINTS", "draw_analysis", "draw_angle_arc"]
+__all__ = ["ARC_JOINTS", "OverlaySnapshot", "draw_analysis", "draw_angle_arc"]

