@@ -20,7 +20,7 @@ from posekit.eval.datasets import available_sets
 from posekit.eval.report import format_table
 from posekit.eval.runner import run_eval
 
-MODELS = ["blazepose-mediapipe", "blazepose", "yolo", "hybrid"]
+MODELS = ["blazepose-mediapipe", "blazepose", "yolo", "hybrid", "hybrid:tta=true"]
 
 
 def _native_blazepose() -> None:

@@ -70,7 +70,7 @@ def run_sequence(name: str, args) -> dict:
                       box_scale=args.box_scale)
     tracker = Tracker()
     stage = TopDownTracker(model, tracker, detect_every=args.detect_every,
-                           min_inside=args.min_inside)
+                           min_inside=args.min_inside, appearance=not args.no_appearance)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = 0
@@ -110,6 +110,55 @@ def run_sequence(name: str, args) -> dict:
     return m
 
 
+def calibrate(args) -> None:
+    """Fit the body-outline padding of :func:`posekit.track.outline.body_boxes` on PETS09-S2L1:
+    landmarks from the native backend on the GT boxes of isolated persons (no other GT box
+    overlapping), every 4th frame; grid search of the mean IoU with the GT boxes."""
+    import itertools
+
+    import posekit.track.outline as O
+    from posekit.eval.mot import read_mot
+    from posekit.models.blazepose import BlazePose
+    from posekit.track import body_boxes, box_iou
+
+    gt = read_mot(DATA / "pets09-s2l1" / "gt" / "gt.txt")
+    gt = gt[gt[:, 6] > 0]
+    model = BlazePose(mode="image", num_threads=args.threads)
+    found, boxes = [], []
+    for f in frames_of("pets09-s2l1", args.frames):
+        if f.index % 4:
+            continue
+        g = gt[gt[:, 0] == f.index + 1]
+        gb = np.hstack([g[:, 2:4], g[:, 2:4] + g[:, 4:6]])
+        iou = box_iou(gb, gb)
+        np.fill_diagonal(iou, 0)
+        gb = gb[(iou.max(axis=1, initial=0) == 0) & (gb[:, 0] > 2) & (gb[:, 2] < 766)]
+        if len(gb):
+            p = model(f, rois=gb)
+            found.append(p)
+            boxes.append(gb[p.extras["box_index"]])
+    gtb = np.concatenate(boxes)
+    names = ("OUTLINE_PAD_TOP", "OUTLINE_PAD_BOTTOM", "OUTLINE_WIDTH_RATIO", "OUTLINE_PAD_SIDE")
+    saved = [getattr(O, n) for n in names]
+    grid = itertools.product([0.07, 0.09, 0.11], [0.01, 0.03, 0.05], [0.34, 0.36, 0.38],
+                             [0.02, 0.05, 0.08])
+    results = []
+    for vals in grid:
+        for n, v in zip(names, vals):
+            setattr(O, n, v)
+        b = np.concatenate([body_boxes(p) for p in found])
+        iou = np.diag(box_iou(b, gtb))
+        results.append((float(iou.mean()), float((iou > 0.5).mean()), vals))
+    for n, v in zip(names, saved):
+        setattr(O, n, v)
+    b = np.concatenate([body_boxes(p) for p in found])
+    iou = np.diag(box_iou(b, gtb))
+    print(f"{len(gtb)} isolated GT persons; current {dict(zip(names, saved))}: mean IoU "
+          f"{iou.mean():.3f}, IoU > 0.5: {100 * (iou > 0.5).mean():.1f} %")
+    for mean, frac, vals in sorted(results, reverse=True)[:5]:
+        print(f"  {dict(zip(names, vals))}: mean IoU {mean:.3f}, IoU > 0.5: {100 * frac:.1f} %")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq", choices=[*SEQUENCES, "all"], default="all")
@@ -127,7 +176,14 @@ def main(argv=None) -> None:
                     help="drop persons with less of their body box inside the frame")
     ap.add_argument("--no-smooth", action="store_true")
     ap.add_argument("--save", default=None, help="folder for the MOT files")
+    ap.add_argument("--no-appearance", action="store_true",
+                    help="no colour histograms for the tracker")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="fit the body-outline box padding on PETS09-S2L1 and exit")
     args = ap.parse_args(argv)
+    if args.calibrate:
+        calibrate(args)
+        return
     names = list(SEQUENCES) if args.seq == "all" else [args.seq]
     print(f"{'sequence':16s} {'frames':>6s} {'MOTA':>6s} {'IDF1':>6s} {'Rcll':>6s} {'Prcn':>6s} "
           f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s}  s/frame model/track/smooth")

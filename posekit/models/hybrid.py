@@ -17,15 +17,24 @@ even in a crowd, with COCO-17 keypoints. For each person:
    Persons BlazePose does not confirm (pose flag below ``min_presence``) are kept with YOLO's
    keypoints only: YOLO already decided a person is there.
 
-Measured on the COCO-format ground truth in ``../shared/data`` (COCO OKS AP weighted by
-persons over 9 sets, 208 persons; YOLO11n-pose alone 0.572, the previous hybrid, BlazePose on
-box ROIs with persons gated by the pose flag, 0.318): BlazePose's landmarks alone on these ROIs
-0.342 (0.301 on box ROIs); fused 0.583; with ``tta=True`` (YOLO on the frame and its mirror,
-at 640 and 800 pixels, merged by :func:`merge_views`) about 0.62, see ``bench/bench_eval.py``.
-Every constant was calibrated on ``tiny_coco_train`` and ``kapao_train`` only; the other seven
-sets are held out. BlazePose's landmarks are less accurate than YOLO11n-pose's on COCO-style
-photos (partial and occluded persons, small people), so the fusion leans on YOLO; BlazePose
-adds the 16 landmarks COCO lacks, the world coordinates and a small gain where both agree.
+Measured with ``bench/bench_eval.py`` on the 9 COCO-format sets in ``../shared/data`` (COCO
+OKS AP weighted by persons, 208 persons; every constant here was calibrated on
+``tiny_coco_train`` + ``kapao_train``, 92 persons, and the other 7 sets, 116 persons, are held
+out; figures as all / calibration / held-out):
+
+- YOLO11n-pose alone (``yolo``): 0.572 / 0.518 / 0.616;
+- the previous hybrid (box ROIs, persons gated by the pose flag): 0.318 / 0.186 / 0.422;
+- BlazePose's landmarks alone on these ROIs (``fuse=False``): 0.328 / 0.204 / 0.427;
+- ``hybrid`` (fused): 0.583 / 0.527 / 0.628;
+- ``hybrid`` with ``tta=True``: 0.616 / 0.552 / 0.667.
+
+Most of the ``tta`` gain is YOLO's own (its four views merged give 0.609 before the fusion).
+BlazePose's landmarks are less accurate than YOLO11n-pose's on COCO-style photos: on the
+persons both find, BlazePose's mean OKS is 0.82 against YOLO's 0.85 when 13 or more joints
+are labelled, and 0.32 against 0.67 when fewer than 8 are (truncated or occluded people). So
+the fusion leans on YOLO; BlazePose brings the 16 landmarks COCO lacks, world coordinates and a
+small gain where the two agree. CPU time per image (2 shared cores, ms): yolo ~140, hybrid
+~230, hybrid with ``tta`` ~800.
 
 Needs the ``yolo`` extra (see :mod:`posekit.models.yolo`).
 """
@@ -35,7 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -75,6 +84,9 @@ _PARENT = np.array([BLAZEPOSE_33.index(p) for p in _PARENTS.values()], np.int64)
 ALIGN_RADIUS_SCALE = 1.2
 #: YOLO keypoint confidence needed for the hips and shoulders (alignment) and the extent.
 ALIGN_MIN_SCORE = 0.5
+
+#: ``extras["roi_kind"]`` codes of :class:`HybridPose`.
+ROI_FROM_KEYPOINTS, ROI_FROM_BOX, ROI_REALIGNED = 0, 1, 2
 
 _LS, _RS, _LH, _RH = (COCO_17.index(n) for n in
                       ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
@@ -336,10 +348,11 @@ class HybridConfig:
         fuse: fuse COCO keypoints with YOLO's (:func:`fuse_keypoints`); False returns
             BlazePose's landmarks as they are.
         fusion: :class:`FusionConfig`.
-        retry: give persons the landmark network does not confirm a second ROI (box instead
-            of keypoints, or re-aligned on the first landmarks) and up to two more passes
-            (on the 171 YOLO persons scoring > 0.5 in the COCO-format sets, 156 are confirmed
-            at the first pass and 163 with a box-then-re-aligned retry).
+        retry: give persons the landmark network does not confirm other ROIs: a box ROI
+            instead of a keypoint one, then one re-aligned on the landmarks the box ROI gave
+            (at most two more passes, only for those persons). Of the 171 YOLO persons scoring
+            > 0.5 in the COCO-format sets, 156 are confirmed by the first pass; a box ROI
+            re-aligned on BlazePose's alignment landmarks confirms 7 more.
         tta: test-time augmentation of the person stage: YOLO also runs on the mirrored frame
             and at ``tta_imgsz`` (and its mirror); the four views are merged by
             :func:`merge_views` (about 4x YOLO's time).
@@ -403,15 +416,16 @@ class HybridPose:
     metres as BlazePose gives them (hip-centred; not changed by the fusion; NaN for persons
     BlazePose does not confirm), ``boxes`` YOLO's (N, 4) xyxy pixels, ``person_scores`` YOLO's
     person confidence (on the calibration split it ranks better for COCO AP than multiplying it
-    by BlazePose's pose flag: 0.528 vs 0.502). ``extras``:
+    by BlazePose's pose flag: 0.523 vs 0.502). ``extras``:
 
     - ``"yolo_weight"`` (N, 33) float32: YOLO's share of each landmark (0 = BlazePose alone,
       1 = YOLO's keypoint, between = weighted mean; always 0 outside the COCO-17 landmarks);
     - ``"yolo_keypoints"`` (N, 17, 2), ``"yolo_scores"`` (N, 17): YOLO's own COCO-17 output;
     - ``"pose_score"`` (N,) BlazePose's pose flag; ``"confirmed"`` (N,) bool, flag >=
       ``min_presence`` (unconfirmed persons have only their 17 COCO landmarks, from YOLO);
-    - ``"roi"`` (N, 4) the landmark ROI ``(cx, cy, side, rotation)``, ``"roi_aligned"`` (N,)
-      bool, True where it came from YOLO's keypoints;
+    - ``"roi"`` (N, 4) the landmark ROI ``(cx, cy, side, rotation)`` and ``"roi_kind"`` (N,)
+      int8, how it was built: :data:`ROI_FROM_KEYPOINTS` (YOLO's keypoints), :data:`ROI_FROM_BOX`
+      or :data:`ROI_REALIGNED` (on BlazePose's landmarks of a box ROI, by ``retry``);
     - BlazePose's ``"heatmaps"`` / ``"heatmap_to_frame"`` / ``"mask"`` when asked for.
 
     Settings: ``weights``, ``imgsz``, ``min_score`` (YOLO person threshold), ``iou``,
@@ -434,28 +448,25 @@ class HybridPose:
 
     _YOLO_KEYS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half")
     _BLAZE_KEYS = ("num_threads", "heatmaps", "mask")
-    _FUSE_KEYS = {"fuse_weight": "weight", "fuse_distance": "max_distance",
-                  "fuse_min_confidence": "min_confidence"}
+    _FUSE_KEYS = (("fuse_weight", "weight"), ("fuse_distance", "max_distance"),
+                  ("fuse_min_confidence", "min_confidence"))
 
     def __init__(self, config: HybridConfig | None = None, **settings):
         from .blazepose import BlazePose
         from .yolo import YoloPose
 
         own = {f.name for f in fields(HybridConfig)}
-        known = set(self._YOLO_KEYS) | set(self._BLAZE_KEYS) | own | set(self._FUSE_KEYS)
+        known = (set(self._YOLO_KEYS) | set(self._BLAZE_KEYS) | own
+                 | {k for k, _ in self._FUSE_KEYS})
         unused = sorted(k for k in settings if k not in known)
         if unused:
             log.debug("hybrid ignores settings %s", ", ".join(unused))
+        base = config if config is not None else HybridConfig()
         cfg = {k: settings[k] for k in own if k in settings}
-        fuse = {v: settings[k] for k, v in self._FUSE_KEYS.items() if k in settings}
+        fuse = {v: settings[k] for k, v in self._FUSE_KEYS if k in settings}
         if fuse:
-            cfg["fusion"] = FusionConfig(**fuse)
-        if config is not None:
-            from dataclasses import replace
-
-            self.config = replace(config, **cfg)
-        else:
-            self.config = HybridConfig(**cfg)
+            cfg["fusion"] = replace(cfg.get("fusion", base.fusion), **fuse)
+        self.config = replace(base, **cfg)
         ykw = {k: settings[k] for k in self._YOLO_KEYS if k in settings}
         bkw = {k: settings[k] for k in self._BLAZE_KEYS if k in settings}
         self.yolo = YoloPose(**ykw)
@@ -499,37 +510,61 @@ class HybridPose:
         return bp
 
     def _landmarks(self, image: np.ndarray, rois: np.ndarray, aligned: np.ndarray,
-                   boxes: np.ndarray) -> tuple[Poses, np.ndarray]:
+                   boxes: np.ndarray) -> tuple[Poses, np.ndarray, np.ndarray]:
         """The landmark network on ``rois``, then, with ``retry``, a second chance for persons
         it does not confirm: a keypoint-aligned ROI falls back to the box ROI, and a box ROI
         is re-aligned on the landmarks it gave (:func:`rois_from_keypoints` on BlazePose's
         COCO-named landmarks and visibilities, as BlazePose's tracking re-aligns its ROI on
-        its own landmarks). Returns the Poses (one per ROI) and the ROIs they came from."""
+        its own landmarks). Returns the Poses (one per ROI), the ROIs they came from and
+        each ROI's kind (:data:`ROI_FROM_KEYPOINTS`, :data:`ROI_FROM_BOX`,
+        :data:`ROI_REALIGNED`)."""
         self._bp_time = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
         cfg = self.config
         bp = self._run_landmarks(image, rois)
+        aligned = np.asarray(aligned, bool)
+        kind = np.where(aligned, ROI_FROM_KEYPOINTS, ROI_FROM_BOX).astype(np.int8)
         if not cfg.retry:
-            return bp, rois
+            return bp, rois, kind
         rois = np.array(rois)
-        for _ in range(2):
-            bad = np.nonzero(np.asarray(bp.extras["pose_score"]) < cfg.min_presence)[0]
-            if len(bad) == 0:
-                break
-            again = ops.rois_from_boxes(boxes[bad], cfg.box_scale)
-            from_box = ~aligned[bad]
-            if from_box.any():
-                sub = bp[bad[from_box]]
-                again[from_box] = rois_from_keypoints(
-                    sub.keypoints[:, COCO_IN_BLAZEPOSE], sub.scores[:, COCO_IN_BLAZEPOSE],
-                    boxes[bad[from_box]], box_scale=cfg.box_scale)[0]
-            second = self._run_landmarks(image, again)
-            better = np.asarray(second.extras["pose_score"]) > \
-                np.asarray(bp.extras["pose_score"])[bad]
-            bp = _replace_rows(bp, bad[better], second[np.nonzero(better)[0]])
-            rois[bad[better]] = again[better]
-            aligned = np.array(aligned)
-            aligned[bad] = False      # the next round re-aligns the box ROI's landmarks
-        return bp, rois
+        flag = np.asarray(bp.extras["pose_score"])
+        # round 1: keypoint ROIs fall back to the box; box ROIs re-align on their landmarks
+        bad = np.nonzero(flag < cfg.min_presence)[0]
+        if len(bad) == 0:
+            return bp, rois, kind
+        again = ops.rois_from_boxes(boxes[bad], cfg.box_scale)
+        redo = ~aligned[bad]
+        if redo.any():
+            again[redo] = self._realign(bp[bad[redo]], boxes[bad[redo]])
+        new_kind = np.where(redo, ROI_REALIGNED, ROI_FROM_BOX).astype(np.int8)
+        bp, rois, took = self._keep_better(image, bp, rois, bad, again)
+        kind[bad[took]] = new_kind[took]
+        # round 2: the keypoint ROIs' box fallback, re-aligned on its landmarks
+        bad = bad[aligned[bad] & took]
+        bad = bad[np.asarray(bp.extras["pose_score"])[bad] < cfg.min_presence]
+        if len(bad):
+            bp, rois, took = self._keep_better(image, bp, rois, bad,
+                                               self._realign(bp[bad], boxes[bad]))
+            kind[bad[took]] = ROI_REALIGNED
+        return bp, rois, kind
+
+    def _realign(self, bp: Poses, boxes: np.ndarray) -> np.ndarray:
+        """ROIs aligned on BlazePose's own COCO-named landmarks, every landmark counting
+        whatever its visibility (as BlazePose's tracking uses its alignment landmarks 33/34
+        whatever the pose flag): on a box ROI the network often places the torso right while
+        doubting the person, and the re-aligned ROI then confirms it."""
+        return rois_from_keypoints(bp.keypoints[:, COCO_IN_BLAZEPOSE],
+                                   bp.scores[:, COCO_IN_BLAZEPOSE], boxes,
+                                   min_score=0.0, box_scale=self.config.box_scale)[0]
+
+    def _keep_better(self, image, bp, rois, rows, new_rois):
+        """Landmarks on ``new_rois`` for persons ``rows``; each keeps the pass with the higher
+        pose flag. Returns the updated Poses and ROIs, and which rows took the new pass."""
+        second = self._run_landmarks(image, new_rois)
+        took = np.asarray(second.extras["pose_score"]) > np.asarray(bp.extras["pose_score"])[rows]
+        bp = _replace_rows(bp, rows[took], second[np.nonzero(took)[0]])
+        rois = np.array(rois)
+        rois[rows[took]] = new_rois[took]
+        return bp, rois, took
 
     def __call__(self, frame: Frame | np.ndarray) -> Poses:
         frame = as_frame(frame)
@@ -548,13 +583,13 @@ class HybridPose:
         else:
             rois = ops.rois_from_boxes(people.boxes, cfg.box_scale)
             aligned = np.zeros(n, bool)
-        bp, rois = self._landmarks(frame.image, rois, aligned, people.boxes)
+        bp, rois, kind = self._landmarks(frame.image, rois, aligned, people.boxes)
         t2 = time.perf_counter()
         flag = np.asarray(bp.extras["pose_score"], np.float32)
         confirmed = flag >= cfg.min_presence
         extras = {k: v for k, v in bp.extras.items() if k != "roi_index"}
         extras.update(yolo_keypoints=people.keypoints, yolo_scores=people.scores,
-                      pose_score=flag, confirmed=confirmed, roi=rois, roi_aligned=aligned)
+                      pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind)
         if cfg.fuse:
             kp, sc, wy = fuse_keypoints(bp.keypoints, bp.scores, confirmed, flag,
                                         people.keypoints, people.scores, people.boxes,
@@ -578,5 +613,6 @@ class HybridPose:
         return poses
 
 
-__all__ = ["COCO_IN_BLAZEPOSE", "FusionConfig", "HybridConfig", "HybridPose", "fuse_keypoints",
+__all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
+           "FusionConfig", "HybridConfig", "HybridPose", "fuse_keypoints",
            "merge_views", "mirror_poses", "rois_from_keypoints"]

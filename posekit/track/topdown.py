@@ -12,8 +12,9 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
 3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``); poses that repeat
    another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
    from a tracked ROI kept;
-4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`) and go to
-   ``tracker.update``, which returns them with stable ``track_ids``.
+4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`) and colour
+   histograms (``extras["appearance"]``) and go to ``tracker.update``, which returns them with
+   stable ``track_ids``.
 
 The model needs ``detect(image) -> detections`` with ``rois`` (N, 4) ``(cx, cy, side,
 rotation)`` pixels, best first, and ``__call__(frame, rois=boxes_xyxy)``, with a ``config`` that
@@ -29,6 +30,7 @@ import time
 import numpy as np
 
 from ..types import Frame, Poses
+from .appearance import color_histograms
 from .outline import body_boxes
 from .tracker import Tracker, box_iou
 
@@ -51,6 +53,9 @@ class TopDownTracker:
         min_inside: persons (and predicted boxes) with less than this fraction of their body
             box inside the frame are dropped (the landmark network extrapolates bodies past the
             edge; a track leaving the frame ends there).
+        appearance: add ``extras["appearance"]``, colour histograms of each person's body
+            (:func:`posekit.track.appearance.color_histograms`), which the tracker uses to keep
+            IDs on the right person and to re-identify people after an occlusion.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -59,7 +64,7 @@ class TopDownTracker:
 
     def __init__(self, model, tracker: Tracker | None = None, *, detect_every: int = 5,
                  same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32,
-                 min_inside: float = 0.5):
+                 min_inside: float = 0.5, appearance: bool = True):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -69,6 +74,7 @@ class TopDownTracker:
         self.duplicate_distance = duplicate_distance
         self.max_rois = max_rois
         self.min_inside = min_inside
+        self.appearance = appearance
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -112,6 +118,9 @@ class TopDownTracker:
             poses = poses[inside]
             src = src[inside]
             poses = poses[self._dedupe(poses, src < n_tracked)]
+            if self.appearance and len(poses):
+                poses = poses.replace(extras={**poses.extras, "appearance":
+                                              color_histograms(frame.image, poses.boxes)})
         self.last_poses = poses
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)

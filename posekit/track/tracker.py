@@ -109,11 +109,11 @@ class TrackerConfig:
     max_speed: float = 2.0
     roi_max_gap_s: float = 1.0
     output_tentative: bool = False
-    appearance_weight: float = 0.3
+    appearance_weight: float = 0.0
     min_appearance: float = 0.3
     appearance_momentum: float = 0.9
     reid_max_age_s: float = 5.0
-    reid_min_appearance: float = 0.7
+    reid_min_appearance: float = 0.75
     reid_max_speed: float = 1.0
 
     def __post_init__(self):

@@ -265,8 +265,12 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
     cap.release()
     stride = max(1, round(fps / TARGET_FPS))
     mp, ms = max_people_for(path), min_score_for(path)
+    from posekit.models.assets import blazepose_task_bundle
+
+    # The bundle's name carries its format version and the weights' hash.
+    bundle = blazepose_task_bundle().stem.replace("pose_landmarker_full-", "")
     key = (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-s{stride}-n{mp}-m{ms:g}"
-           f"-v{CACHE_VERSION}")
+           f"-b{bundle}-v{CACHE_VERSION}")
     f = cache / f"{key}.npz"
     infer = 0.0
     if f.is_file():

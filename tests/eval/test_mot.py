@@ -169,3 +169,35 @@ def test_mot_rows_skip_untracked_and_nan():
                                                p.boxes), track_ids=[1, -1, 2])
     rows = mot_rows(7, p)
     assert rows[:, 1].tolist() == [1] and rows[0, 0] == 7
+
+
+# ------------------------------------------------------------------ the pipeline on real video
+# BlazePose (native backend, detector on 224 px tiles every 5 frames) + TopDownTracker
+# (tracker ROIs, appearance) + Smoother; boxes from the landmarks (pose_boxes_for_mot).
+# Measured figures are in the comments; the asserts leave a margin for platform differences.
+
+def _pipeline_metrics(name: str, first: int, count: int) -> dict:
+    from posekit.track import Smoother
+    from tests.track.realdata import tracked_clip
+
+    clip = tracked_clip(name, first, count)
+    sm = Smoother()
+    rows = [mot_rows(i + 1, sm.update(p, t))
+            for i, (p, t) in enumerate(zip(clip.tracked, clip.times))]
+    return evaluate_mot(clip.gt, np.concatenate(rows))
+
+
+def test_pipeline_on_pets09_clip():
+    # vtest.avi frames PETS_FIRST..+PETS_COUNT (GT frame N = video frame N-1)
+    m = _pipeline_metrics("pets09-s2l1", PETS_FIRST, PETS_COUNT)
+    assert m["mota"] >= PETS_MOTA - 0.05, m
+    assert m["idf1"] >= PETS_IDF1 - 0.08, m
+    assert m["id_switches"] <= PETS_SWITCHES + 2, m
+
+
+def test_pipeline_on_tud_campus():
+    # all 71 frames of TUD-Campus (img1 JPEGs, 25 fps, 8 GT IDs)
+    m = _pipeline_metrics("tud-campus", 0, 71)
+    assert m["recall"] >= CAMPUS_RECALL - 0.05, m
+    assert m["id_switches"] <= CAMPUS_SWITCHES + 2, m
+    assert m["mota"] >= CAMPUS_MOTA - 0.05, m
