@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from posekit.eval.mot import evaluate_mot, mot_rows, pose_boxes_for_mot, write_mot  # noqa: E402
-from posekit.io.sources import open_source  # noqa: E402
-from posekit.track import Smoother, TopDownTracker, Tracker  # noqa: E402
-from posekit.types import Frame  # noqa: E402
+from posekit.eval.mot import evaluate_mot, mot_rows, pose_boxes_for_mot, write_mot
+from posekit.io.sources import open_source
+from posekit.track import Smoother, TopDownTracker, Tracker
+from posekit.types import Frame
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 SEQUENCES = {

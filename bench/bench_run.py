@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import posekit  # noqa: E402
-from posekit import draw  # noqa: E402
-from posekit.io import JsonlSink, VideoSink, open_source  # noqa: E402
+import posekit
+from posekit import draw
+from posekit.io import JsonlSink, VideoSink, open_source
 
 DATA = ROOT.parent / "shared" / "data"
 DEFAULT = [DATA / "mmpose/demo/resources/body3d_demo.mp4",

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -37,12 +36,12 @@ def _has_display() -> bool:
 def run(
     source: str = typer.Argument(..., help="Image, folder or glob of images, video file, "
                                  "camera index (0) or stream URL (rtsp://, http://)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Annotated video (.mp4), "
+    out: Path | None = typer.Option(None, "--out", "-o", help="Annotated video (.mp4), "
                                        "image, or folder for annotated images."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="JSON Lines poses file."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Long-form CSV file."),
-    coco_path: Optional[Path] = typer.Option(None, "--coco", help="COCO keypoint results JSON."),
-    coco_gt: Optional[Path] = typer.Option(None, "--coco-gt", help="COCO annotations whose "
+    json_path: Path | None = typer.Option(None, "--json", help="JSON Lines poses file."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Long-form CSV file."),
+    coco_path: Path | None = typer.Option(None, "--coco", help="COCO keypoint results JSON."),
+    coco_gt: Path | None = typer.Option(None, "--coco-gt", help="COCO annotations whose "
                                            "image ids the --coco results use (by file name)."),
     model_name: str = typer.Option("blazepose", "--model", "-m", help="Model name "
                                    "(see `posekit info`)."),
@@ -50,29 +49,29 @@ def run(
     min_score: float = typer.Option(0.5, "--min-score", min=0.0, max=1.0,
                                     help="Person/landmark confidence threshold."),
     show: bool = typer.Option(False, "--show", help="Show a window with the annotated frames."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1,
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1,
                                              help="Stop after this many frames."),
-    track: Optional[bool] = typer.Option(None, "--track/--no-track", help="Stable person IDs "
+    track: bool | None = typer.Option(None, "--track/--no-track", help="Stable person IDs "
                                          "(default: on for videos, cameras and streams)."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One Euro smoothing of "
                                 "tracked landmarks."),
-    mot_path: Optional[Path] = typer.Option(None, "--mot", help="MOTChallenge rows of the "
+    mot_path: Path | None = typer.Option(None, "--mot", help="MOTChallenge rows of the "
                                             "tracked persons (frames 1-based)."),
     tiles: int = typer.Option(0, "--tiles", min=0, help="Detector tile size in pixels for "
                               "small people (0: whole frame only; blazepose only)."),
-    detect_every: Optional[int] = typer.Option(None, "--detect-every", min=1,
+    detect_every: int | None = typer.Option(None, "--detect-every", min=1,
                                                help="Run the person detector every N frames "
                                                "(video mode; tracked persons need none)."),
     heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the joint heatmaps "
                                   "(blazepose only)."),
     mask: bool = typer.Option(False, "--mask", help="Draw the person segmentation mask "
                               "(blazepose only)."),
-    analyze: Optional[str] = typer.Option(None, "--analyze", help="Analyses, comma-separated: "
+    analyze: str | None = typer.Option(None, "--analyze", help="Analyses, comma-separated: "
                                           "squat, pushup, curl, jumping_jack, lunge, situp, "
                                           "posture, falls, gestures."),
-    events_path: Optional[Path] = typer.Option(None, "--events", help="Analysis events as "
+    events_path: Path | None = typer.Option(None, "--events", help="Analysis events as "
                                                "JSON Lines."),
-    summary_dir: Optional[Path] = typer.Option(None, "--summary", help="Folder for the "
+    summary_dir: Path | None = typer.Option(None, "--summary", help="Folder for the "
                                                "analysis summary (JSON, plots, HTML)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -82,8 +81,15 @@ def run(
     poses.jsonl); never over the input.
     """
     from . import draw
-    from .io import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, VideoSink,
-                     check_output_path, open_source)
+    from .io import (
+        CocoResultsSink,
+        CsvSink,
+        ImageSink,
+        JsonlSink,
+        VideoSink,
+        check_output_path,
+        open_source,
+    )
     from .models import load_model
     from .pipeline import run as run_pipeline
 
@@ -232,8 +238,14 @@ class _SingleImageSink:
 
 
 def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, max_frames):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     info = src.info
     total = info.frames if not info.live else None
@@ -274,8 +286,6 @@ def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, m
 @app.command()
 def info() -> None:
     """Versions, model files found, cache location and available models."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from .models import available_models
     from .models.assets import blazepose_files, cache_dir
 
@@ -294,7 +304,6 @@ def info() -> None:
     cached = sorted(p.name for p in c.glob("*.task")) if c.is_dir() else []
     typer.echo(f"cache: {c} ({', '.join(cached) if cached else 'empty'})")
     typer.echo("models: " + ", ".join(available_models()))
-    del PackageNotFoundError, version
 
 
 def _ver(pkg: str) -> str:

@@ -22,8 +22,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -74,7 +75,6 @@ class _Reader:
     def __init__(self, source: Source, maxsize: int, live: bool):
         self.source = source
         self.live = live
-        self.q: deque | queue.Queue
         self._stop = threading.Event()
         self._cv = threading.Condition()
         self._buf: deque = deque()
@@ -307,7 +307,7 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
             for s in list(sinks) + event_sinks:
                 try:
                     s.close()
-                except Exception:  # noqa: BLE001 - close the others, report the first
+                except Exception:
                     log.exception("closing %s failed", s)
     if writer.error is not None:
         raise writer.error

@@ -8,8 +8,9 @@ Colour order inside posekit is BGR (OpenCV's).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Poses:
         k = len(self.skeleton)
         kp = _f32(self.keypoints, "keypoints", (None, k, 2))
         n = kp.shape[0]
-        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731
+        set_ = lambda name, v: object.__setattr__(self, name, v)
         set_("keypoints", kp)
         set_("scores", _f32(self.scores, "scores", (n, k)))
         if self.boxes is None:
@@ -114,7 +115,7 @@ class Poses:
         set_("extras", dict(self.extras))
 
     @classmethod
-    def empty(cls, skeleton: Skeleton, with_world: bool = False) -> "Poses":
+    def empty(cls, skeleton: Skeleton, with_world: bool = False) -> Poses:
         """No persons, for ``skeleton``."""
         k = len(skeleton)
         return cls(np.zeros((0, k, 2)), np.zeros((0, k)), skeleton,
@@ -123,22 +124,22 @@ class Poses:
     def __len__(self) -> int:
         return self.keypoints.shape[0]
 
-    def __getitem__(self, idx) -> "Poses":
+    def __getitem__(self, idx) -> Poses:
         """Select persons by an int, slice, index array or boolean mask; returns ``Poses``."""
         if isinstance(idx, (int, np.integer)):
             idx = [int(idx)]
-        sel = lambda a: None if a is None else a[idx]  # noqa: E731
+        sel = lambda a: None if a is None else a[idx]
         extras = {key: (v[idx] if isinstance(v, np.ndarray) and v.ndim and
                         v.shape[0] == len(self) else v) for key, v in self.extras.items()}
         return Poses(self.keypoints[idx], self.scores[idx], self.skeleton, self.boxes[idx],
                      self.person_scores[idx], sel(self.world), sel(self.presence),
                      sel(self.track_ids), extras)
 
-    def replace(self, **changes) -> "Poses":
+    def replace(self, **changes) -> Poses:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
 
-    def to(self, skeleton: Skeleton) -> "Poses":
+    def to(self, skeleton: Skeleton) -> Poses:
         """The same persons expressed in ``skeleton`` (e.g. ``poses.to(COCO_17)``).
 
         Each destination keypoint is the mean of its source keypoints (see

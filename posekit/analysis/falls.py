@@ -23,8 +23,8 @@ above the ankles; without world landmarks, an upright torso or long legs under t
    starts to go down. **Ground**: the first sample within 15 % of the drop of the lowest hip
    position reached within ``settle_s`` of the trigger.
 3. **Confirmation** ``confirm_s`` after the ground time: the hip has stayed down (at least
-   ``min_stay`` of the samples, and the last one, within ``1 - stay_fraction`` of the drop of
-   the lowest point: a squat or a pose glitch comes back up) and the body is on the floor
+   ``min_stay`` of the samples, and the last one, at least ``stay_drop`` body scales below the
+   starting height: a squat or a pose glitch comes back up) and the body is on the floor
    (mean evidence at least ``min_floor``: torso ``lying_deg``-135 degrees from vertical, or hips
    near the feet in the image or in world metres; legs standing under the hips in more than
    half the samples reject the fall).
@@ -65,8 +65,14 @@ class FallConfig:
         min_speed: peak downward hip speed needed, ``L`` per second.
         settle_s: after the trigger, how long the hip may still go down (the fall's end).
         confirm_s: time on the ground before the event is emitted, seconds.
-        stay_fraction: a sample is "down" when its hip is within ``1 - stay_fraction`` of the
-            drop above the lowest point.
+        stay_drop: a sample after the ground time is "down" while its hip is at least this
+            many ``L`` below the starting (upright) height. Absolute, not a fraction of the
+            drop: the lowest point of a fall is a single extreme sample, and a pose glitch on
+            the floor (BlazePose putting the hips at the head of a person lying towards the
+            camera, Fall05 frames 178-186) can push it far below where the body lies, so
+            that a fraction of it calls the person on the floor "back up". Someone who gets
+            back up returns to within about 0.1-0.3 ``L`` of the starting height (squats in
+            the exercise clips); every fall in the clips stays 1.5 ``L`` or more below it.
         min_stay: fraction of the samples from the ground time on that must be down, and the
             last sample must be down (a pose glitch that snaps back is no fall).
         lying_deg: torso angle to vertical meaning lying, degrees.
@@ -102,7 +108,7 @@ class FallConfig:
     min_speed: float = 1.2
     settle_s: float = 1.0
     confirm_s: float = 0.6
-    stay_fraction: float = 0.6
+    stay_drop: float = 0.5
     lying_deg: float = 55.0
     floor_hip_ratio: float = 0.9
     floor_hip_m: float = 0.35
@@ -220,7 +226,12 @@ class FallDetector:
 
         Trackers often lose a falling person (the box changes shape and speed at once) and
         start a new track for the person on the floor; the :class:`~posekit.analysis.Analyzer`
-        hands the pending fall of the lost track to a new track born next to it."""
+        hands the pending fall of the lost track to a new track born next to it.
+
+        ``other`` forgets its history: those samples now belong to this fall, so if the lost
+        track comes back (the tracker sometimes keeps a duplicate pose of the same person, as
+        in Fall09) it cannot raise the same fall a second time; it needs to be seen upright
+        again before it can fall."""
         if other._cand is None:
             return
         self._cand, other._cand = other._cand, None
@@ -228,6 +239,7 @@ class FallDetector:
         if self.hist:
             self._cand["samples"].append(self.hist[-1])
         self._cand["handover"] = True
+        other.hist.clear()
 
     def missing(self, time_s: float) -> list[dict]:
         """The track was not seen at ``time_s``: a fall in progress is judged on what was seen
@@ -270,8 +282,8 @@ class FallDetector:
         top = win[i_top]
         if top.t <= self._rejected_t:
             return None
-        upright_before = sum(1 for s in h if top.t - c.upright_window_s <= s.t <= top.t
-                             and s.upright)
+        before = [s for s in h if top.t - c.upright_window_s <= s.t <= top.t and s.upright]
+        upright_before = len(before)
         if upright_before < c.min_upright:
             return None
         drop = (now.y - top.y) / L
@@ -281,7 +293,11 @@ class FallDetector:
         speeds = [(b.y - a.y) / L / max(b.t - a.t, 1e-3) for a, b in pairwise(seg)]
         if not speeds or max(speeds) < c.min_speed:
             return None
+        # the floor under the standing person (image y of the ankles before the fall), for
+        # samples on the floor whose ankles are hidden (see _floor_vote)
+        feet = [s.y + s.hip_over_ankle for s in before if math.isfinite(s.hip_over_ankle)]
         return {"trigger_t": now.t, "top": top, "scale": L,
+                "floor_y": statistics.median(feet) if feet else math.nan,
                 "peak_speed": float(max(speeds)), "samples": list(seg)}
 
     def _maybe_confirm(self, time_s: float, *, lost: bool) -> dict | None:
@@ -307,8 +323,7 @@ class FallDetector:
             return None
         self._cand = None
         self._rejected_t = cand["trigger_t"]
-        down = [(low.y - s.y) / max(low.y - top.y, 1e-6) <= 1 - c.stay_fraction
-                for s in after]
+        down = [(s.y - top.y) / L >= c.stay_drop for s in after]
         stay_ok = float(np.mean(down)) if down else 0.5
         if down and (stay_ok < c.min_stay or not down[-1]):
             return self._reject(cand, f"got back up (down {stay_ok:.2f} of the time)")
@@ -317,7 +332,7 @@ class FallDetector:
                         default=math.nan)
         whip = min((s.world_hip_m for s in after if math.isfinite(s.world_hip_m)),
                    default=math.nan)
-        votes = [self._floor_vote(s, L) for s in after] or [(0.0, False)]
+        votes = [self._floor_vote(s, L, cand["floor_y"]) for s in after] or [(0.0, False)]
         floor = float(np.mean([v for v, _ in votes]))
         legs_up = float(np.mean([u for _, u in votes]))
         if floor < c.min_floor or legs_up > 0.5:
@@ -352,17 +367,25 @@ class FallDetector:
         self.rejected.append({"trigger_s": round(cand["trigger_t"], 4), "reason": why})
         log.debug("fall candidate at %.2f s rejected: %s", cand["trigger_t"], why)
 
-    def _floor_vote(self, s: _S, L: float) -> tuple[float, bool]:
+    def _floor_vote(self, s: _S, L: float, floor_y: float = math.nan) -> tuple[float, bool]:
         """(on-the-floor evidence in [0, 1], legs-under-the-hips) of one sample after the fall.
 
         Lying: torso ``lying_deg``-135 degrees from vertical; sitting or lying on the floor:
-        hips near the feet (image or world). A torso beyond 135 degrees (head below the hips)
-        is half evidence: real for a fall towards the camera, but also BlazePose's typical
-        upside-down glitch. Legs under the hips (world hip height >= ``upright_hip_m`` or
-        hip >= ``upright_leg_ratio`` L above the ankles) means standing or kneeling up."""
+        hips near the feet (image or world). Where the ankles are not visible (common on the
+        floor: legs behind the body, cropped or occluded), the feet seen while the person
+        stood before the fall (``floor_y``, image y in pixels) stand in for them: hips at most
+        ``floor_hip_ratio`` L above that level are low (in Fall05 the girl lies with her head
+        towards the camera, ankles hidden, hips 0.4-0.6 L *below* where her feet stood). A
+        torso beyond 135 degrees (head below the hips) is half evidence: real for a fall
+        towards the camera, but also BlazePose's typical upside-down glitch. Legs under the
+        hips (world hip height >= ``upright_hip_m`` or hip >= ``upright_leg_ratio`` L above
+        the ankles) means standing or kneeling up."""
         c = self.c
-        low = (math.isfinite(s.hip_over_ankle) and s.hip_over_ankle / L <= c.floor_hip_ratio) \
-            or (math.isfinite(s.world_hip_m) and s.world_hip_m <= c.floor_hip_m)
+        if math.isfinite(s.hip_over_ankle):
+            low = s.hip_over_ankle / L <= c.floor_hip_ratio
+        else:
+            low = math.isfinite(floor_y) and (floor_y - s.y) / L <= c.floor_hip_ratio
+        low = low or (math.isfinite(s.world_hip_m) and s.world_hip_m <= c.floor_hip_m)
         legs = self._legs_under_hips(s, L)
         if low or (math.isfinite(s.lean) and c.lying_deg <= s.lean <= 135.0):
             return 1.0, bool(legs)

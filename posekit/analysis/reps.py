@@ -208,7 +208,7 @@ LUNGE = ExerciseSpec(
 
 SITUP = ExerciseSpec(
     name="situp", signal="hip_mean", signal_doc="hip angle (shoulder-hip-knee), mean of sides",
-    rest=80.0, active=65.0, min_range=20.0, min_duration_s=0.5, plateau_deg=3.0,
+    rest=75.0, active=65.0, min_range=20.0, min_duration_s=0.5, plateau_deg=3.0,
     body=FormCheck(name="reclined", feature="body_lean", at="median", op=">=", threshold=40.0,
                    description="trunk angle to vertical (3D where available), median over "
                                "the rep"),

@@ -19,12 +19,12 @@ ground truth (see the function).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ..errors import DatasetError, MissingExtraError
+from ..errors import DatasetError, PoseKitError
 from ..io.sinks import Sink, _open_text, check_output_path
 from ..track.outline import body_boxes
 from ..types import Frame, Poses
@@ -186,13 +186,14 @@ def evaluate_mot(gt: str | Path | np.ndarray, pred: str | Path | np.ndarray, *,
         ``num_pred_ids``, ``num_frames`` (frames in the union of both files).
 
     Raises:
-        MissingExtraError: ``motmetrics`` is not installed.
+        PoseKitError: ``motmetrics`` is not installed.
         DatasetError: a file cannot be read.
     """
     try:
         import motmetrics as mm
-    except ImportError:
-        raise MissingExtraError("MOT evaluation (py-motmetrics)", "eval") from None
+    except ImportError as e:
+        raise PoseKitError(f"MOT evaluation needs py-motmetrics (a posekit dependency): "
+                           f"pip install motmetrics ({e})") from None
     g = _rows(gt)
     g = g[g[:, 6] >= min_confidence]
     p = _rows(pred)
@@ -219,7 +220,7 @@ def evaluate_mot(gt: str | Path | np.ndarray, pred: str | Path | np.ndarray, *,
         "partially_tracked": int(v["partially_tracked"]),
         "mostly_lost": int(v["mostly_lost"]), "num_gt": int(v["num_objects"]),
         "num_gt_ids": int(v["num_unique_objects"]),
-        "num_pred_ids": int(len(np.unique(p[:, 1]))), "num_frames": int(len(frames)),
+        "num_pred_ids": len(np.unique(p[:, 1])), "num_frames": len(frames),
     }
 
 
@@ -232,5 +233,13 @@ def _split_by_frame(rows: np.ndarray) -> dict[int, np.ndarray]:
     return {int(c[0, 0]): c for c in np.split(rows, cuts)}
 
 
-__all__ = ["MOT_COLUMNS", "read_mot", "write_mot", "format_mot_rows", "mot_rows", "MotSink",
-           "evaluate_mot", "pose_boxes_for_mot"]
+__all__ = [
+    "MOT_COLUMNS",
+    "MotSink",
+    "evaluate_mot",
+    "format_mot_rows",
+    "mot_rows",
+    "pose_boxes_for_mot",
+    "read_mot",
+    "write_mot",
+]

@@ -1,9 +1,30 @@
 """Inputs and outputs: sources (files, cameras, streams) and sinks (video, JSONL, CSV, COCO)."""
 
-from .sinks import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, Sink, VideoSink,
-                    check_output_path, person_records)
+from .sinks import (
+                    CocoResultsSink,
+                    CsvSink,
+                    ImageSink,
+                    JsonlSink,
+                    Sink,
+                    VideoSink,
+                    check_output_path,
+                    person_records,
+)
 from .sources import IMAGE_EXTS, VIDEO_EXTS, Source, SourceInfo, open_source, read_image
 
-__all__ = ["open_source", "read_image", "Source", "SourceInfo", "IMAGE_EXTS", "VIDEO_EXTS",
-           "Sink", "VideoSink", "ImageSink", "JsonlSink", "CsvSink", "CocoResultsSink",
-           "check_output_path", "person_records"]
+__all__ = [
+                    "IMAGE_EXTS",
+                    "VIDEO_EXTS",
+                    "CocoResultsSink",
+                    "CsvSink",
+                    "ImageSink",
+                    "JsonlSink",
+                    "Sink",
+                    "Source",
+                    "SourceInfo",
+                    "VideoSink",
+                    "check_output_path",
+                    "open_source",
+                    "person_records",
+                    "read_image",
+]

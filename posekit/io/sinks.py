@@ -154,7 +154,7 @@ class CsvSink(Sink):
 
     def write(self, frame: Frame, poses: Poses, image=None) -> None:
         names = poses.skeleton.keypoints
-        fmt = lambda v, nd=2: "" if not math.isfinite(float(v)) else f"{float(v):.{nd}f}"  # noqa
+        fmt = lambda v, nd=2: "" if not math.isfinite(float(v)) else f"{float(v):.{nd}f}"
         for i in range(len(poses)):
             tid = "" if poses.track_ids is None else int(poses.track_ids[i])
             for k, name in enumerate(names):

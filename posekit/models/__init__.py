@@ -11,7 +11,8 @@ name is loaded, so optional backends cost nothing until used.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -87,5 +88,12 @@ def as_frame(frame: Frame | np.ndarray) -> Frame:
     return frame if isinstance(frame, Frame) else Frame(np.asarray(frame))
 
 
-__all__ = ["PoseModel", "Poses", "Frame", "load_model", "register", "available_models",
-           "as_frame"]
+__all__ = [
+    "Frame",
+    "PoseModel",
+    "Poses",
+    "as_frame",
+    "available_models",
+    "load_model",
+    "register",
+]

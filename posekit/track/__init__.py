@@ -3,12 +3,31 @@ the One Euro filter), and :class:`TopDownTracker`, which feeds a top-down model 
 tracked persons. :class:`Tracker` and :class:`Smoother` are pipeline stages with
 ``update(poses, time_s) -> Poses``."""
 
+from .appearance import color_histograms
 from .outline import body_boxes
-from .smoother import (MEDIAPIPE_POSE_LANDMARKS, MEDIAPIPE_POSE_WORLD, OneEuroConfig,
-                       OneEuroFilter, Smoother, SmootherConfig)
+from .smoother import (
+    MEDIAPIPE_POSE_LANDMARKS,
+    MEDIAPIPE_POSE_WORLD,
+    OneEuroConfig,
+    OneEuroFilter,
+    Smoother,
+    SmootherConfig,
+)
 from .topdown import TopDownTracker
 from .tracker import Tracker, TrackerConfig, box_iou, oks
 
-__all__ = ["Tracker", "TrackerConfig", "Smoother", "SmootherConfig", "OneEuroFilter",
-           "OneEuroConfig", "MEDIAPIPE_POSE_LANDMARKS", "MEDIAPIPE_POSE_WORLD", "TopDownTracker",
-           "body_boxes", "box_iou", "oks"]
+__all__ = [
+    "MEDIAPIPE_POSE_LANDMARKS",
+    "MEDIAPIPE_POSE_WORLD",
+    "OneEuroConfig",
+    "OneEuroFilter",
+    "Smoother",
+    "SmootherConfig",
+    "TopDownTracker",
+    "Tracker",
+    "TrackerConfig",
+    "body_boxes",
+    "box_iou",
+    "color_histograms",
+    "oks",
+]

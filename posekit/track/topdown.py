@@ -32,7 +32,7 @@ import numpy as np
 from ..types import Frame, Poses
 from .appearance import color_histograms
 from .outline import body_boxes
-from .tracker import Tracker, box_iou
+from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,18 @@ class TopDownTracker:
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
         self.skeleton = getattr(model, "skeleton", None)
+        self.name = f"{getattr(model, 'name', 'model')}+tracker"
 
     def reset(self) -> None:
         """Forget the tracks (IDs are not reused) and restart the detector schedule."""
         self.tracker.reset()
         self._count = 0
+
+    def close(self) -> None:
+        """Close the wrapped model."""
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            close()
 
     def __call__(self, frame: Frame) -> Poses:
         t0 = time.perf_counter()

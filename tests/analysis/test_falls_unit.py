@@ -114,3 +114,63 @@ def test_lost_track_is_judged_on_what_was_seen():
     assert det.missing(t_last + 0.3) == []                  # not yet: maybe another track
     ev += det.missing(t_last + 0.6)
     assert len(ev) == 1 and ev[0]["track_lost"] is True
+
+
+def test_a_glitch_below_the_floor_does_not_make_the_person_look_back_up():
+    """A pose glitch on the floor (hips put 1.4 L lower for 0.3 s, as BlazePose does in
+    Fall05 frames 178-186) must not become the fall's "lowest point" against which the person
+    really lying at 560 px looks "back up": staying down is measured from the standing
+    height."""
+    s = path(FALL)
+    land = next(i for i, (_, f) in enumerate(s) if f["hip_y_px"] >= 560)
+    for i in range(land + 2, land + 7):                     # 5 samples = 0.33 s
+        s[i] = (s[i][0], sample(700, 85, 0.05))
+    det = FallDetector()
+    ev = feed(det, s)
+    assert len(ev) == 1, det.rejected
+    assert ev[0]["stayed_down"] == 1.0
+    assert ev[0]["onset_s"] == pytest.approx(2.2, abs=0.1)
+
+
+def test_hidden_ankles_on_the_floor_use_the_feet_seen_before_the_fall():
+    """Sitting on the floor after the fall (torso upright), ankles and world landmarks not
+    available: the hips are below the level where the feet stood (580 px), so on the floor;
+    the same end posture with the hips 1.2 L above that level (kneeling up) is no fall."""
+    def hide(samples, after_y):
+        out = []
+        for t, f in samples:
+            if f["hip_y_px"] >= after_y:
+                f = dict(f, ankle_y_px=np.nan, world_hip_height_m=np.nan)
+            out.append((t, f))
+        return out
+
+    sit_on_floor = [(2.0, 400, 5, 0.8), (0.2, 410, 10, 0.75), (0.4, 560, 20, 0.1),
+                    (2.0, 560, 20, 0.1)]
+    det = FallDetector()
+    ev = feed(det, hide(path(sit_on_floor), 500))
+    assert len(ev) == 1, det.rejected
+    kneel_up = [(2.0, 350, 5, 0.8), (0.2, 360, 10, 0.75), (0.3, 460, 20, 0.6),
+                (2.0, 460, 20, 0.6)]         # a 1 L drop, hips 1.2 L above the feet seen before
+    det = FallDetector()
+    assert feed(det, hide(path(kneel_up), 440)) == []
+    assert det.rejected and "not on the floor" in det.rejected[0]["reason"]
+
+
+def test_a_handed_over_fall_is_not_raised_again_by_the_lost_track():
+    """After a new track adopts the pending fall, the lost track may come back (the model
+    sometimes keeps a second, duplicate pose of the person on the floor, Fall09): it must not
+    raise the same fall from its old history."""
+    s = path(FALL)
+    cut = next(i for i, (_, f) in enumerate(s) if f["hip_y_px"] > 520)
+    a, b = FallDetector(), FallDetector()
+    ev_a, ev_b = [], []
+    for t, f in s[:cut]:
+        ev_a += a.update(t, f)
+    b.update(*s[cut])
+    b.adopt(a)
+    for t, f in s[cut + 1:]:
+        ev_b += b.update(t, f)
+        ev_a += a.update(t, dict(f, hip_y_px=f["hip_y_px"] + 10))   # the duplicate pose
+    ev_a += a.finish()
+    ev_b += b.finish()
+    assert len(ev_b) == 1 and ev_a == []

@@ -51,7 +51,7 @@ def _frames(name: str, first: int, count: int):
         src.close()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tracked_clip(name: str, first: int, count: int, detect_every: int = 5) -> TrackedClip:
     """BlazePose (native, tiled detector) + :class:`TopDownTracker` on ``count`` frames."""
     from posekit.eval.mot import read_mot
@@ -73,7 +73,7 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5) -> Tr
     return TrackedClip(times, found, tracked, first, gt)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def single_person_keypoints(rel: str, count: int) -> tuple[np.ndarray, np.ndarray]:
     """BlazePose (native, video mode) on the first ``count`` frames of a one-person clip:
     keypoints (T, 33, 2) pixels (NaN where nobody was found) and times (T,) seconds."""

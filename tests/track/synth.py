@@ -55,4 +55,4 @@ def persons(centres, heights, skeleton: Skeleton = COCO_17, noise_px: float = 0.
                  person_scores=np.full(len(kp), score))
 
 
-__all__ = ["persons", "template", "BLAZEPOSE_33", "COCO_17"]
+__all__ = ["BLAZEPOSE_33", "COCO_17", "persons", "template"]

@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 
 from posekit.skeletons import BLAZEPOSE_33, COCO_17
-from posekit.track import (MEDIAPIPE_POSE_LANDMARKS, OneEuroConfig, OneEuroFilter, Smoother,
-                           SmootherConfig)
+from posekit.track import (
+    MEDIAPIPE_POSE_LANDMARKS,
+    OneEuroConfig,
+    OneEuroFilter,
+    Smoother,
+    SmootherConfig,
+)
 from posekit.types import Poses
 from tests.track.synth import persons
 

@@ -266,7 +266,7 @@ def test_real_clip_ids_recovered_after_dropped_frames():
     from tests.track.realdata import tracked_clip
 
     clip = tracked_clip("pets09-s2l1", PETS_FIRST, PETS_COUNT)
-    g0, n = GAP_START, 7
+    g0, n = 30, 7
 
     def retrack(tracker: Tracker) -> tuple[dict, dict]:
         outs = {}
@@ -274,7 +274,7 @@ def test_real_clip_ids_recovered_after_dropped_frames():
             if not g0 <= i < g0 + n:
                 outs[i] = tracker.update(p, t)
         before = _gt_to_ids(outs[g0 - 1], clip.gt, g0)
-        after = _gt_to_ids(outs[g0 + n + 1], clip.gt, g0 + n + 2)
+        after = _gt_to_ids(outs[g0 + n + 3], clip.gt, g0 + n + 4)
         return before, after
 
     before, after = retrack(Tracker())
