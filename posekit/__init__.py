@@ -24,5 +24,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = ["Frame", "Poses", "Skeleton", "BLAZEPOSE_33", "COCO_17", "PoseModel", "load_model",
-           "available_models", "open_source", "frames", "run", "Result", "PoseKitError", "SourceError", "ModelError", "OutputError",
-           "DatasetError", "MissingExtraError", "__version__"]
+           "available_models", "open_source", "frames", "run", "Result", "PoseKitError",
+           "SourceError", "ModelError", "OutputError", "DatasetError", "MissingExtraError",
+           "__version__"]

@@ -344,7 +344,7 @@ class Analyzer:
             "posture_alerts": alerts,
         })
 
-    def snapshot(self, poses: Poses) -> "OverlaySnapshot":
+    def snapshot(self, poses: Poses):
         """The live state of the persons in ``poses`` (and the fall alerts) frozen now, so an
         overlay can be drawn later on another thread (the pipeline's writer) while this
         analyzer moves on."""

@@ -10,7 +10,8 @@ Supported specs:
   ``time_s`` = 0 for each (independent images);
 - a video file (``.mp4``, ``.avi``, ``.mov``, ``.mkv``, ``.webm``, ...) decoded by PyAV;
 - a camera index (``"0"``) through OpenCV's VideoCapture (live);
-- a network stream URL (``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://``...) through PyAV (live).
+- a network stream URL (``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://``...) through
+  PyAV (live).
 """
 
 from __future__ import annotations
