@@ -169,7 +169,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-score", type=float, default=0.3)
     ap.add_argument("--min-presence", type=float, default=0.5)
     ap.add_argument("--max-people", type=int, default=20)
-    ap.add_argument("--box-scale", type=float, default=1.25,
+    ap.add_argument("--box-scale", type=float, default=1.4,
                     help="landmark ROI side per body box side")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-inside", type=float, default=0.5,

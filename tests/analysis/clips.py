@@ -241,7 +241,7 @@ def _with_tracker(d: dict, times: np.ndarray) -> list:
     return out
 
 
-_MEMO: dict[str, ClipPoses] = {}
+_MEMO: dict = {}
 
 
 def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
@@ -297,6 +297,102 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
                    tracked, infer)
     _MEMO[path] = cp
     return cp
+
+
+#: Source files whose code shapes the poses of the ``posekit run`` path (see
+#: :func:`cli_path_poses`); their hash is part of that cache key.
+CLI_PATH_SOURCES = ("posekit/models/blazepose.py", "posekit/models/blazepose_ops.py",
+                    "posekit/track/topdown.py", "posekit/track/tracker.py",
+                    "posekit/track/smoother.py", "posekit/track/outline.py",
+                    "posekit/track/appearance.py")
+
+
+def _cli_path_key() -> str:
+    import inspect
+
+    from posekit.cli import _tracking
+    from posekit.models.assets import blazepose_files
+
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha1(inspect.getsource(_tracking).encode())
+    for rel in CLI_PATH_SOURCES:
+        f = root / rel
+        h.update(f.read_bytes() if f.is_file() else rel.encode())
+    files = blazepose_files()
+    for f in (files.detector, files.landmark):      # the weights
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cli_path_poses(path: str, cache: Path | None = None) -> tuple[float, list]:
+    """``(fps, [(time_s, Poses), ...])`` of every frame of the clip ``path`` as ``posekit run
+    SOURCE --analyze ...`` produces them with its defaults: the native ``blazepose`` model in
+    video mode (``max_people=5``, ``min_score=0.5``) wrapped by ``posekit.cli._tracking``
+    (:class:`~posekit.track.TopDownTracker` with a :class:`~posekit.track.Tracker`, then the
+    One Euro :class:`~posekit.track.Smoother`), through :func:`posekit.pipeline.frames`.
+
+    Cached as ``.npz`` next to :func:`clip_poses`' files, keyed by the clip's hash and a hash of
+    ``_tracking``'s source, the model and tracker source files (:data:`CLI_PATH_SOURCES`) and
+    the weights, so a change to that code recomputes them (about 40 ms per frame on 2 cores).
+
+    Raises:
+        FileNotFoundError: the clip is absent (callers skip).
+    """
+    key = f"cli:{path}"
+    if key in _MEMO:
+        return _MEMO[key]
+    p = DATA / path
+    if not p.is_file():
+        raise FileNotFoundError(p)
+    if cache is None:
+        from posekit.models.assets import cache_dir
+        cache = cache_dir() / "test-poses"
+    f = cache / (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-cli-{_cli_path_key()}"
+                 f"-v{CACHE_VERSION}.npz")
+    if not f.is_file():
+        from posekit.cli import _tracking
+        from posekit.models import load_model
+        from posekit.pipeline import frames
+
+        log.info("running the posekit run path on %s", path)
+        model, stages = _tracking(load_model("blazepose", max_people=5, min_score=0.5,
+                                             mode="video"), True, None)
+        rows = []
+        try:
+            for r in frames(str(p), model, stages=stages):
+                rows.append((r.frame.index, r.frame.time_s, r.poses))
+        finally:
+            model.close()
+        n = max([len(ps) for *_, ps in rows] + [1])
+        T = len(rows)
+        kp = np.full((T, n, 33, 2), np.nan, np.float32)
+        sc = np.zeros((T, n, 33), np.float32)
+        wd = np.full((T, n, 33, 3), np.nan, np.float32)
+        ids = np.full((T, n), -2, np.int64)          # -2: no person in this slot
+        for i, (_, _, ps) in enumerate(rows):
+            m = len(ps)
+            kp[i, :m], sc[i, :m] = ps.keypoints, ps.scores
+            if ps.world is not None:
+                wd[i, :m] = ps.world
+            ids[i, :m] = ps.track_ids if ps.track_ids is not None else np.arange(m)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, keypoints=kp, scores=sc, world=wd, track_ids=ids,
+                            indices=np.array([r[0] for r in rows], np.int64),
+                            times=np.array([r[1] for r in rows], np.float64))
+        tmp.replace(f)
+    import cv2
+
+    cap = cv2.VideoCapture(str(p))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    with np.load(f, allow_pickle=False) as z:
+        seq = [(float(t), Poses(k[m], s[m], BLAZEPOSE_33, world=w[m], track_ids=i[m]))
+               for t, k, s, w, i in zip(z["times"], z["keypoints"], z["scores"], z["world"],
+                                        z["track_ids"])
+               for m in [i > -2]]
+    _MEMO[key] = (fps, seq)
+    return fps, seq
 
 
 def all_paths() -> list[str]:

@@ -59,8 +59,8 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5) -> Tr
     from posekit.track import TopDownTracker, Tracker
 
     data_path(SEQUENCES[name][0])
-    model = BlazePose(mode="image", max_people=20, min_score=0.3,
-                      tiles=TileConfig(size=224, overlap=0.25))
+    model = BlazePose(mode="image", max_people=20, min_score=0.3, min_presence=0.5,
+                      box_scale=1.4, tiles=TileConfig(size=224, overlap=0.25))
     stage = TopDownTracker(model, Tracker(), detect_every=detect_every)
     times, found, tracked = [], [], []
     for f in _frames(name, first, count):
