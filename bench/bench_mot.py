@@ -17,6 +17,19 @@ with the seconds per frame of each stage.
 
 Targets (issue 4): PETS09-S2L1 MOTA > 84.9 and IDF1 > 70.6 (Ultralytics YOLO11n-pose +
 ByteTrack at 1280 px, conf 0.1) at >= 13 frames/s.
+
+Measured with the defaults (224 px tiles, overlap 0.25, detector every 5 frames, detector score
+0.3, ROI side 1.4 x body box, appearance on), 2-core x86 VM shared with other jobs (load 2-3):
+
+    sequence         frames   MOTA   IDF1   Rcll   Prcn  IDsw    FP    FN  ids    fps
+    pets09-s2l1         795   74.5   67.3   82.2   92.1    31   314   797   25   3.72
+    tud-campus           71   32.9   55.5   57.9   72.7    12    78   151    9   4.35
+    tud-stadtmitte      179   51.0   45.9   56.7   93.3    18    47   501   13   4.36
+
+(PETS09: 0.26 s/frame in the model, of which about 0.09 s is the tiled detector amortised over
+5 frames and 0.17 s the landmark network on 5.1 persons per frame; tracker 2.4 ms, smoother
+1.0 ms.) With ``--box-scale 1.25``: PETS09 73.3 / 60.4, TUD-Campus 26.5 / 47.7, TUD-Stadtmitte
+51.2 / 64.9 (IDF1 moves by several points with small changes; read it with that in mind).
 """
 
 from __future__ import annotations

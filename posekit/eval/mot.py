@@ -57,7 +57,8 @@ def read_mot(path: str | Path) -> np.ndarray:
         try:
             vals = [float(v) for v in line.replace(" ", "").split(",") if v != ""]
         except ValueError:
-            raise DatasetError(f"{p}:{n}: expected comma-separated numbers, got {line!r}")
+            raise DatasetError(f"{p}:{n}: expected comma-separated numbers, "
+                               f"got {line!r}") from None
         if not 6 <= len(vals) <= 10:
             raise DatasetError(f"{p}:{n}: expected 6 to 10 columns, got {len(vals)}")
         rows.append(vals + [1.0, -1.0, -1.0, -1.0][len(vals) - 6:])

@@ -41,11 +41,11 @@ def body_boxes(poses: Poses, *, min_score: float = 0.0,
     ``OUTLINE_PAD_TOP`` of the body height to the lowest foot landmark (ankles, heels, toes)
     padded by ``OUTLINE_PAD_BOTTOM``. Horizontally the box is centred on the torso (shoulders
     and hips) and its width is the larger of ``OUTLINE_WIDTH_RATIO`` times the height and the
-    torso extent padded by ``OUTLINE_PAD_SIDE`` per side, so swinging arms do not widen it. Where no foot
-    landmark has a score of at least ``min_feet_visibility`` (legs hidden or cut off), the
-    height is ``OUTLINE_TORSO_RATIO`` torso lengths around the hip centre instead. Landmarks with
-    a score at or below ``min_score`` or NaN are ignored; where the head, feet or torso are
-    missing, the person keeps its own box (``poses.boxes``).
+    torso extent padded by ``OUTLINE_PAD_SIDE`` per side, so swinging arms do not widen it.
+    Where no foot landmark has a score of at least ``min_feet_visibility`` (legs hidden or cut
+    off), the height is ``OUTLINE_TORSO_RATIO`` torso lengths around the hip centre instead.
+    Landmarks with a score at or below ``min_score`` or NaN are ignored; where the head, feet or
+    torso are missing, the person keeps its own box (``poses.boxes``).
 
     Works for any skeleton with the COCO names (``COCO_17`` has the same head, shoulder, hip
     and ankle names); a skeleton without them gets ``poses.boxes``.

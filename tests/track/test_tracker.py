@@ -112,7 +112,7 @@ def test_ids_never_reused():
     tracker = Tracker(max_age_s=0.5)
     seen = []
     t = 0.0
-    for person in range(4):                       # one person at a time, gaps of 1 s between
+    for _ in range(4):                            # one person at a time, gaps of 1 s between
         for i in range(6):
             out = tracker.update(persons([[200 + 5 * i, 300]], [100]), t)
             seen += out.track_ids.tolist()
@@ -236,10 +236,10 @@ def test_reidentified_by_appearance_after_long_occlusion():
             out = tracker.update(_with_appearance(persons([[200 + 2 * i, 300]], [100]), [0]), t)
             t += 1 / FPS
         assert out.track_ids.tolist() == [1]
-        for i in range(30):
+        for _ in range(30):
             tracker.update(Poses.empty(COCO_17), t)
             t += 1 / FPS
-        for i in range(3):
+        for _ in range(3):
             out = tracker.update(_with_appearance(persons([[370, 300]], [100]), [colour]), t)
             t += 1 / FPS
         assert out.track_ids.tolist() == ([1] if same else [2])
