@@ -1,9 +1,13 @@
 """Motion analytics on the real clips of ../shared/data (ground truth: ANALYTICS.md).
 
-Usage: python bench/bench_analysis.py [--every N] [--tracker posekit|iou] [--no-infer]
+Usage: python bench/bench_analysis.py [--every N] [--tracker posekit|iou] [--poses reference|cli]
+                                       [--no-infer]
 
-Poses come from ``blazepose-mediapipe`` (video mode, about 15 fps), cached by
-``tests/analysis/clips.py`` in ``cache_dir()/test-poses`` (the first run computes them). Prints:
+Poses come from ``blazepose-mediapipe`` (video mode, about 15 fps; ``--poses reference``, the
+default) or, with ``--poses cli``, from the path ``posekit run SOURCE --analyze ...`` takes with
+its defaults (native ``blazepose`` on every frame under ``TopDownTracker`` + ``Smoother``, see
+``clips.cli_path_poses``; about 5 minutes for all clips on 2 cores the first time). Both are
+cached by ``tests/analysis/clips.py`` in ``cache_dir()/test-poses``. Prints:
 
 1. exercise clips: exercise, counted vs true repetitions, mean and max distance (frames) of
    each counted rep's turning point from its ground-truth frame, form checks failed;
@@ -14,6 +18,8 @@ Poses come from ``blazepose-mediapipe`` (video mode, about 15 fps), cached by
    time per frame (milliseconds, measured on 60 frames unless ``--no-infer``).
 
 ``--every 2`` analyses every other cached frame (about 7 fps) to check frame-rate independence.
+The exercise clips are single-person (``track_ids`` None) with the reference poses and tracked
+with ``--poses cli``.
 Figures are printed, never asserted (the tests in tests/analysis assert).
 """
 
@@ -36,6 +42,19 @@ from tests.analysis import clips
 ALL = "squat,pushup,curl,jumping_jack,lunge,situp,posture,falls,gestures"
 
 
+POSES = "reference"
+
+
+def _poses(path: str) -> clips.ClipPoses:
+    """The clip's poses from the source chosen with ``--poses``."""
+    if POSES == "reference":
+        return clips.clip_poses(path)
+    fps, seq = clips.cli_path_poses(path)
+    times = np.array([t for t, _ in seq])
+    idx = np.round(times * fps).astype(np.int64)
+    return clips.ClipPoses(path, fps, len(seq), 1, idx, times, [p for _, p in seq])
+
+
 def _short(path: str) -> str:
     """``folder/file`` (two clips are called squat.mp4)."""
     p = Path(path)
@@ -56,7 +75,7 @@ def reps_table(every: int) -> None:
     print("| clip | exercise | counted | true | bottom err mean/max (frames) | failed checks |")
     print("|---|---|---|---|---|---|")
     for c in clips.REP_CLIPS.values():
-        cp = clips.clip_poses(c.path)
+        cp = _poses(c.path)
         _, ev = analyse(cp, c.exercise, every)
         reps = [e for e in ev if e["type"] == "rep"]
         errs = []
@@ -82,7 +101,7 @@ def falls_table(every: int) -> None:
     negatives = {**clips.NONFALL_CLIPS, **{k: clips.FallClip(c.path, None, None)
                                            for k, c in clips.REP_CLIPS.items()}}
     for c in {**clips.FALL_CLIPS, **negatives}.values():
-        cp = clips.clip_poses(c.path)
+        cp = _poses(c.path)
         _, ev = analyse(cp, "falls", every)
         falls = [e for e in ev if e["type"] == "fall"]
         truth = f"{c.onset}/{c.ground}" if c.onset is not None else "no fall"
@@ -109,7 +128,7 @@ def gestures_table(every: int) -> None:
     print("|---|---|")
     for name in ("wave", "stand", "sit", "walk"):
         c = clips.NONFALL_CLIPS[name]
-        cp = clips.clip_poses(c.path)
+        cp = _poses(c.path)
         _, ev = analyse(cp, "gestures", every)
         g = [f"{e['name']} {e['side']} {e['start_s'] * cp.fps:.0f}-{e['end_s'] * cp.fps:.0f}"
              for e in ev if e["type"] == "gesture"]
@@ -119,7 +138,7 @@ def gestures_table(every: int) -> None:
 
 def cost_table(infer: bool) -> None:
     print("\n## Cost per frame\n")
-    cp = clips.clip_poses(clips.REP_CLIPS["gym_squat"].path)
+    cp = _poses(clips.REP_CLIPS["gym_squat"].path)
     rows = []
     for spec in ("angles", "squat", "squat,posture,falls", ALL):
         best = 1e9
@@ -159,11 +178,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--every", type=int, default=1, help="analyse every N-th cached frame")
     ap.add_argument("--tracker", choices=("posekit", "iou"), default="posekit")
+    ap.add_argument("--poses", choices=("reference", "cli"), default="reference",
+                    help="reference: blazepose-mediapipe at ~15 fps; cli: the posekit run path")
     ap.add_argument("--no-infer", action="store_true", help="skip timing the model")
     args = ap.parse_args()
     if not clips.DATA.is_dir():
         sys.exit(f"data not found: {clips.DATA}")
     clips.TRACKER = args.tracker
+    global POSES
+    POSES = args.poses
     np.seterr(all="ignore")
     reps_table(args.every)
     falls_table(args.every)

@@ -139,16 +139,18 @@ class Analyzer:
         keep_series: keep every track's angle time series (for :meth:`write_summary`).
         forget_s: a track unseen this long stops receiving "missing" updates.
         handover_s, handover_dist: a fall pending on a track lost less than ``handover_s``
-            seconds ago (default ``fall_config.lost_wait_s``) continues on a track born in that time whose hip is within
-            ``handover_dist`` body scales of the lost track's last hip position (trackers often
-            start a new track for a person who has just fallen).
+            seconds ago (default ``fall_config.lost_wait_s``) continues on a track born in
+            that time whose hip is within ``handover_dist`` body scales of the lost track's
+            last hip position (trackers often start a new track for a person who has just
+            fallen).
 
     ``update(poses, time_s)`` takes BlazePose-33 poses (other skeletons with the main body
     landmarks, such as COCO-17, are converted with ``poses.to(BLAZEPOSE_33)``; what they lack,
     e.g. toes and world landmarks, reads as not visible) (``track_ids`` from a tracker, or None:
-    index ``i`` is track ``i``; persons with ID -1, a tracker's tentative tracks, are skipped) and the frame time in seconds (increasing) and returns the events
-    completed by this frame; :meth:`finish` returns those still open at the end. All events are
-    also kept in :attr:`events`. Cost: well below a millisecond per person per frame.
+    index ``i`` is track ``i``; persons with ID -1, a tracker's tentative tracks, are skipped)
+    and the frame time in seconds (increasing) and returns the events completed by this frame;
+    :meth:`finish` returns those still open at the end. All events are also kept in
+    :attr:`events`. Cost: well below a millisecond per person per frame.
 
     Raises:
         AnalysisError: unknown analysis name; poses of a skeleton without the body landmarks.

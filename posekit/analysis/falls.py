@@ -26,8 +26,9 @@ above the ankles; without world landmarks, an upright torso or long legs under t
    ``min_stay`` of the samples, and the last one, at least ``stay_drop`` body scales below the
    starting height: a squat or a pose glitch comes back up) and the body is on the floor
    (mean evidence at least ``min_floor``: torso ``lying_deg``-135 degrees from vertical, or hips
-   near the feet in the image or in world metres; legs standing under the hips in more than
-   half the samples reject the fall).
+   near the feet in the image or in world metres, or, with the ankles hidden, near where the
+   feet stood before the fall; legs standing under the hips in more than half the samples
+   reject the fall).
 4. **Lost tracks**: trackers often lose a falling person and start a new track for the person
    on the floor. A pending fall is handed over to a track born next to it
    (:meth:`FallDetector.adopt`, done by the :class:`~posekit.analysis.Analyzer`), or judged on

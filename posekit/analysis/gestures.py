@@ -51,7 +51,10 @@ class GestureConfig:
         t_pose_abduction: (min, max) degrees between upper arm and trunk for a T-pose.
         straight_elbow_deg: elbow angle of a straight arm.
         t_pose_wrist_L: wrist height tolerance around shoulder height, ``L``.
-        point_raise_deg: upper arm angle to the trunk of a pointing arm.
+        point_raise_deg: upper arm angle to the trunk of a pointing arm: raised to within
+            20 degrees of horizontal. A seated person's straight arm resting forward on the
+            knee is at 53-63 degrees in the image (FallDetection/sit.mp4 through
+            ``posekit run``), which an arm pointing down-forward cannot be told from.
         arm_down_deg: upper arm angle to the trunk of a hanging arm.
         raised_L: a waving wrist is at least this far (``L``) above its shoulder.
         lowered_s: a hand that is not raised (or not seen) for longer stops its wave; shorter
@@ -69,7 +72,7 @@ class GestureConfig:
     t_pose_abduction: tuple[float, float] = (65.0, 115.0)
     straight_elbow_deg: float = 145.0
     t_pose_wrist_L: float = 0.35
-    point_raise_deg: float = 50.0
+    point_raise_deg: float = 70.0
     arm_down_deg: float = 35.0
     raised_L: float = 0.2
     lowered_s: float = 0.25
@@ -190,8 +193,7 @@ class GestureDetector:
         if math.isfinite(L) and L > 0:
             lean = feats.get("trunk_lean", math.nan)
             upright = math.isfinite(lean) and lean <= c.upright_deg
-            for side, (sh, el, wr) in (("left", (L_SH, L_EL, L_WR)),
-                                       ("right", (R_SH, R_EL, R_WR))):
+            for side, (sh, wr) in (("left", (L_SH, L_WR)), ("right", (R_SH, R_WR))):
                 raised = (upright and vis[sh] and vis[wr]
                           and keypoints[wr, 1] < keypoints[sh, 1] - c.raised_L * L)
                 x = (keypoints[wr, 0] - keypoints[sh, 0]) / L if raised else None

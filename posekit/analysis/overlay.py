@@ -90,7 +90,8 @@ def draw_analysis(image_bgr: np.ndarray, poses: Poses, analyzer: Analyzer, *,
     (degrees) at the joints each configured exercise works (landmarks with score >=
     ``min_score``); and, while the track is in the fallen state, a red box and ``FALL`` label.
     A red ``FALL DETECTED #id`` banner spans the top of the image while any track is fallen
-    (:meth:`Analyzer.fall_alerts`), even where the detector has lost the person on the floor. Returns the annotated image (a copy unless ``inplace``).
+    (:meth:`Analyzer.fall_alerts`), even where the detector has lost the person on the floor.
+    Returns the annotated image (a copy unless ``inplace``).
     """
     img = image_bgr if inplace else image_bgr.copy()
     s = _scale(img)

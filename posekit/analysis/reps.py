@@ -12,8 +12,9 @@ A movement that turns back before the active threshold (a partial squat, a swing
 repetition; pauses at either end are harmless; a rep must also span ``min_range`` degrees, last
 ``min_duration_s`` to ``max_duration_s`` seconds, and happen in the exercise's body position
 (``ExerciseSpec.body``: upright for squats, lunges, curls and jumping jacks, horizontal for
-push-ups, reclined for sit-ups; the trunk angle from world landmarks where available). The gap between the two thresholds is
-the hysteresis, so noise around one threshold cannot count twice. Counting starts only once
+push-ups, reclined for sit-ups; the trunk angle from world landmarks where available). The
+gap between the two thresholds is the hysteresis, so noise around one threshold cannot count
+twice. Counting starts only once
 the person has been seen in the start position (a clip that starts mid-rep does not count the
 half rep), except that a first sample already closer to rest than to active counts as rest.
 
@@ -206,6 +207,14 @@ LUNGE = ExerciseSpec(
                   description="knee ahead of the toes at the bottom, in shin lengths"),
     ))
 
+# Sit-up thresholds on the image-plane hip angle, measured on medaipipe/situps.mp4 (oblique
+# high view, ANALYTICS.md; the reference poses sampled at 12 and 6 fps): the mean of the sides
+# peaks at 85-98 deg lying back and bottoms out at 51-57 deg crunched. One side jitters by up
+# to 15 deg between frames (BlazePose places the knee of his prosthetic leg badly), so the mean
+# jitters by up to about 8 deg, and the last lie-back, cut by the end of the clip two frames
+# after it, peaks at only 78.6 (6 fps) to 85 deg (12 fps). ``rest`` 75 stays at least 3.6 deg
+# below every lie-back peak with 10 deg of hysteresis above ``active`` 65, which stays at least
+# 7.6 deg above every crunch.
 SITUP = ExerciseSpec(
     name="situp", signal="hip_mean", signal_doc="hip angle (shoulder-hip-knee), mean of sides",
     rest=75.0, active=65.0, min_range=20.0, min_duration_s=0.5, plateau_deg=3.0,

@@ -324,12 +324,14 @@ def _cli_path_key() -> str:
     return h.hexdigest()[:12]
 
 
-def cli_path_poses(path: str, cache: Path | None = None) -> tuple[float, list]:
+def cli_path_poses(path: str, max_frames: int | None = None, cache: Path | None = None
+                   ) -> tuple[float, list]:
     """``(fps, [(time_s, Poses), ...])`` of every frame of the clip ``path`` as ``posekit run
     SOURCE --analyze ...`` produces them with its defaults: the native ``blazepose`` model in
     video mode (``max_people=5``, ``min_score=0.5``) wrapped by ``posekit.cli._tracking``
     (:class:`~posekit.track.TopDownTracker` with a :class:`~posekit.track.Tracker`, then the
-    One Euro :class:`~posekit.track.Smoother`), through :func:`posekit.pipeline.frames`.
+    One Euro :class:`~posekit.track.Smoother`), through :func:`posekit.pipeline.frames`;
+    only the first ``max_frames`` frames when given.
 
     Cached as ``.npz`` next to :func:`clip_poses`' files, keyed by the clip's hash and a hash of
     ``_tracking``'s source, the model and tracker source files (:data:`CLI_PATH_SOURCES`) and
@@ -338,7 +340,7 @@ def cli_path_poses(path: str, cache: Path | None = None) -> tuple[float, list]:
     Raises:
         FileNotFoundError: the clip is absent (callers skip).
     """
-    key = f"cli:{path}"
+    key = f"cli:{path}:{max_frames}"
     if key in _MEMO:
         return _MEMO[key]
     p = DATA / path
@@ -348,7 +350,7 @@ def cli_path_poses(path: str, cache: Path | None = None) -> tuple[float, list]:
         from posekit.models.assets import cache_dir
         cache = cache_dir() / "test-poses"
     f = cache / (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-cli-{_cli_path_key()}"
-                 f"-v{CACHE_VERSION}.npz")
+                 f"-f{max_frames or 'all'}-v{CACHE_VERSION}.npz")
     if not f.is_file():
         from posekit.cli import _tracking
         from posekit.models import load_model
@@ -358,10 +360,14 @@ def cli_path_poses(path: str, cache: Path | None = None) -> tuple[float, list]:
         model, stages = _tracking(load_model("blazepose", max_people=5, min_score=0.5,
                                              mode="video"), True, None)
         rows = []
+        results = frames(str(p), model, stages=stages)
         try:
-            for r in frames(str(p), model, stages=stages):
+            for r in results:
                 rows.append((r.frame.index, r.frame.time_s, r.poses))
+                if max_frames and len(rows) >= max_frames:
+                    break
         finally:
+            results.close()            # stops the reader thread
             model.close()
         n = max([len(ps) for *_, ps in rows] + [1])
         T = len(rows)

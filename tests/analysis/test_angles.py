@@ -21,7 +21,7 @@ from posekit.analysis import (
 from posekit.skeletons import BLAZEPOSE_33, COCO_17
 from posekit.types import Poses
 
-I = BLAZEPOSE_33.index
+IDX = BLAZEPOSE_33.index
 
 
 def person(points: dict[str, tuple], *, invisible=(), world: dict | None = None) -> Poses:
@@ -30,14 +30,14 @@ def person(points: dict[str, tuple], *, invisible=(), world: dict | None = None)
     kp = np.full((1, 33, 2), 1000.0)
     sc = np.ones((1, 33))
     for n, xy in points.items():
-        kp[0, I(n)] = xy
+        kp[0, IDX(n)] = xy
     for n in invisible:
-        sc[0, I(n)] = 0.1
+        sc[0, IDX(n)] = 0.1
     w = None
     if world is not None:
         w = np.zeros((1, 33, 3))
         for n, xyz in world.items():
-            w[0, I(n)] = xyz
+            w[0, IDX(n)] = xyz
     return Poses(kp, sc, BLAZEPOSE_33, world=w)
 
 

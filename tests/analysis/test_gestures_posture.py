@@ -21,8 +21,6 @@ from . import clips
 from .conftest import frames, run
 from .test_angles import BODY, person
 
-I = BLAZEPOSE_33.index
-
 
 def test_wave_clip_gives_one_then_two_hand_wave(clip_poses):
     """wave.mp4 (10 fps): his right hand waves 0-~42, the other arm comes up ~44-46, both
@@ -82,6 +80,9 @@ def test_static_gestures_on_hand_made_poses():
     ev = _pose_seq(lambda _: point, t)
     assert [(e["name"], e["side"]) for e in ev] == [("pointing", "left")]
     assert ev[0]["direction_deg"] == pytest.approx(math.degrees(math.atan2(40, 100)), abs=0.1)
+    # a straight arm resting forward on the knee (57 deg from the trunk, seated) is no pointing
+    rest = dict(BODY, left_elbow=(160, 129), left_wrist=(201, 159))
+    assert _pose_seq(lambda _: rest, t) == []
     # too short: 0.3 s of T-pose is no event
     assert _pose_seq(lambda tt: tpose if tt < 0.3 else BODY, t) == []
 
