@@ -116,12 +116,14 @@ def run(
                         mode="image" if still else "video")
         if model_name.startswith("blazepose") and model_name != "blazepose-mediapipe":
             settings.update(heatmaps=heatmaps, mask=mask, tiles=tiles or None)
+            if detect_every:
+                settings["detect_every"] = detect_every
         elif heatmaps or mask or tiles:
             raise PoseKitError("--heatmaps, --mask and --tiles need --model blazepose")
         model = load_model(model_name, **settings)
         stages, analyzer, event_sinks = [], None, []
         if track:
-            model, stages = _tracking(model, smooth, detect_every)
+            model, stages = _tracking(model, smooth, detect_every, tiles=bool(tiles))
         if analyze:
             from .analysis import Analyzer, EventsSink
 
@@ -199,14 +201,19 @@ def run(
         raise typer.Exit(130)
 
 
-def _tracking(model, smooth: bool, detect_every: int | None):
-    """(model, stages) for tracked video: a top-down tracker around two-stage models (the
-    tracker's persons become the landmark stage's ROIs), else a tracker stage after the model;
-    then the One Euro smoother."""
+def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False):
+    """(model, stages) for tracked video, then the One Euro smoother.
+
+    With tiled detection (many small people), a top-down tracker wraps the two-stage model:
+    the tracker's boxes become the landmark stage's ROIs. Otherwise the model keeps its own
+    video-mode tracking (BlazePose: ROIs rotated from the previous frame's landmarks, which
+    keeps bodies that are not upright: push-ups, sit-ups, a person on the floor) and a
+    tracker stage after it gives the IDs.
+    """
     from .track import Smoother, TopDownTracker, Tracker
 
     stages: list = []
-    if hasattr(model, "detect") and hasattr(model, "landmarks"):
+    if tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
         kw = {"detect_every": detect_every} if detect_every else {}
         model = TopDownTracker(model, Tracker(), **kw)
     else:

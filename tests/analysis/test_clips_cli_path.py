@@ -2,25 +2,15 @@
 
 The other clip tests analyse ``blazepose-mediapipe`` poses at about 15 fps; the command line
 runs the native ``blazepose`` model on every frame under ``posekit.cli._tracking``
-(:class:`~posekit.track.TopDownTracker` + One Euro :class:`~posekit.track.Smoother`), whose
-poses are smoothed, tracked and at the clip's full frame rate. Two clips check that the
-analyses hold there too (a fall, waves); poses are cached by :func:`clips.cli_path_poses`
-(about 15 s on a fresh cache). Measured on every analytics clip through this path: exact
-counts on biceps, both squat clips and the jumping jacks, every upright clip without a false
-fall, the wave clip's waves.
+(tracker + One Euro :class:`~posekit.track.Smoother`), whose poses are smoothed, tracked and
+at the clip's full frame rate. A few clips check that the analyses hold there too (falls,
+waves, a push-up); poses are cached by :func:`clips.cli_path_poses`.
 
-Known limit, kept as a strict xfail (the first 4 s of a push-up clip) so that it is noticed
-when fixed: the top-down tracker gives the landmark network axis-aligned ROIs (rotation 0)
-built from the tracked boxes, and the network does not find a horizontal body in such a crop,
-so a person lying on the floor, doing push-ups or sit-ups is lost after a frame or two and
-never becomes a confirmed track. Measured on all the analytics clips (ANALYTICS.md): the fall
-of Fall10 is never seen and Fall05's onset comes 17 frames late; push_up-test,
-perfect_pushup_2 and situps have a person in 1, 3 and 34 of their 318, 589 and 229 frames
-(no rep counted), push_up.mp4 in 102 of 469 (2 of 5 reps). The same model in its own video
-mode (ROIs rotated from the previous frame's landmarks) followed by a
-:class:`~posekit.track.Tracker` stage finds every fall within 5 frames of the onset and
-counts every clip exactly except push_up.mp4 (6 for 5: a second track on the same woman at
-her last rep); on the first 100 frames of push_up-test it counts the push-up this test wants.
+Without ``--tiles`` the CLI keeps BlazePose's own video-mode tracking (ROIs rotated from the
+previous frame's landmarks) and adds a :class:`~posekit.track.Tracker` stage for the IDs, so
+bodies that are not upright (push-ups, a person on the floor) stay tracked. (The top-down
+tracker used with ``--tiles`` builds axis-aligned ROIs from boxes and loses such bodies: on
+push_up-test it found the man in 1 of 318 frames.)
 """
 
 from __future__ import annotations
@@ -51,8 +41,9 @@ def analyse(seq, spec: str) -> list[dict]:
     return events + a.finish()
 
 
-def test_fall_on_the_cli_path(cli_poses):
-    c = clips.FALL_CLIPS["Fall08"]
+@pytest.mark.parametrize("name", ["Fall08", "Fall10"])
+def test_fall_on_the_cli_path(cli_poses, name):
+    c = clips.FALL_CLIPS[name]
     fps, seq = cli_poses(c.path)
     falls = [e for e in analyse(seq, "falls,gestures") if e["type"] == "fall"]
     assert len(falls) == 1, falls
@@ -79,9 +70,6 @@ def test_waves_on_the_cli_path(cli_poses):
     assert abs(two[0]["start_s"] * fps - lo) <= tol
 
 
-@pytest.mark.xfail(strict=True, reason="TopDownTracker gives the landmark stage unrotated ROIs "
-                   "from tracked boxes and loses a body that is not upright (see the module "
-                   "docstring): the man doing push-ups is in none of the first 100 frames")
 def test_pushup_on_the_cli_path(cli_poses):
     """push_up-test.mp4 (25 fps), first 4 s: the first push-up (bottom ~42, top ~86)."""
     c = clips.REP_CLIPS["push_up-test"]
