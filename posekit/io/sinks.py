@@ -218,7 +218,8 @@ class CocoResultsSink(Sink):
 
 
 class VideoSink(Sink):
-    """H.264 MP4 (yuv420p, ``+faststart``, browser-playable) through PyAV.
+    """H.264 MP4 (yuv420p, ``+faststart``, browser-playable) through PyAV, x264 preset
+    ``ultrafast`` by default so that encoding leaves the CPU to inference (larger files).
 
     Frames are written at the source's frame rate with presentation times from
     ``frame.time_s`` (so variable-rate live sources keep their timing). Odd frame sizes are
@@ -227,7 +228,7 @@ class VideoSink(Sink):
     """
 
     def __init__(self, path, *, fps: float, size_wh: tuple[int, int], inputs=(),
-                 crf: int = 23, preset: str = "veryfast"):
+                 crf: int = 23, preset: str = "ultrafast"):
         import av
 
         self.path = check_output_path(path, inputs)
