@@ -34,6 +34,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..types import box_iou
+
 DETECTOR_SIZE = 224            # pose_detection.tflite input side (pixels)
 LANDMARK_SIZE = 256            # pose_landmark_full.tflite input side (pixels)
 HEATMAP_SIZE = 64              # heatmap side (cells)
@@ -192,16 +194,7 @@ def roi_boxes(rois: np.ndarray) -> np.ndarray:
     return np.concatenate([r[:, :2] - h, r[:, :2] + h], axis=1)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union (len(a), len(b)) of xyxy boxes (0 where both areas are 0)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+iou_matrix = box_iou  # xyxy IoU (len(a), len(b)); see posekit.types.box_iou
 
 
 def sigmoid(x):

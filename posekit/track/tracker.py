@@ -52,7 +52,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..skeletons import COCO_17
-from ..types import Poses, boxes_from_keypoints
+from ..types import Poses, box_iou, boxes_from_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -427,18 +427,6 @@ def _assign(sim: np.ndarray, min_sim: float) -> list[tuple[int, int]]:
     cost = np.where(sim >= min_sim, 1.0 - sim, 1e6)
     rows, cols = linear_sum_assignment(cost)
     return [(r, k) for r, k in zip(rows, cols) if sim[r, k] >= min_sim]
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU (A, B) float64 of xyxy boxes ``a`` (A, 4) and ``b`` (B, 4) in pixels."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def oks(a: np.ndarray, b: np.ndarray, area: np.ndarray, sigmas: np.ndarray
