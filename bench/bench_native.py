@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from posekit.models import load_model
-from posekit.types import Frame
+from posekit.types import Frame, box_iou
 
 DATA = Path(os.environ.get("POSEKIT_TEST_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -72,19 +72,11 @@ def run_interleaved(models: dict, frames: list[Frame]) -> dict:
     return out
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
 def agreement(mine: list, ref: list) -> list[float]:
     meds = []
     for p, q in zip(mine, ref):
         if len(p) and len(q):
-            o = iou(p.boxes, q.boxes)
+            o = box_iou(p.boxes, q.boxes)
             for i in range(len(p)):
                 j = int(o[i].argmax())
                 if o[i, j] > 0.5:

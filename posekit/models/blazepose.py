@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..skeletons import BLAZEPOSE_33
-from ..types import Frame, Poses
+from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
 from .assets import blazepose_files
@@ -343,7 +343,7 @@ class BlazePose:
             # Each region was merged by weighted NMS; across regions keep the best of
             # overlapping detections (a person cut by a tile's edge is a worse estimate).
             order = np.argsort(-s, kind="stable")
-            iou = ops.iou_matrix(b[order], b[order])
+            iou = box_iou(b[order], b[order])
             keep = []
             for i in range(len(order)):
                 if all(iou[i, j] <= self.config.nms_iou for j in keep):
@@ -470,7 +470,7 @@ class BlazePose:
             return np.zeros((0, 4))
         new = np.ones(len(dets), bool)
         if len(taken):
-            iou = ops.iou_matrix(ops.roi_boxes(dets.rois), ops.roi_boxes(taken))
+            iou = box_iou(ops.roi_boxes(dets.rois), ops.roi_boxes(taken))
             while True:
                 d, k = np.unravel_index(np.argmax(iou), iou.shape)
                 if iou[d, k] <= self.config.track_iou:

@@ -194,9 +194,6 @@ def roi_boxes(rois: np.ndarray) -> np.ndarray:
     return np.concatenate([r[:, :2] - h, r[:, :2] + h], axis=1)
 
 
-iou_matrix = box_iou  # xyxy IoU (len(a), len(b)); see posekit.types.box_iou
-
-
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
 
@@ -243,7 +240,7 @@ def weighted_nms(scores: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray,
     """
     order = np.argsort(-scores, kind="stable")
     out_s, out_b, out_k = [], [], []
-    iou_all = iou_matrix(boxes, boxes)
+    iou_all = box_iou(boxes, boxes)
     while len(order):
         best = order[0]
         sim = iou_all[best, order]

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..skeletons import BLAZEPOSE_33, COCO_17
-from ..types import Frame, Poses
+from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
 
@@ -189,7 +189,7 @@ def merge_views(views: Sequence[Poses], *, iou: float = 0.6) -> Poses:
     view = np.concatenate([np.full(len(v), i) for i, v in enumerate(views)])
     if len(ps) == 0:
         return Poses.empty(sk)
-    overlap = ops.iou_matrix(bx, bx)
+    overlap = box_iou(bx, bx)
     used = np.zeros(len(ps), bool)
     out_kp, out_sc, out_bx, out_ps = [], [], [], []
     for i in np.argsort(-ps, kind="stable"):

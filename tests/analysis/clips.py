@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from posekit.skeletons import BLAZEPOSE_33
-from posekit.types import Poses
+from posekit.types import Poses, box_iou
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +190,6 @@ def _run_model(p: Path, stride: int, max_people: int, min_score: float):
             "n_frames": np.int64(i), "stride": np.int64(stride)}, infer
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
                  min_iou: float = 0.01) -> list:
     """Poses per frame with track IDs: greedy box-IoU matching to the tracks seen in the last
@@ -211,7 +203,7 @@ def _with_tracks(d: dict, times: np.ndarray, max_age_s: float = 1.0,
         p = Poses(kp[keep], sc[keep], BLAZEPOSE_33, world=wd[keep])
         tracks = {k: v for k, v in tracks.items() if t - v[0] <= max_age_s}
         ids = np.full(len(p), -1, np.int64)
-        cand = sorted(((_iou(b, pb), j, k) for j, b in enumerate(p.boxes)
+        cand = sorted(((float(box_iou(b, pb)[0, 0]), j, k) for j, b in enumerate(p.boxes)
                        for k, (_, pb) in tracks.items()), reverse=True)
         used = set()
         for iou, j, k in cand:

@@ -18,7 +18,7 @@ import pytest
 
 from posekit.errors import ModelError
 from posekit.skeletons import BLAZEPOSE_33, COCO_17
-from posekit.types import Frame
+from posekit.types import Frame, box_iou
 from tests.conftest import data_path
 
 AGREE_PX = 2.0   # median landmark distance to the reference, pixels
@@ -74,20 +74,11 @@ def read(rel: str) -> np.ndarray:
     return img
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU (len(a), len(b)) of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
 def matched(mine, ref) -> list[tuple[int, int]]:
     """(i, j) pairs of persons found by both (box IoU > 0.5)."""
     if len(mine) == 0 or len(ref) == 0:
         return []
-    o = iou(mine.boxes, ref.boxes)
+    o = box_iou(mine.boxes, ref.boxes)
     return [(i, int(o[i].argmax())) for i in range(len(mine)) if o[i].max() > 0.5]
 
 
@@ -216,7 +207,7 @@ def _pck_counts(poses, gt, box, alpha=0.2) -> tuple[int, int]:
         return 0, 0
     if len(poses) == 0:
         return 0, int(vis.sum())
-    j = int(iou(poses.boxes, box)[:, 0].argmax())
+    j = int(box_iou(poses.boxes, box)[:, 0].argmax())
     d = np.linalg.norm(poses.to(COCO_17).keypoints[j] - gt[:, :2], axis=1)
     return int(((d <= alpha * torso) & vis).sum()), int(vis.sum())
 
