@@ -82,8 +82,14 @@ def run_sequence(name: str, args) -> dict:
                       tiles=TileConfig(size=args.tile, overlap=args.overlap),
                       box_scale=args.box_scale)
     tracker = Tracker()
+    detector = None
+    if args.detector == "yolo":
+        from posekit.models.yolo import YoloPose
+
+        detector = YoloPose(imgsz=args.yolo_imgsz, min_score=args.yolo_score, max_people=50)
     stage = TopDownTracker(model, tracker, detect_every=args.detect_every,
-                           min_inside=args.min_inside, appearance=not args.no_appearance)
+                           min_inside=args.min_inside, appearance=not args.no_appearance,
+                           detector=detector)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = 0
@@ -188,6 +194,10 @@ def main(argv=None) -> None:
     ap.add_argument("--min-inside", type=float, default=0.5,
                     help="drop persons with less of their body box inside the frame")
     ap.add_argument("--no-smooth", action="store_true")
+    ap.add_argument("--detector", choices=["blazepose", "yolo"], default="blazepose",
+                    help="person detector for new ROIs: BlazePose's tiled detector or YOLO")
+    ap.add_argument("--yolo-imgsz", type=int, default=1280)
+    ap.add_argument("--yolo-score", type=float, default=0.1)
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")

@@ -62,6 +62,13 @@ def run(
     detect_every: int | None = typer.Option(None, "--detect-every", min=1,
                                                help="Run the person detector every N frames "
                                                "(video mode; tracked persons need none)."),
+    detector: str = typer.Option("blazepose", "--detector", help="Person detector for "
+                                 "tracked video with --model blazepose: blazepose (its own "
+                                 "detector) or yolo (YOLO11n-pose person boxes at "
+                                 "--detector-size; finds people seen from behind and in "
+                                 "groups; needs the yolo extra)."),
+    detector_size: int = typer.Option(1280, "--detector-size", min=32,
+                                      help="YOLO detector input size in pixels."),
     heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the joint heatmaps "
                                   "(blazepose only)."),
     mask: bool = typer.Option(False, "--mask", help="Draw the person segmentation mask "
@@ -120,10 +127,16 @@ def run(
                 settings["detect_every"] = detect_every
         elif heatmaps or mask or tiles:
             raise PoseKitError("--heatmaps, --mask and --tiles need --model blazepose")
+        if detector not in ("blazepose", "yolo"):
+            raise PoseKitError(f"--detector: expected blazepose or yolo, got {detector!r}")
+        if detector == "yolo" and (model_name != "blazepose" or not track):
+            raise PoseKitError("--detector yolo needs --model blazepose and tracking (for "
+                               "images use --model hybrid)")
         model = load_model(model_name, **settings)
         stages, analyzer, event_sinks = [], None, []
         if track:
-            model, stages = _tracking(model, smooth, detect_every, tiles=bool(tiles))
+            model, stages = _tracking(model, smooth, detect_every, tiles=bool(tiles),
+                                      detector=detector, detector_size=detector_size)
         if analyze:
             from .analysis import Analyzer, EventsSink
 
@@ -201,19 +214,33 @@ def run(
         raise typer.Exit(130)
 
 
-def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False):
+#: ``--detector yolo``: YOLO's person score threshold (Ultralytics ``conf``) and how often it
+#: runs; chosen on PETS09-S2L1 with ``bench/bench_mot.py --detector yolo`` (see its docstring).
+YOLO_DETECTOR_SCORE = 0.1
+YOLO_DETECT_EVERY = 2
+
+
+def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False,
+              detector: str = "blazepose", detector_size: int = 1280):
     """(model, stages) for tracked video, then the One Euro smoother.
 
-    With tiled detection (many small people), a top-down tracker wraps the two-stage model:
-    the tracker's boxes become the landmark stage's ROIs. Otherwise the model keeps its own
-    video-mode tracking (BlazePose: ROIs rotated from the previous frame's landmarks, which
-    keeps bodies that are not upright: push-ups, sit-ups, a person on the floor) and a
-    tracker stage after it gives the IDs.
+    With tiled detection (many small people) or the YOLO person detector, a top-down tracker
+    wraps the two-stage model: the tracker's boxes become the landmark stage's ROIs.
+    Otherwise the model keeps its own video-mode tracking (BlazePose: ROIs rotated from the
+    previous frame's landmarks, which keeps bodies that are not upright: push-ups, sit-ups, a
+    person on the floor) and a tracker stage after it gives the IDs.
     """
     from .track import Smoother, TopDownTracker, Tracker
 
     stages: list = []
-    if tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
+    if detector == "yolo":
+        from .models.yolo import YoloPose
+
+        people = YoloPose(imgsz=detector_size, min_score=YOLO_DETECTOR_SCORE, max_people=100)
+        model = TopDownTracker(model, Tracker(), detector=people,
+                               detect_every=detect_every or YOLO_DETECT_EVERY,
+                               min_detection_score=YOLO_DETECTOR_SCORE)
+    elif tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
         kw = {"detect_every": detect_every} if detect_every else {}
         model = TopDownTracker(model, Tracker(), **kw)
     else:

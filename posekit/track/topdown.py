@@ -8,7 +8,11 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
    stage, so a tracked person needs no detector;
 2. every ``detect_every`` frames (and on the first frame) the detector runs (e.g. BlazePose's
    tiled detector, which finds small people) and its detections that do not overlap a tracked
-   person's ROI are added as new ROIs;
+   person's ROI are added as new ROIs. With an external ``detector`` (any callable returning
+   person boxes, e.g. :class:`posekit.models.yolo.YoloPose`), detections are matched one to one
+   to the tracked boxes by IoU (Hungarian); a matched detection replaces its track's predicted
+   box as that person's ROI on this frame (fresh evidence instead of a prediction), and the
+   unmatched ones are new persons;
 3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``); poses that repeat
    another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
    from a tracked ROI kept;
@@ -29,7 +33,7 @@ import time
 
 import numpy as np
 
-from ..types import Frame, Poses
+from ..types import Frame, Poses, box_iou
 from .appearance import color_histograms
 from .outline import body_boxes
 from .tracker import Tracker
@@ -56,6 +60,21 @@ class TopDownTracker:
         appearance: add ``extras["appearance"]``, colour histograms of each person's body
             (:func:`posekit.track.appearance.color_histograms`), which the tracker uses to keep
             IDs on the right person and to re-identify people after an occlusion.
+        detector: None to use the model's own detector (``model.detect``); otherwise a person
+            detector called as ``detector(frame)`` that returns :class:`Poses` (its ``boxes``
+            (D, 4) xyxy pixels and ``person_scores`` are used, e.g.
+            :class:`~posekit.models.yolo.YoloPose`) or a tuple ``(boxes (D, 4) xyxy pixels,
+            scores (D,))``.
+        match_iou: with a ``detector``: lowest IoU between a detection and a tracked person's
+            predicted box for the two to be the same person.
+        min_detection_score: with a ``detector``: detections below this score are ignored.
+        keep_detections: with a ``detector``, on the frames it runs: a detection whose ROI
+            gives no person from the landmark stage (occluded, or the network converged onto a
+            neighbour) is kept as the detector's person (its box and score, and its keypoints
+            mapped to the model's skeleton where the detector has them, e.g. YOLO's COCO-17),
+            so a person the detector sees keeps their track through a crowd.
+        new_detection_score: ``keep_detections`` applies to detections of no tracked person
+            only at this score or above.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -64,7 +83,9 @@ class TopDownTracker:
 
     def __init__(self, model, tracker: Tracker | None = None, *, detect_every: int = 5,
                  same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32,
-                 min_inside: float = 0.5, appearance: bool = True):
+                 min_inside: float = 0.5, appearance: bool = True, detector=None,
+                 match_iou: float = 0.3, min_detection_score: float = 0.0,
+                 keep_detections: bool = True, new_detection_score: float = 0.5):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -75,6 +96,11 @@ class TopDownTracker:
         self.max_rois = max_rois
         self.min_inside = min_inside
         self.appearance = appearance
+        self.detector = detector
+        self.match_iou = match_iou
+        self.min_detection_score = min_detection_score
+        self.keep_detections = keep_detections
+        self.new_detection_score = new_detection_score
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -101,11 +127,21 @@ class TopDownTracker:
         tboxes = tboxes[_inside_fraction(tboxes, frame.shape_hw) >= self.min_inside]
         boxes = [tboxes]
         t_det = 0.0
-        if self._count % self.detect_every == 0:
+        det_index = np.full(len(tboxes), -1, np.int64)   # all_boxes row -> detection row
+        dets = None
+        if self._count % self.detect_every == 0 and self.detector is not None:
             td = time.perf_counter()
-            dets = self.model.detect(frame.image)
+            dets = self._external_detections(frame)
             t_det = time.perf_counter() - td
-            r = np.asarray(dets.rois, np.float64).reshape(-1, 4)
+            tboxes, new, det_index = self._match_detections(
+                dets.boxes.astype(np.float64), tboxes)
+            boxes = [tboxes, dets.boxes[new].astype(np.float64)]
+            det_index = np.concatenate([det_index, new])
+        elif self._count % self.detect_every == 0:
+            td = time.perf_counter()
+            found = self.model.detect(frame.image)
+            t_det = time.perf_counter() - td
+            r = np.asarray(found.rois, np.float64).reshape(-1, 4)
             if len(r) and len(tboxes):
                 r = r[~self._tracked(r, tboxes, scale)]
             if len(r):
@@ -124,10 +160,18 @@ class TopDownTracker:
             inside = _inside_fraction(poses.boxes, frame.shape_hw) >= self.min_inside
             poses = poses[inside]
             src = src[inside]
-            poses = poses[self._dedupe(poses, src < n_tracked)]
-            if self.appearance and len(poses):
-                poses = poses.replace(extras={**poses.extras, "appearance":
-                                              color_histograms(frame.image, poses.boxes)})
+            keep = self._dedupe(poses, src < n_tracked)
+            poses, src = poses[keep], src[keep]
+        else:
+            src = np.zeros(0, np.int64)
+        if dets is not None and self.keep_detections:
+            extra = self._detected_but_lost(dets, det_index[:len(all_boxes)], n_tracked,
+                                            poses, src)
+            if len(extra):
+                poses = _concat(poses, extra)
+        if self.appearance and len(poses):
+            poses = poses.replace(extras={**poses.extras, "appearance":
+                                          color_histograms(frame.image, poses.boxes)})
         self.last_poses = poses
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
@@ -135,6 +179,66 @@ class TopDownTracker:
         self.last_timings = {"detector": t_det, "landmarks": t_lmk, "tracker": end - tt,
                              "model": t_det + t_lmk, "total": end - t0}
         return out
+
+    def _external_detections(self, frame: Frame) -> Poses:
+        """The external detector's persons, best first, at or above ``min_detection_score``,
+        as :class:`Poses` in the model's skeleton (keypoints the detector does not give are
+        NaN; a detector that returns boxes only gives persons with no keypoints)."""
+        out = self.detector(frame)
+        if isinstance(out, Poses):
+            dets = out
+        else:
+            b, s = out
+            b = np.asarray(b, np.float32).reshape(-1, 4)
+            s = np.asarray(s, np.float32).reshape(-1)
+            if len(s) != len(b):
+                raise ValueError(f"detector returned {len(b)} boxes but {len(s)} scores")
+            k = len(self.skeleton) if self.skeleton is not None else 0
+            dets = Poses(np.full((len(b), k, 2), np.nan), np.zeros((len(b), k)),
+                         self.skeleton, boxes=b, person_scores=s)
+        keep = np.flatnonzero(dets.person_scores >= self.min_detection_score)
+        keep = keep[np.argsort(-dets.person_scores[keep], kind="stable")]
+        dets = dets[keep]
+        if self.skeleton is not None and dets.skeleton != self.skeleton:
+            dets = dets.to(self.skeleton)
+        return dets
+
+    def _match_detections(self, dets: np.ndarray, tboxes: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tracked boxes with matched detections put in their place, the indices of the
+        unmatched detections (new persons), and for each tracked box the index of its
+        detection (-1: none). One-to-one by IoU (Hungarian), pairs at ``match_iou`` or above."""
+        det_of = np.full(len(tboxes), -1, np.int64)
+        if len(dets) == 0 or len(tboxes) == 0:
+            return tboxes, np.arange(len(dets)), det_of
+        from scipy.optimize import linear_sum_assignment
+
+        iou = box_iou(tboxes, dets)
+        rows, cols = linear_sum_assignment(-iou)
+        ok = iou[rows, cols] >= self.match_iou
+        tboxes = tboxes.copy()
+        tboxes[rows[ok]] = dets[cols[ok]]
+        det_of[rows[ok]] = cols[ok]
+        new = np.ones(len(dets), bool)
+        new[cols[ok]] = False
+        return tboxes, np.flatnonzero(new), det_of
+
+    def _detected_but_lost(self, dets: Poses, det_index: np.ndarray, n_tracked: int,
+                           poses: Poses, src: np.ndarray) -> Poses:
+        """Detections whose ROI gave no kept pose (the landmark network found no person, or
+        converged onto a neighbour): the detector's persons themselves (box, score, its
+        keypoints where it has them), unless one of the kept poses already covers the box
+        (IoU above 0.7). Detections of no tracked person must score at least
+        ``new_detection_score`` (as ByteTrack, low-score detections only continue tracks)."""
+        got = set(src.tolist())
+        lost = [int(d) for i, d in enumerate(det_index) if d >= 0 and i not in got
+                and (i < n_tracked or dets.person_scores[d] >= self.new_detection_score)]
+        if not lost:
+            return dets[np.zeros(0, np.int64)]
+        lost_p = dets[np.asarray(lost, np.int64)]
+        if len(poses):
+            lost_p = lost_p[box_iou(lost_p.boxes, poses.boxes).max(axis=1) <= 0.7]
+        return lost_p
 
     def _tracked(self, rois: np.ndarray, boxes: np.ndarray, scale: float) -> np.ndarray:
         """(D,) bool: detector ROI ``(cx, cy, side, rot)`` whose centre lies within
@@ -163,6 +267,39 @@ class TopDownTracker:
                    self.duplicate_distance * min(h[i], h[j]) for j in keep):
                 keep.append(int(i))
         return np.sort(np.array(keep, np.int64))
+
+
+def _concat(a: Poses, b: Poses) -> Poses:
+    """Persons of ``a`` then ``b`` (same skeleton, no track IDs). Optional fields missing on one
+    side are filled (world NaN, presence 0); per-person extras of ``a`` are filled for ``b``'s
+    persons (NaN for floats, -1 for integers, False for booleans)."""
+    n, m = len(a), len(b)
+
+    def both(x, y, shape, fill):
+        if x is None and y is None:
+            return None
+        x = np.full((n, *shape), fill, np.float32) if x is None else x
+        y = np.full((m, *shape), fill, np.float32) if y is None else y
+        return np.concatenate([x, y])
+
+    k = len(a.skeleton)
+    extras = {}
+    for key, v in a.extras.items():
+        if not (isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n):
+            extras[key] = v
+            continue
+        w = b.extras.get(key)
+        if not (isinstance(w, np.ndarray) and w.shape[1:] == v.shape[1:] and len(w) == m):
+            fill = (False if v.dtype == bool else -1 if np.issubdtype(v.dtype, np.integer)
+                    else np.nan)
+            w = np.full((m, *v.shape[1:]), fill, v.dtype)
+        extras[key] = np.concatenate([v, w.astype(v.dtype)])
+    return Poses(np.concatenate([a.keypoints, b.keypoints]),
+                 np.concatenate([a.scores, b.scores]), a.skeleton,
+                 boxes=np.concatenate([a.boxes, b.boxes]),
+                 person_scores=np.concatenate([a.person_scores, b.person_scores]),
+                 world=both(a.world, b.world, (k, 3), np.nan),
+                 presence=both(a.presence, b.presence, (k,), 0.0), extras=extras)
 
 
 def _inside_fraction(boxes: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
