@@ -87,9 +87,10 @@ def run_sequence(name: str, args) -> dict:
         from posekit.models.yolo import YoloPose
 
         detector = YoloPose(imgsz=args.yolo_imgsz, min_score=args.yolo_score, max_people=50)
-    stage = TopDownTracker(model, tracker, detect_every=args.detect_every,
+    every = args.detect_every or (1 if args.detector == "yolo" else 5)
+    stage = TopDownTracker(model, tracker, detect_every=every,
                            min_inside=args.min_inside, appearance=not args.no_appearance,
-                           detector=detector)
+                           detector=detector, min_detection_score=args.yolo_score)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = 0
@@ -184,7 +185,8 @@ def main(argv=None) -> None:
     ap.add_argument("--frames", type=int, default=None, help="first N frames only")
     ap.add_argument("--tile", type=int, default=224, help="detector tile side, pixels")
     ap.add_argument("--overlap", type=float, default=0.25)
-    ap.add_argument("--detect-every", type=int, default=5)
+    ap.add_argument("--detect-every", type=int, default=None,
+                    help="detector every N frames (default: 1 with yolo, 5 with blazepose)")
     ap.add_argument("--min-score", type=float, default=0.3)
     ap.add_argument("--min-presence", type=float, default=0.5)
     ap.add_argument("--max-people", type=int, default=20)
@@ -194,7 +196,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-inside", type=float, default=0.5,
                     help="drop persons with less of their body box inside the frame")
     ap.add_argument("--no-smooth", action="store_true")
-    ap.add_argument("--detector", choices=["blazepose", "yolo"], default="blazepose",
+    ap.add_argument("--detector", choices=["blazepose", "yolo"], default="yolo",
                     help="person detector for new ROIs: BlazePose's tiled detector or YOLO")
     ap.add_argument("--yolo-imgsz", type=int, default=1280)
     ap.add_argument("--yolo-score", type=float, default=0.1)

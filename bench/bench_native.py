@@ -119,7 +119,8 @@ def main() -> None:
                  for k in ("preprocess", "infer", "postprocess", "detector")}
         det_runs = sum(t.get("detector", 0.0) > 0 for t in nat["timings"])
         print(f"\n{path.name}: {n} frames {w}x{h} @ {fps:.0f} fps")
-        for label, r in (("native blazepose (LiteRT)  ", nat), ("MediaPipe Tasks VIDEO mode ", ref)):
+        for label, r in (("native blazepose (LiteRT)  ", nat),
+                         ("MediaPipe Tasks VIDEO mode ", ref)):
             print(f"  {label} {n / r['seconds']:7.1f} frames/s  ({1000 * r['seconds'] / n:.1f} "
                   f"ms/frame, CPU {1000 * r['cpu'] / n:.1f} ms/frame; persons/frame "
                   f"{np.mean([len(p) for p in r['poses']]):.2f})")

@@ -217,7 +217,7 @@ def run(
 #: ``--detector yolo``: YOLO's person score threshold (Ultralytics ``conf``) and how often it
 #: runs; chosen on PETS09-S2L1 with ``bench/bench_mot.py --detector yolo`` (see its docstring).
 YOLO_DETECTOR_SCORE = 0.1
-YOLO_DETECT_EVERY = 2
+YOLO_DETECT_EVERY = 1
 
 
 def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False,

@@ -93,7 +93,13 @@ def pose_boxes_for_mot(poses: Poses, *, min_score: float = 0.0,
     """Body-outline boxes (N, 4) float32 xyxy pixels from BlazePose landmarks, comparable with
     MOTChallenge ground truth: :func:`posekit.track.body_boxes` (landmark extent padded to the
     head top, soles and sides with fractions of the body height calibrated on PETS09-S2L1's
-    GT; torso-based where the feet are not visible). See that function for the rules."""
+    GT; torso-based where the feet are not visible). See that function for the rules.
+
+    Poses whose ``extras["boxes_kind"]`` is ``"outline"`` (the output of
+    :class:`posekit.track.TopDownTracker`, whose boxes are these outline boxes, corrected with
+    the detector's boxes where the landmarks mix two people) keep their ``boxes``."""
+    if poses.extras.get("boxes_kind") == "outline":
+        return np.asarray(poses.boxes, np.float32).reshape(len(poses), 4)
     return body_boxes(poses, min_score=min_score, min_feet_visibility=min_feet_visibility)
 
 

@@ -6,8 +6,8 @@
 
 Each model runs in image mode (every image independent) on each image of the set, once: its
 predictions are cached in ``<posekit cache>/eval/`` under a key made of the model name, its
-settings, the registered factory, the weights' identity where known, posekit's version and the annotation file's hash,
-so a second run (another metric, another report) costs nothing.
+settings, the registered factory, the weights' identity where known, posekit's version and the
+annotation file's hash, so a second run (another metric, another report) costs nothing.
 """
 
 from __future__ import annotations

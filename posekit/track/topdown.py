@@ -75,6 +75,12 @@ class TopDownTracker:
             so a person the detector sees keeps their track through a crowd.
         new_detection_score: ``keep_detections`` applies to detections of no tracked person
             only at this score or above.
+        require_detection: with a ``detector``, on the frames it runs: persons whose ROI no
+            detection matched (a track that drifted onto a neighbour or the background) are
+            dropped; the detector decides who is there, the tracker bridges the frames between.
+        detection_box_iou: with a ``detector``, on the frames it runs: a person whose outline
+            box (:func:`~posekit.track.outline.body_boxes`) overlaps its detection's box by less
+            than this IoU takes the detection's box (the landmarks mixed two people); 0 = never.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -85,7 +91,8 @@ class TopDownTracker:
                  same_person: float = 0.25, duplicate_distance: float = 0.1, max_rois: int = 32,
                  min_inside: float = 0.5, appearance: bool = True, detector=None,
                  match_iou: float = 0.3, min_detection_score: float = 0.0,
-                 keep_detections: bool = True, new_detection_score: float = 0.5):
+                 keep_detections: bool = True, new_detection_score: float = 0.5,
+                 require_detection: bool = True, detection_box_iou: float = 0.5):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -101,6 +108,8 @@ class TopDownTracker:
         self.min_detection_score = min_detection_score
         self.keep_detections = keep_detections
         self.new_detection_score = new_detection_score
+        self.require_detection = require_detection
+        self.detection_box_iou = detection_box_iou
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -164,6 +173,9 @@ class TopDownTracker:
             poses, src = poses[keep], src[keep]
         else:
             src = np.zeros(0, np.int64)
+        if dets is not None and len(poses):
+            poses, src = self._check_with_detections(poses, src, det_index[:len(all_boxes)],
+                                                     dets)
         if dets is not None and self.keep_detections:
             extra = self._detected_but_lost(dets, det_index[:len(all_boxes)], n_tracked,
                                             poses, src)
@@ -172,6 +184,7 @@ class TopDownTracker:
         if self.appearance and len(poses):
             poses = poses.replace(extras={**poses.extras, "appearance":
                                           color_histograms(frame.image, poses.boxes)})
+        poses = poses.replace(extras={**poses.extras, "boxes_kind": "outline"})
         self.last_poses = poses
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
@@ -222,6 +235,24 @@ class TopDownTracker:
         new = np.ones(len(dets), bool)
         new[cols[ok]] = False
         return tboxes, np.flatnonzero(new), det_of
+
+    def _check_with_detections(self, poses: Poses, src: np.ndarray, det_index: np.ndarray,
+                               dets: Poses) -> tuple[Poses, np.ndarray]:
+        """On a detector frame: drop persons no detection confirms (``require_detection``) and
+        give a person whose outline box overlaps its detection's box by less than
+        ``detection_box_iou`` the detection's box (its landmarks mix two people)."""
+        d = det_index[src]
+        if self.require_detection:
+            poses, src, d = poses[d >= 0], src[d >= 0], d[d >= 0]
+        has = d >= 0
+        if self.detection_box_iou > 0 and has.any():
+            b = poses.boxes.copy()
+            iou = np.diag(box_iou(b[has], dets.boxes[d[has]]))
+            bad = np.flatnonzero(has)[iou < self.detection_box_iou]
+            if len(bad):
+                b[bad] = dets.boxes[d[bad]]
+                poses = poses.replace(boxes=b)
+        return poses, src
 
     def _detected_but_lost(self, dets: Poses, det_index: np.ndarray, n_tracked: int,
                            poses: Poses, src: np.ndarray) -> Poses:

@@ -1,0 +1,166 @@
+"""TopDownTracker with an external person detector: the rules that decide who is output.
+
+A stand-in landmark model (no network) returns the synthetic standing figure of tests/track/synth.py
+for every ROI whose box centre lies on one of the "people" of the scene, and nobody elsewhere,
+so each rule can be checked exactly. The real-video behaviour (YOLO + BlazePose on PETS09-S2L1
+and TUD-Campus) is tested in tests/eval/test_mot.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posekit.eval.mot import pose_boxes_for_mot
+from posekit.skeletons import BLAZEPOSE_33, COCO_17
+from posekit.track import TopDownTracker, Tracker
+from posekit.types import Frame, Poses
+from tests.track.synth import persons
+
+H = 100.0  # body height of every person, pixels
+
+
+class _Config:
+    box_scale = 1.4
+
+
+class StandIn:
+    """Landmark stage stand-in: ``model(frame, rois=boxes)`` gives the person of ``people``
+    nearest to each box centre if that centre lies within 0.3 body heights of the person's hip
+    centre; ``extras["box_index"]`` as BlazePose's."""
+
+    skeleton = BLAZEPOSE_33
+    config = _Config()
+
+    def __init__(self, people):
+        self.people = np.asarray(people, np.float64).reshape(-1, 2)
+        self.calls = []
+
+    def detect(self, image):  # pragma: no cover - not used with an external detector
+        raise AssertionError("the model's own detector must not run")
+
+    def __call__(self, frame, rois=None):
+        boxes = np.asarray(rois, np.float64)
+        self.calls.append(boxes)
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        hits, idx = [], []
+        for i, c in enumerate(centres):
+            if len(self.people) == 0:
+                continue
+            d = np.linalg.norm(self.people - c, axis=1)
+            if d.min() < 0.3 * H:
+                hits.append(self.people[d.argmin()])
+                idx.append(i)
+        if not hits:
+            return Poses.empty(BLAZEPOSE_33, with_world=True)
+        p = persons(hits, [H] * len(hits), BLAZEPOSE_33)
+        return p.replace(world=np.zeros((len(p), 33, 3)),
+                         extras={"box_index": np.asarray(idx, np.int64)})
+
+
+def person_box(cx: float, cy: float) -> list[float]:
+    """A pedestrian box (0.36 H wide, H tall) around hip centre (cx, cy)."""
+    return [cx - 0.18 * H, cy - 0.5 * H, cx + 0.18 * H, cy + 0.5 * H]
+
+
+def frame(i: int) -> Frame:
+    return Frame(np.zeros((480, 640, 3), np.uint8), i, i / 10.0)
+
+
+def detector_of(*boxes, scores=None):
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    s = np.full(len(b), 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
+    return lambda f: (b, s)
+
+
+def test_detections_start_tracks_and_external_detector_replaces_the_models():
+    model = StandIn([(200, 240), (400, 240)])
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        person_box(200, 240), person_box(400, 240)), detect_every=1, appearance=False)
+    out = stage(frame(0))
+    assert sorted(out.track_ids.tolist()) == [1, 2]
+    # outline boxes are marked, so MOT rows use them as they are
+    assert out.extras["boxes_kind"] == "outline"
+    np.testing.assert_array_equal(pose_boxes_for_mot(out), out.boxes)
+
+
+def test_detected_person_kept_when_landmarks_find_nobody():
+    # the detector sees a person at x=400 where the landmark stage finds nobody (occluded)
+    model = StandIn([(200, 240)])
+    det = person_box(400, 240)
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        person_box(200, 240), det), detect_every=1, appearance=False)
+    found = stage(frame(0))
+    assert len(found) == 2
+    kept = found[np.argmax(found.boxes[:, 0])]
+    np.testing.assert_allclose(kept.boxes[0], det, atol=1e-4)
+    assert np.isnan(kept.keypoints).all()        # a box-only detector gives no keypoints
+    stage.keep_detections = False
+    assert len(stage(frame(1))) == 1
+
+
+def test_detector_keypoints_are_mapped_to_the_models_skeleton():
+    model = StandIn([])
+    yolo_like = persons([(300, 240)], [H], COCO_17).replace(
+        boxes=np.asarray([person_box(300, 240)], np.float32),
+        person_scores=np.asarray([0.8], np.float32))
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=lambda f: yolo_like,
+                           detect_every=1, appearance=False)
+    out = stage(frame(0))
+    assert len(out) == 1 and out.skeleton == BLAZEPOSE_33
+    nose = BLAZEPOSE_33.index("nose")
+    np.testing.assert_allclose(out.keypoints[0, nose],
+                               yolo_like.keypoints[0, COCO_17.index("nose")], atol=1e-4)
+    assert np.isnan(out.keypoints[0, BLAZEPOSE_33.index("left_heel")]).all()
+
+
+def test_low_score_detection_continues_a_track_but_starts_none():
+    # nobody for the landmark stage: every person output is a kept detection
+    model = StandIn([])
+    steps = iter([detector_of(person_box(300, 240), scores=[0.9]),
+                  detector_of(person_box(303, 240), person_box(500, 240), scores=[0.3, 0.3])])
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=lambda f: next(steps)(f),
+                           detect_every=1, appearance=False, min_detection_score=0.1)
+    assert stage(frame(0)).track_ids.tolist() == [1]
+    out = stage(frame(1))
+    # the 0.3 detection of the tracked person continues track 1; the new one at x=500 is
+    # below new_detection_score (0.5) and is not kept
+    assert out.track_ids.tolist() == [1]
+    assert len(stage.last_poses) == 1
+
+
+def test_unconfirmed_tracked_roi_dropped_on_detector_frames():
+    # frame 0: two persons detected; then the detector sees only the first, while the landmark
+    # stage still finds something at the second's predicted ROI (a drifted track)
+    model = StandIn([(200, 240), (400, 240)])
+    both = detector_of(person_box(200, 240), person_box(400, 240))
+    one = detector_of(person_box(200, 240))
+    calls = iter([both, one, one])
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=lambda f: next(calls)(f),
+                           detect_every=1, appearance=False)
+    assert len(stage(frame(0))) == 2
+    assert len(stage(frame(1))) == 1
+    stage.require_detection = False
+    assert len(stage(frame(2))) == 2
+
+
+def test_mixed_landmarks_take_the_detection_box():
+    # the landmark stage returns a figure far taller than the detection (two people mixed)
+    model = StandIn([(300, 240)])
+    det = [300 - 18, 240 - 20, 300 + 18, 240 + 20]     # a box 40 px tall around the hips
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(det),
+                           detect_every=1, appearance=False, keep_detections=False)
+    out = stage(frame(0))
+    np.testing.assert_allclose(out.boxes[0], det, atol=1e-4)
+    stage.detection_box_iou = 0.0
+    assert out.boxes[0][3] - out.boxes[0][1] < 50
+    out = stage(frame(1))
+    assert out.boxes[0][3] - out.boxes[0][1] > 90       # the outline box of the 100 px figure
+
+
+def test_detector_errors():
+    model = StandIn([])
+    stage = TopDownTracker(model, Tracker(), detector=lambda f: (np.zeros((2, 4)), [0.5]),
+                           detect_every=1)
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        stage(frame(0))
