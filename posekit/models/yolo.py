@@ -191,9 +191,11 @@ class YoloPose:
         try:
             # Ultralytics takes numpy images as BGR, posekit's order.
             with self._autocast():
+                # ``half`` only when asked: Ultralytics warns on every call it is given
+                extra = {"half": True} if c.half else {}
                 res = self._model.predict(frame.image, imgsz=c.imgsz, conf=c.min_score,
                                           iou=c.iou, max_det=c.max_people, device=c.device,
-                                          half=c.half, verbose=False)[0]
+                                          verbose=False, **extra)[0]
             self._set_threads()
         except Exception as e:
             raise ModelError(f"YOLO inference failed: {e}") from e

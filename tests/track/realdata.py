@@ -52,8 +52,11 @@ def _frames(name: str, first: int, count: int):
 
 
 @functools.cache
-def tracked_clip(name: str, first: int, count: int, detect_every: int = 5) -> TrackedClip:
-    """BlazePose (native, tiled detector) + :class:`TopDownTracker` on ``count`` frames."""
+def tracked_clip(name: str, first: int, count: int, detect_every: int = 5,
+                 detector: str = "blazepose") -> TrackedClip:
+    """BlazePose (native) + :class:`TopDownTracker` on ``count`` frames; new persons from
+    BlazePose's tiled detector, or with ``detector="yolo"`` from YOLO11n-pose person boxes at
+    1280 px (score 0.1), as ``posekit run --detector yolo``."""
     from posekit.eval.mot import read_mot
     from posekit.models.blazepose import BlazePose, TileConfig
     from posekit.track import TopDownTracker, Tracker
@@ -61,7 +64,15 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5) -> Tr
     data_path(SEQUENCES[name][0])
     model = BlazePose(mode="image", max_people=20, min_score=0.3, min_presence=0.5,
                       box_scale=1.4, tiles=TileConfig(size=224, overlap=0.25))
-    stage = TopDownTracker(model, Tracker(), detect_every=detect_every)
+    if detector == "yolo":
+        from posekit.cli import YOLO_DETECTOR_SCORE
+        from posekit.models.yolo import YoloPose
+
+        people = YoloPose(imgsz=1280, min_score=YOLO_DETECTOR_SCORE, max_people=100)
+        stage = TopDownTracker(model, Tracker(), detect_every=detect_every, detector=people,
+                               min_detection_score=YOLO_DETECTOR_SCORE)
+    else:
+        stage = TopDownTracker(model, Tracker(), detect_every=detect_every)
     times, found, tracked = [], [], []
     for f in _frames(name, first, count):
         tracked.append(stage(f))
