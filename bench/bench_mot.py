@@ -38,8 +38,8 @@ running:
 the landmark network on 5-6 persons; tracker 2.6 ms, smoother 1.2 ms. The TUD blazepose rows
 were measured under load, so no fps.) 104 of PETS09's 358 false positives (YOLO, every frame)
 lie on the three people near the car park (frames 147-244, IoU >= 0.3) whose GT rows have
-conf=0 and are dropped, as the issue asks. IDF1 moves by several points with small changes of any setting; read it with that
-in mind.
+conf=0 and are dropped, as the issue asks. IDF1 moves by several points with small changes of
+any setting; read it with that in mind.
 """
 
 from __future__ import annotations

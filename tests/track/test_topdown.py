@@ -149,13 +149,25 @@ def test_mixed_landmarks_take_the_detection_box():
     model = StandIn([(300, 240)])
     det = [300 - 18, 240 - 20, 300 + 18, 240 + 20]     # a box 40 px tall around the hips
     stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(det),
-                           detect_every=1, appearance=False, keep_detections=False)
+                           detect_every=1, appearance=False, keep_detections=False,
+                           detection_box_weight=0.0)
     out = stage(frame(0))
     np.testing.assert_allclose(out.boxes[0], det, atol=1e-4)
     stage.detection_box_iou = 0.0
-    assert out.boxes[0][3] - out.boxes[0][1] < 50
     out = stage(frame(1))
     assert out.boxes[0][3] - out.boxes[0][1] > 90       # the outline box of the 100 px figure
+
+
+def test_box_is_the_mean_of_outline_and_detection():
+    model = StandIn([(300, 240)])
+    outline = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        person_box(300, 240)), detect_every=1, appearance=False, detection_box_weight=0.0)
+    ob = outline(frame(0)).boxes[0]
+    det = np.asarray(person_box(304, 236), np.float32)    # a detection 4 px off
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(det),
+                           detect_every=1, appearance=False)
+    out = stage(frame(0))
+    np.testing.assert_allclose(out.boxes[0], (ob + det) / 2, atol=1e-3)
 
 
 def test_detector_errors():
