@@ -12,8 +12,10 @@ as ``posekit run --detector yolo``) or from BlazePose's own detector on 224 px t
 (``--detector blazepose``, as ``posekit run --tiles 224``). Writes MOTChallenge rows (outline
 boxes from the 33 landmarks, :func:`posekit.eval.mot.pose_boxes_for_mot`) and prints MOTA,
 IDF1, recall, precision, ID switches (py-motmetrics, IoU 0.5, conf=0 GT rows dropped) and frames
-per second (wall clock of model + tracker + smoother, decoding excluded), with the seconds per
-frame of each stage.
+per second (wall clock of model + tracker + smoother, decoding excluded), the share of output
+persons with BlazePose's 33 landmarks and world coordinates (``33lm``; the others are detected
+persons the landmark stage lost, who carry YOLO's 17 keypoints), and the seconds per frame of
+each stage.
 
     .venv/bin/python bench/bench_mot.py                      # all three sequences, YOLO boxes
     .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2
@@ -26,19 +28,20 @@ Measured 2026-11-22 on the 2-core x86 VM (Xeon with AMX: YOLO in bfloat16), noth
 running:
 
     detector                 sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  ids   fps
-    yolo, every frame        pets09-s2l1     83.9   63.6   92.7   92.1    33  358  328   36  3.31
-    yolo, every frame        tud-campus      37.3   67.2   84.4   65.4     9  160   56   13  2.54
-    yolo, every frame        tud-stadtmitte  63.8   69.8   84.3   81.1    10  227  182   19  2.65
-    yolo, every 2nd frame    pets09-s2l1     81.5   68.2   90.2   92.0    41  349  440   24  4.90
+    yolo, every frame        pets09-s2l1     85.9   76.8   93.7   92.9    29  323  281   33  3.25
+    yolo, every frame        tud-campus      47.6   69.1   85.5   70.3     6  130   52   12  2.71
+    yolo, every frame        tud-stadtmitte  75.1   74.5   84.8   90.7    11  101  176   19  2.95
+    yolo, every 2nd frame    pets09-s2l1     82.7   67.7   90.9   92.7    47  322  407   24  4.87
     blazepose tiles, 5th     pets09-s2l1     74.5   67.3   82.2   92.1    31  314  797   25  6.93
     blazepose tiles, 5th     tud-campus      32.9   55.5   57.9   72.7    12   78  151    9
     blazepose tiles, 5th     tud-stadtmitte  51.0   45.9   56.7   93.3    18   47  501   13
 
-(PETS09, YOLO every frame: 0.29 s/frame in the model, about 0.15 s YOLO at 1280x960 and the rest
-the landmark network on 5-6 persons; tracker 2.6 ms, smoother 1.2 ms. The TUD blazepose rows
-were measured under load, so no fps.) 104 of PETS09's 358 false positives (YOLO, every frame)
-lie on the three people near the car park (frames 147-244, IoU >= 0.3) whose GT rows have
-conf=0 and are dropped, as the issue asks. IDF1 moves by several points with small changes of
+(PETS09, YOLO every frame: 0.30 s/frame in the model, about 0.15 s YOLO at 1280x960 and the rest
+the landmark network on 5-6 persons; tracker 2.5 ms, smoother 1.1 ms. About 92 % of the output
+persons have BlazePose's 33 landmarks (97 % with YOLO every 2nd frame). The TUD blazepose rows
+were measured under load, so no fps.) 105 of PETS09's 323 false positives (YOLO, every frame) lie on
+the three people near the car park (frames 147-244, IoU >= 0.3) whose GT rows have conf=0 and
+are dropped, as the issue asks. IDF1 moves by several points with small changes of
 any setting; read it with that in mind.
 """
 
@@ -103,7 +106,7 @@ def run_sequence(name: str, args) -> dict:
                            detector=detector, min_detection_score=args.yolo_score)
     smoother = None if args.no_smooth else Smoother()
     rows = []
-    n = 0
+    n = out_persons = full_persons = 0
     t_model = t_track = t_smooth = 0.0
     t_start = time.perf_counter()
     t_decode = 0.0
@@ -124,6 +127,9 @@ def run_sequence(name: str, args) -> dict:
         t_track += stage.last_timings.get("tracker", 0.0)
         t_smooth += t3 - t2
         rows.append(mot_rows(frame.index + 1, poses, pose_boxes_for_mot(poses)))
+        out_persons += len(poses)
+        if len(poses) and poses.world is not None:
+            full_persons += int(np.isfinite(poses.world).all(axis=(1, 2)).sum())
         n += 1
     wall = time.perf_counter() - t_start - t_decode
     pred = np.concatenate(rows) if rows else np.zeros((0, 10))
@@ -136,7 +142,8 @@ def run_sequence(name: str, args) -> dict:
         write_mot(Path(args.save) / f"{name}.txt", pred)
     m = evaluate_mot(g, pred)
     m.update(frames=n, fps=n / wall, s_model=t_model / n, s_tracker=t_track / n,
-             s_smoother=t_smooth / n, ids=tracker._next_id - 1)
+             s_smoother=t_smooth / n, ids=tracker._next_id - 1,
+             full=full_persons / max(out_persons, 1))
     return m
 
 
@@ -221,12 +228,14 @@ def main(argv=None) -> None:
         return
     names = list(SEQUENCES) if args.seq == "all" else [args.seq]
     print(f"{'sequence':16s} {'frames':>6s} {'MOTA':>6s} {'IDF1':>6s} {'Rcll':>6s} {'Prcn':>6s} "
-          f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s}  s/frame model/track/smooth")
+          f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s} {'33lm':>5s}  "
+          "s/frame model/track/smooth")
     for name in names:
         m = run_sequence(name, args)
         print(f"{name:16s} {m['frames']:6d} {100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} "
               f"{100 * m['recall']:6.1f} {100 * m['precision']:6.1f} {m['id_switches']:5d} "
-              f"{m['fp']:5d} {m['fn']:5d} {m['num_pred_ids']:4d} {m['fps']:6.2f}  "
+              f"{m['fp']:5d} {m['fn']:5d} {m['num_pred_ids']:4d} {m['fps']:6.2f} "
+              f"{100 * m['full']:5.1f}  "
               f"{m['s_model']:.4f}/{m['s_tracker']:.4f}/{m['s_smoother']:.4f}", flush=True)
 
 
