@@ -16,12 +16,25 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
 3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``); poses that repeat
    another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
    from a tracked ROI kept;
-4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`) and colour
-   histograms (``extras["appearance"]``) and go to ``tracker.update``, which returns them with
-   stable ``track_ids``.
+4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`);
+5. with an external detector, on the frames it runs, the detector decides who is there
+   (ByteTrack-like, Zhang et al., ECCV 2022, for the score rules): persons from ROIs no
+   detection matched are dropped (``require_detection``); each remaining person's box becomes
+   the mean of its outline box and its detection's box (``detection_box_weight``), or the
+   detection's box where the two disagree (``detection_box_iou``); detected persons the
+   landmark stage lost are kept with the detector's own keypoints (``keep_detections``), a
+   low-score detection only where it continues a track (``new_detection_score``);
+6. the poses get colour histograms (``extras["appearance"]``), are marked
+   ``extras["boxes_kind"] = "outline"`` (so :func:`posekit.eval.mot.pose_boxes_for_mot` keeps
+   these boxes) and go to ``tracker.update``, which returns them with stable ``track_ids``.
+
+Output persons are in the model's skeleton (BlazePose's 33 landmarks with world coordinates);
+persons kept from the detector carry only the keypoints it has (YOLO: the 17 COCO keypoints,
+mapped by name; world NaN).
 
 The model needs ``detect(image) -> detections`` with ``rois`` (N, 4) ``(cx, cy, side,
-rotation)`` pixels, best first, and ``__call__(frame, rois=boxes_xyxy)``, with a ``config`` that
+rotation)`` pixels, best first (unless an external ``detector`` is given), and
+``__call__(frame, rois=boxes_xyxy)`` returning ``extras["box_index"]``, with a ``config`` that
 has ``box_scale`` (the ROI side per box side). :class:`~posekit.models.blazepose.BlazePose`
 provides all three.
 """
