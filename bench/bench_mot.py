@@ -99,7 +99,8 @@ def run_sequence(name: str, args) -> dict:
     if args.detector == "yolo":
         from posekit.models.yolo import YoloPose
 
-        detector = YoloPose(imgsz=args.yolo_imgsz, min_score=args.yolo_score, max_people=50)
+        detector = YoloPose(imgsz=args.yolo_imgsz, min_score=args.yolo_score, max_people=50,
+                            bf16=None)
     every = args.detect_every or (1 if args.detector == "yolo" else 5)
     stage = TopDownTracker(model, tracker, detect_every=every,
                            min_inside=args.min_inside, appearance=not args.no_appearance,

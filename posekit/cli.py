@@ -236,7 +236,9 @@ def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False
     if detector == "yolo":
         from .models.yolo import YoloPose
 
-        people = YoloPose(imgsz=detector_size, min_score=YOLO_DETECTOR_SCORE, max_people=100)
+        # bf16=None: bfloat16 where the CPU has AMX (boxes within 0.15 px of float32)
+        people = YoloPose(imgsz=detector_size, min_score=YOLO_DETECTOR_SCORE, max_people=100,
+                          bf16=None)
         model = TopDownTracker(model, Tracker(), detector=people,
                                detect_every=detect_every or YOLO_DETECT_EVERY,
                                min_detection_score=YOLO_DETECTOR_SCORE)

@@ -120,6 +120,23 @@ def _weights_identity(settings: dict) -> str:
     return ""
 
 
+def _numerics(name: str, settings: dict) -> str:
+    """For models that run YOLO: whether it runs in bfloat16 here (``YoloConfig.bf16``: False
+    by default, None = on where the CPU has AMX), so float32 and bfloat16 predictions never
+    share a cache file."""
+    if "yolo" not in name and "hybrid" not in name:
+        return ""
+    bf16 = settings.get("bf16", False)
+    if bf16 is None:
+        try:
+            from ..models.yolo import cpu_has_amx
+
+            bf16 = cpu_has_amx()
+        except Exception:  # noqa: BLE001 - no yolo extra: the model will say so itself
+            return ""
+    return f"bf16={bool(bf16)}"
+
+
 def _posekit_version() -> str:
     try:
         from importlib.metadata import version
@@ -140,7 +157,7 @@ def prediction_cache_path(spec: ModelSpec, dataset: Dataset, root: Path | None =
     target = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
     blob = json.dumps([spec.name, target, sorted(settings.items(), key=lambda kv: kv[0]),
                        _weights_identity(settings), _posekit_version(), dataset.key,
-                       dataset.n_images], default=str)
+                       dataset.n_images, _numerics(spec.name, settings)], default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
     base = root if root is not None else cache_dir() / "eval"

@@ -84,11 +84,15 @@ class YoloConfig:
         max_people: most persons returned per frame (Ultralytics ``max_det``).
         device: torch device string (``"cpu"``, ``"cuda:0"``) or None for Ultralytics' choice.
         half: FP16 inference (CUDA only).
-        bf16: CPU inference under ``torch.autocast(dtype=bfloat16)``; None (default) turns it
-            on where the CPU runs bfloat16 matrix products in hardware (AMX tiles, as
+        bf16: CPU inference under ``torch.autocast(dtype=bfloat16)``: True, False (default), or
+            None for on where the CPU runs bfloat16 matrix products in hardware (AMX tiles, as
             ``torch.cpu._is_amx_tile_supported()`` reports) and the device is the CPU. Measured
-            on vtest.avi at ``imgsz=1280`` on a 2-core Sapphire Rapids VM: 441 ms -> 174 ms per
-            frame, boxes within 0.15 px of float32. Off by default elsewhere: without AMX it is
+            on a 2-core Sapphire Rapids VM: 441 -> 174 ms per frame at ``imgsz=1280`` on
+            vtest.avi, boxes within 0.15 px of float32; at 640 px on COCO-format images,
+            keypoints differ by a median 0.33 px (p95 1.2 px) and the person-weighted AP of
+            ``bench/bench_eval.py`` is 0.565 against 0.572. So it is off for the pose backend
+            (numbers that match float32) and on (None) where YOLO is a person detector
+            (``posekit run --detector yolo``), where only the boxes matter. Without AMX it is
             slower than float32.
         num_threads: torch CPU threads; None for all cores (``os.cpu_count()``). Ultralytics
             sets ``torch.set_num_threads(cpu_count - 1)`` when it picks the CPU (1 thread on a
@@ -102,7 +106,7 @@ class YoloConfig:
     max_people: int = 20
     device: str | None = None
     half: bool = False
-    bf16: bool | None = None
+    bf16: bool | None = False
     num_threads: int | None = None
 
 
@@ -134,7 +138,7 @@ class YoloPose:
 
     def __init__(self, *, weights: str | os.PathLike | None = None, imgsz: int = 640,
                  min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
-                 device: str | None = None, half: bool = False, bf16: bool | None = None,
+                 device: str | None = None, half: bool = False, bf16: bool | None = False,
                  num_threads: int | None = None, **unused):
         self.config = YoloConfig(weights=None if weights is None else str(weights),
                                  imgsz=int(imgsz), min_score=float(min_score), iou=float(iou),

@@ -107,3 +107,24 @@ def test_missing_extra_says_what_to_install(monkeypatch):
                         lambda name, *a: None if name == "ultralytics" else real(name, *a))
     with pytest.raises(MissingExtraError, match=r"pip install 'posekit\[yolo\]'"):
         y.YoloPose()
+
+
+@needs_yolo
+def test_uses_every_core_and_bf16_only_where_asked(yolo):
+    import torch
+
+    from posekit.models.yolo import YoloPose, cpu_has_amx
+
+    yolo(read("opencv-doc/messi5.jpg"))
+    # Ultralytics sets torch to cpu_count - 1 threads when it picks the CPU; posekit undoes it
+    assert torch.get_num_threads() == (os.cpu_count() or 1)
+    assert yolo._bf16 is False                      # the pose backend stays float32
+    auto = YoloPose(min_score=0.25, bf16=None)
+    assert auto._bf16 == cpu_has_amx()
+    if auto._bf16:
+        im = read("opencv-doc/messi5.jpg")
+        a, b = yolo(im), auto(im)
+        assert len(a) == len(b) >= 1
+        # measured: boxes within 0.15 px of float32 at 1280 px, a few px at most here
+        assert np.abs(a.boxes - b.boxes).max() < 4.0
+    auto.close()

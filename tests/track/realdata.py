@@ -68,7 +68,8 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5,
         from posekit.cli import YOLO_DETECTOR_SCORE
         from posekit.models.yolo import YoloPose
 
-        people = YoloPose(imgsz=1280, min_score=YOLO_DETECTOR_SCORE, max_people=100)
+        people = YoloPose(imgsz=1280, min_score=YOLO_DETECTOR_SCORE, max_people=100,
+                          bf16=None)
         stage = TopDownTracker(model, Tracker(), detect_every=detect_every, detector=people,
                                min_detection_score=YOLO_DETECTOR_SCORE)
     else:
