@@ -177,6 +177,14 @@ class YoloPose:
         self._threads = int(num_threads or os.cpu_count() or 1)
         if self._threads < 1:
             raise ModelError(f"num_threads must be at least 1, got {num_threads}")
+        # Ultralytics picks the device (and sets torch's thread count) inside the first
+        # predict; a tiny warm-up call does that here, so every real call runs with the same
+        # threads and gives the same numbers.
+        try:
+            self._model.predict(np.zeros((32, 32, 3), np.uint8), imgsz=32, device=device,
+                                verbose=False)
+        except Exception as e:
+            raise ModelError(f"YOLO cannot run {path.name}: {e}") from e
         self._set_threads()
         self.last_timings: dict[str, float] = {}
 
