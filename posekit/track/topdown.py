@@ -98,9 +98,9 @@ class TopDownTracker:
             boxes are ``(1 - w) * outline box + w * detection box`` (0 = the outline box). The
             two are independent estimates of the same box with similar errors (mean IoU with
             PETS09-S2L1's GT: 0.762 outline, 0.740 YOLO at 1280 px), so their mean is closer
-            to the GT than either: with 0.5 instead of 0, MOTA went from 83.9 to 85.8 on
-            PETS09-S2L1, 37.6 to 48.2 on TUD-Campus and 63.6 to 75.1 on TUD-Stadtmitte
-            (YOLO every frame; ``bench/bench_mot.py``).
+            to the GT than either: with 0.5 instead of 0, MOTA went from 83.9 to 85.9 on
+            PETS09-S2L1 (IDF1 63.6 to 76.8), 37.3 to 47.6 on TUD-Campus and 63.8 to 75.1 on
+            TUD-Stadtmitte (YOLO every frame; ``bench/bench_mot.py``).
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
