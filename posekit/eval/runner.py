@@ -121,20 +121,14 @@ def _weights_identity(settings: dict) -> str:
 
 
 def _numerics(name: str, settings: dict) -> str:
-    """For models that run YOLO: whether it runs in bfloat16 here (``YoloConfig.bf16``: False
-    by default, None = on where the CPU has AMX), so float32 and bfloat16 predictions never
-    share a cache file."""
-    if "yolo" not in name and "hybrid" not in name:
+    """For models that run YOLO with ``bf16=None`` (bfloat16 where the CPU has AMX; see
+    ``YoloConfig.bf16``): whether this CPU has AMX, so float32 and bfloat16 predictions never
+    share a cache file. Explicit ``bf16`` values are already part of the settings."""
+    if ("yolo" not in name and "hybrid" not in name) or settings.get("bf16", False) is not None:
         return ""
-    bf16 = settings.get("bf16", False)
-    if bf16 is None:
-        try:
-            from ..models.yolo import cpu_has_amx
+    from ..models.yolo import cpu_has_amx
 
-            bf16 = cpu_has_amx()
-        except Exception:  # noqa: BLE001 - no yolo extra: the model will say so itself
-            return ""
-    return f"bf16={bool(bf16)}"
+    return f"amx={cpu_has_amx()}"
 
 
 def _posekit_version() -> str:

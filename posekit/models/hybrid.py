@@ -446,7 +446,8 @@ class HybridPose:
     name = "hybrid"
     skeleton = BLAZEPOSE_33
 
-    _YOLO_KEYS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half")
+    _YOLO_KEYS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half",
+                  "bf16", "num_threads")
     _BLAZE_KEYS = ("num_threads", "heatmaps", "mask")
     _FUSE_KEYS = (("fuse_weight", "weight"), ("fuse_distance", "max_distance"),
                   ("fuse_min_confidence", "min_confidence"))

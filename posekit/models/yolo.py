@@ -96,7 +96,8 @@ class YoloConfig:
             slower than float32.
         num_threads: torch CPU threads; None for all cores (``os.cpu_count()``). Ultralytics
             sets ``torch.set_num_threads(cpu_count - 1)`` when it picks the CPU (1 thread on a
-            2-core machine, half the speed); posekit sets it back after each inference.
+            2-core machine, half the speed) during its setup in the first predict; posekit runs
+            that setup at load with a tiny warm-up call and then sets the threads back.
     """
 
     weights: str | None = None
@@ -208,7 +209,6 @@ class YoloPose:
                 res = self._model.predict(frame.image, imgsz=c.imgsz, conf=c.min_score,
                                           iou=c.iou, max_det=c.max_people, device=c.device,
                                           verbose=False, **extra)[0]
-            self._set_threads()
         except Exception as e:
             raise ModelError(f"YOLO inference failed: {e}") from e
         t1 = time.perf_counter()
@@ -224,8 +224,7 @@ class YoloPose:
     def _set_threads(self) -> None:
         import torch
 
-        if torch.get_num_threads() != self._threads:
-            torch.set_num_threads(self._threads)
+        torch.set_num_threads(self._threads)
 
     def _autocast(self):
         if not self._bf16:

@@ -160,7 +160,8 @@ class TopDownTracker:
         t_det = 0.0
         det_index = np.full(len(tboxes), -1, np.int64)   # all_boxes row -> detection row
         dets = None
-        if self._count % self.detect_every == 0 and self.detector is not None:
+        detect_now = self._count % self.detect_every == 0
+        if detect_now and self.detector is not None:
             td = time.perf_counter()
             dets = self._external_detections(frame)
             t_det = time.perf_counter() - td
@@ -168,7 +169,7 @@ class TopDownTracker:
                 dets.boxes.astype(np.float64), tboxes)
             boxes = [tboxes, dets.boxes[new].astype(np.float64)]
             det_index = np.concatenate([det_index, new])
-        elif self._count % self.detect_every == 0:
+        elif detect_now:
             td = time.perf_counter()
             found = self.model.detect(frame.image)
             t_det = time.perf_counter() - td
@@ -181,6 +182,7 @@ class TopDownTracker:
                 boxes.append(np.hstack([r[:, :2] - h2, r[:, :2] + h2]))
         self._count += 1
         all_boxes = np.concatenate(boxes)[:self.max_rois]
+        det_index = det_index[:len(all_boxes)]
         n_tracked = min(len(tboxes), len(all_boxes))
         tl = time.perf_counter()
         poses = self.model(frame, rois=all_boxes) if len(all_boxes) else self._empty()
@@ -196,11 +198,9 @@ class TopDownTracker:
         else:
             src = np.zeros(0, np.int64)
         if dets is not None and len(poses):
-            poses, src = self._check_with_detections(poses, src, det_index[:len(all_boxes)],
-                                                     dets)
+            poses, src = self._check_with_detections(poses, src, det_index, dets)
         if dets is not None and self.keep_detections:
-            extra = self._detected_but_lost(dets, det_index[:len(all_boxes)], n_tracked,
-                                            poses, src)
+            extra = self._detected_but_lost(dets, det_index, n_tracked, poses, src)
             if len(extra):
                 poses = _concat(poses, extra)
         if self.appearance and len(poses):

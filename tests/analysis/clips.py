@@ -236,6 +236,18 @@ def _with_tracker(d: dict, times: np.ndarray) -> list:
 _MEMO: dict = {}
 
 
+def _clip_and_cache(path: str, cache: Path | None) -> tuple[Path, Path]:
+    """The clip's file under the data folder and the pose cache folder (posekit's cache
+    ``test-poses`` when None). Raises FileNotFoundError where the clip is absent."""
+    p = DATA / path
+    if not p.is_file():
+        raise FileNotFoundError(p)
+    if cache is None:
+        from posekit.models.assets import cache_dir
+        cache = cache_dir() / "test-poses"
+    return p, cache
+
+
 def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
     """Poses of the clip ``path`` (relative to the data folder), from the cache or the model.
 
@@ -244,12 +256,7 @@ def clip_poses(path: str, cache: Path | None = None) -> ClipPoses:
     """
     if path in _MEMO:
         return _MEMO[path]
-    p = DATA / path
-    if not p.is_file():
-        raise FileNotFoundError(p)
-    if cache is None:
-        from posekit.models.assets import cache_dir
-        cache = cache_dir() / "test-poses"
+    p, cache = _clip_and_cache(path, cache)
     import cv2
 
     cap = cv2.VideoCapture(str(p))
@@ -335,12 +342,7 @@ def cli_path_poses(path: str, max_frames: int | None = None, cache: Path | None 
     key = f"cli:{path}:{max_frames}"
     if key in _MEMO:
         return _MEMO[key]
-    p = DATA / path
-    if not p.is_file():
-        raise FileNotFoundError(p)
-    if cache is None:
-        from posekit.models.assets import cache_dir
-        cache = cache_dir() / "test-poses"
+    p, cache = _clip_and_cache(path, cache)
     f = cache / (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-cli-{_cli_path_key()}"
                  f"-f{max_frames or 'all'}-v{CACHE_VERSION}.npz")
     if not f.is_file():
