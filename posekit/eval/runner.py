@@ -122,13 +122,20 @@ def _weights_identity(settings: dict) -> str:
 
 def _numerics(name: str, settings: dict) -> str:
     """For models that run YOLO with ``bf16=None`` (bfloat16 where the CPU has AMX; see
-    ``YoloConfig.bf16``): whether this CPU has AMX, so float32 and bfloat16 predictions never
-    share a cache file. Explicit ``bf16`` values are already part of the settings."""
+    ``YoloConfig.bf16``): whether this CPU has AMX and which runtime runs the network (torch's
+    and OpenVINO's bfloat16 differ), so float32 and bfloat16 predictions never share a cache
+    file. Explicit ``bf16`` values are already part of the settings, and float32 is the same
+    in both runtimes (within 1e-4 px)."""
     if ("yolo" not in name and "hybrid" not in name) or settings.get("bf16", False) is not None:
         return ""
-    from ..models.yolo import cpu_has_amx
+    from ..models.yolo import cpu_has_amx, resolve_runtime
 
-    return f"amx={cpu_has_amx()}"
+    try:
+        rt = resolve_runtime(settings.get("runtime", "auto"), weights=settings.get("weights"),
+                             device=settings.get("device"))
+    except Exception:  # noqa: BLE001 - a bad setting fails later, where the model loads
+        rt = "?"
+    return f"amx={cpu_has_amx()},rt={rt}"
 
 
 def _posekit_version() -> str:

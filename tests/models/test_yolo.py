@@ -119,8 +119,10 @@ def test_uses_every_core_and_bf16_only_where_asked(yolo):
     # Ultralytics sets torch to cpu_count - 1 threads when it picks the CPU; posekit undoes it
     assert torch.get_num_threads() == (os.cpu_count() or 1)
     assert yolo._bf16 is False                      # the pose backend stays float32
+    assert yolo.inference_precision() == "f32"
     auto = YoloPose(min_score=0.25, bf16=None)
     assert auto._bf16 == cpu_has_amx()
+    assert auto.inference_precision() == ("bf16" if cpu_has_amx() else "f32")
     if auto._bf16:
         im = read("opencv-doc/messi5.jpg")
         a, b = yolo(im), auto(im)
@@ -128,3 +130,58 @@ def test_uses_every_core_and_bf16_only_where_asked(yolo):
         # measured: boxes within 0.15 px of float32 at 1280 px, a few px at most here
         assert np.abs(a.boxes - b.boxes).max() < 4.0
     auto.close()
+
+
+HAVE_OPENVINO = importlib.util.find_spec("openvino") is not None
+
+
+@needs_yolo
+@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (part of posekit[yolo]) not installed")
+def test_openvino_runtime_gives_the_torch_numbers(yolo, tmp_path, monkeypatch):
+    """The OpenVINO export, compiled in float32, finds the same persons as torch float32 to a
+    thousandth of a pixel (measured: 1e-4 px on vtest.avi at 1280 px); the exported model is
+    written once into the cache and reused."""
+    import posekit.models.yolo as y
+
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    assert yolo.runtime == "openvino"               # "auto" with openvino installed, on the CPU
+    torch_m = y.YoloPose(min_score=0.25, runtime="torch")
+    assert torch_m.runtime == "torch" and torch_m.inference_precision() == "f32"
+    ov = y.YoloPose(min_score=0.25, runtime="openvino")
+    assert ov.inference_precision() == "f32"
+    folders = list((tmp_path / "yolo-openvino").glob("*_openvino_model"))
+    assert len(folders) == 1 and (folders[0] / "metadata.yaml").is_file()
+    assert not [p for p in (tmp_path / "yolo-openvino").iterdir() if p not in folders]
+    stamp = next(folders[0].glob("*.xml")).stat().st_mtime_ns
+    for rel in ("opencv-doc/messi5.jpg", "yolov5/data/images/bus.jpg"):
+        im = read(rel)
+        a, b = torch_m(im), ov(im)
+        assert len(a) == len(b) >= 1
+        assert np.abs(a.boxes - b.boxes).max() < 1e-3
+        both = np.isfinite(a.keypoints) & np.isfinite(b.keypoints)
+        assert np.abs(a.keypoints - b.keypoints)[both].max() < 1e-3
+        assert np.abs(a.person_scores - b.person_scores).max() < 1e-4
+    bf = y.YoloPose(min_score=0.25, runtime="openvino", bf16=True)
+    assert bf.inference_precision() == "bf16"
+    assert next(folders[0].glob("*.xml")).stat().st_mtime_ns == stamp    # exported once
+    for m in (torch_m, ov, bf):
+        m.close()
+
+
+def test_runtime_errors(monkeypatch):
+    import posekit.models.yolo as y
+
+    with pytest.raises(ModelError, match="runtime must be one of"):
+        y.resolve_runtime("tensorrt")
+    with pytest.raises(ModelError, match=".pt weights"):
+        y.resolve_runtime("openvino", weights="model.onnx", device="cpu")
+    with pytest.raises(ModelError, match="on the CPU"):
+        y.resolve_runtime("openvino", device="cuda:0")
+    assert y.resolve_runtime("auto", weights="model.onnx", device="cpu") == "torch"
+    assert y.resolve_runtime("torch", device="cpu") == "torch"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(y.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    assert y.resolve_runtime("auto", device="cpu") == "torch"
+    with pytest.raises(MissingExtraError, match=r"posekit\[yolo\]"):
+        y.resolve_runtime("openvino", device="cpu")
