@@ -104,7 +104,8 @@ def run_sequence(name: str, args) -> dict:
     every = args.detect_every or (1 if args.detector == "yolo" else 5)
     stage = TopDownTracker(model, tracker, detect_every=every,
                            min_inside=args.min_inside, appearance=not args.no_appearance,
-                           detector=detector, min_detection_score=args.yolo_score)
+                           detector=detector, min_detection_score=args.yolo_score,
+                           prediction_box_weight=args.prediction_box_weight)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
@@ -218,6 +219,9 @@ def main(argv=None) -> None:
                     help="person detector for new ROIs: BlazePose's tiled detector or YOLO")
     ap.add_argument("--yolo-imgsz", type=int, default=1280)
     ap.add_argument("--yolo-score", type=float, default=0.1)
+    ap.add_argument("--prediction-box-weight", type=float, default=None,
+                    help="between detector frames: weight of the track's predicted box in a "
+                         "tracked person's box (TopDownTracker.prediction_box_weight)")
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")

@@ -101,6 +101,14 @@ class TopDownTracker:
             to the GT than either: with 0.5 instead of 0, MOTA went from 83.9 to 85.9 on
             PETS09-S2L1 (IDF1 63.6 to 76.8), 37.3 to 47.6 on TUD-Campus and 63.8 to 75.1 on
             TUD-Stadtmitte (YOLO every frame; ``bench/bench_mot.py``).
+        prediction_box_weight: on the frames the detector does not run (``detect_every`` > 1):
+            a tracked person's box is ``(1 - w) * outline box + w * predicted box`` (the
+            track's last box moved by its constant-velocity prediction; the outline box alone
+            where the two overlap by less than ``detection_box_iou``). None: 0.5 with an
+            external ``detector`` (whose boxes the tracks carry), 0 without. Measured on
+            PETS09-S2L1 with YOLO every 2nd frame: MOTA 83.0 -> 84.5 (precision 92.6 -> 93.3,
+            recall 91.0 -> 91.6); every 3rd frame 81.4 -> 82.5. With BlazePose's own detector
+            (outline boxes only) it lowered MOTA on TUD-Campus, hence 0 there.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -113,7 +121,8 @@ class TopDownTracker:
                  match_iou: float = 0.3, min_detection_score: float = 0.0,
                  keep_detections: bool = True, new_detection_score: float = 0.5,
                  require_detection: bool = True, detection_box_iou: float = 0.5,
-                 detection_box_weight: float = 0.5):
+                 detection_box_weight: float = 0.5,
+                 prediction_box_weight: float | None = None):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -132,6 +141,9 @@ class TopDownTracker:
         self.require_detection = require_detection
         self.detection_box_iou = detection_box_iou
         self.detection_box_weight = detection_box_weight
+        if prediction_box_weight is None:
+            prediction_box_weight = 0.5 if detector is not None else 0.0
+        self.prediction_box_weight = float(prediction_box_weight)
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -199,6 +211,8 @@ class TopDownTracker:
             src = np.zeros(0, np.int64)
         if dets is not None and len(poses):
             poses, src = self._check_with_detections(poses, src, det_index, dets)
+        elif self.prediction_box_weight > 0 and len(poses):
+            poses = self._blend_predictions(poses, src, tboxes, n_tracked)
         if dets is not None and self.keep_detections:
             extra = self._detected_but_lost(dets, det_index, n_tracked, poses, src)
             if len(extra):
@@ -278,6 +292,23 @@ class TopDownTracker:
             b[idx[bad]] = db[bad]
             poses = poses.replace(boxes=b)
         return poses, src
+
+    def _blend_predictions(self, poses: Poses, src: np.ndarray, tboxes: np.ndarray,
+                           n_tracked: int) -> Poses:
+        """Between detector frames: a tracked person's box becomes ``(1 - w) * outline box +
+        w * predicted box`` (``prediction_box_weight``), where the predicted box is the track's
+        last box (itself a mean with its detection on detector frames) moved by its
+        constant-velocity prediction; the outline box alone where the two overlap by less than
+        ``detection_box_iou`` (the track's prediction is off)."""
+        tracked = np.flatnonzero(src < n_tracked)
+        if len(tracked) == 0:
+            return poses
+        b = poses.boxes.copy()
+        pb = tboxes[src[tracked]]
+        ok = np.diag(box_iou(b[tracked], pb)) >= self.detection_box_iou
+        w = self.prediction_box_weight
+        b[tracked[ok]] = (1 - w) * b[tracked[ok]] + w * pb[ok]
+        return poses.replace(boxes=b)
 
     def _detected_but_lost(self, dets: Poses, det_index: np.ndarray, n_tracked: int,
                            poses: Poses, src: np.ndarray) -> Poses:

@@ -170,6 +170,25 @@ def test_box_is_the_mean_of_outline_and_detection():
     np.testing.assert_allclose(out.boxes[0], (ob + det) / 2, atol=1e-3)
 
 
+def test_between_detector_frames_box_is_the_mean_of_outline_and_prediction():
+    """Frame 0 runs the detector (box = mean of outline and a detection 4 px off); frame 1
+    does not: the box is the mean of the outline and the track's box predicted to frame 1
+    (a still person: frame 0's box), or the outline alone with prediction_box_weight=0."""
+    model = StandIn([(300, 240)])
+    det = np.asarray(person_box(304, 236), np.float32)
+    boxes = {}
+    for w in (0.0, 0.5):
+        stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(det),
+                               detect_every=2, appearance=False, prediction_box_weight=w)
+        b0 = stage(frame(0)).boxes[0]
+        out = stage(frame(1))
+        assert len(out) == 1
+        boxes[w] = (b0, out.boxes[0])
+    outline = boxes[0.0][1]
+    np.testing.assert_allclose(boxes[0.5][1], (outline + boxes[0.5][0]) / 2, atol=1e-3)
+    assert np.abs(boxes[0.5][1] - outline).max() > 0.5     # the blend moved it
+
+
 def test_detector_errors():
     model = StandIn([])
     stage = TopDownTracker(model, Tracker(), detector=lambda f: (np.zeros((2, 4)), [0.5]),
