@@ -94,7 +94,7 @@ def run_sequence(name: str, args) -> dict:
                       min_score=args.min_score, min_presence=args.min_presence,
                       tiles=TileConfig(size=args.tile, overlap=args.overlap),
                       box_scale=args.box_scale)
-    tracker = Tracker()
+    tracker = Tracker(roi_bonus=args.roi_bonus)
     detector = None
     if args.detector == "yolo":
         from posekit.models.yolo import YoloPose
@@ -105,7 +105,8 @@ def run_sequence(name: str, args) -> dict:
     stage = TopDownTracker(model, tracker, detect_every=every,
                            min_inside=args.min_inside, appearance=not args.no_appearance,
                            detector=detector, min_detection_score=args.yolo_score,
-                           prediction_box_weight=args.prediction_box_weight)
+                           prediction_box_weight=args.prediction_box_weight,
+                           coast=False if args.no_coast else None)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
@@ -222,6 +223,12 @@ def main(argv=None) -> None:
     ap.add_argument("--prediction-box-weight", type=float, default=None,
                     help="between detector frames: weight of the track's predicted box in a "
                          "tracked person's box (TopDownTracker.prediction_box_weight)")
+    ap.add_argument("--roi-bonus", type=float, default=0.3,
+                    help="TrackerConfig.roi_bonus: association bonus of a person to the track "
+                         "whose ROI gave it")
+    ap.add_argument("--no-coast", action="store_true",
+                    help="between detector frames, drop tracked persons the landmark stage "
+                         "lost instead of keeping their predicted box (TopDownTracker.coast)")
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")

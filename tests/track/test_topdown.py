@@ -189,6 +189,45 @@ def test_between_detector_frames_box_is_the_mean_of_outline_and_prediction():
     assert np.abs(boxes[0.5][1] - outline).max() > 0.5     # the blend moved it
 
 
+def test_person_lost_between_detector_frames_coasts_until_the_next_one():
+    """Detector every 2nd frame. The landmark stage loses the person at x=400 from frame 1
+    on: on frame 1 they are output on their predicted box (a still person: frame 0's box),
+    with their ID, no keypoints and ``coasting`` True. On frame 2 the detector no longer sees
+    them either, so they are dropped, and on frame 3 their track (not seen on frame 2) does
+    not coast."""
+    model = StandIn([(200, 240), (400, 240)])
+    seen = [person_box(200, 240), person_box(400, 240)]
+
+    def detector(f):
+        return np.asarray(seen, np.float32).reshape(-1, 4), np.full(len(seen), 0.9)
+
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector, detect_every=2,
+                           appearance=False)
+    out0 = stage(frame(0))
+    assert len(out0) == 2
+    right = int(np.argmax(out0.boxes[:, 0]))
+    model.people = model.people[:1]
+    out1 = stage(frame(1))
+    assert len(out1) == 2
+    c = np.asarray(out1.extras["coasting"])
+    assert c.tolist().count(True) == 1
+    assert out1.track_ids[c][0] == out0.track_ids[right]
+    np.testing.assert_allclose(out1.boxes[c][0], out0.boxes[right], atol=1e-3)
+    assert np.isnan(out1.keypoints[c]).all() and (out1.scores[c] == 0).all()
+    assert not np.isnan(out1.keypoints[~c]).any()
+    seen.pop()
+    assert len(stage(frame(2))) == 1
+    assert len(stage(frame(3))) == 1
+    # coast=False: the lost person is simply not output between detector frames
+    model.people = np.asarray([(200, 240), (400, 240)], np.float64)
+    seen.append(person_box(400, 240))
+    off = TopDownTracker(model, Tracker(min_hits=1), detector=detector, detect_every=2,
+                         appearance=False, coast=False)
+    assert len(off(frame(0))) == 2
+    model.people = model.people[:1]
+    assert len(off(frame(1))) == 1
+
+
 def test_detector_errors():
     model = StandIn([])
     stage = TopDownTracker(model, Tracker(), detector=lambda f: (np.zeros((2, 4)), [0.5]),

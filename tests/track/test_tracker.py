@@ -284,3 +284,26 @@ def test_real_clip_ids_recovered_after_dropped_frames():
     # the test can fail: a tracker that forgets lost tracks after 0.2 s gives new IDs
     before, after = retrack(Tracker(max_age_s=0.2, reid_max_age_s=0.0))
     assert any(before[g] != after[g] for g in set(before) & set(after))
+
+
+def test_roi_bonus_keeps_a_person_on_the_track_whose_roi_found_them():
+    """Two still persons 30 px apart; on frame 5 both jump 18 px towards each other's place
+    (e.g. a noisy outline box while they overlap), so motion alone prefers the swap. The
+    persons carry ``roi_track_key`` (the ROI each came from, as TopDownTracker sets): with the
+    bonus the IDs stay; without it they swap."""
+    def frames(keys):
+        out = []
+        for i in range(8):
+            d = 18 if i == 5 else 0
+            p = persons([[300 + d, 300], [330 - d, 300]], [100, 100])
+            if keys is not None and i >= 3:
+                p = p.replace(extras={"roi_track_key": np.asarray(keys, np.int64)})
+            out.append(p)
+        return out
+
+    for bonus, keys, stays in ((0.3, [0, 1], True), (0.0, [0, 1], False), (0.3, None, False)):
+        tr = Tracker(min_hits=1, roi_bonus=bonus, iou_weight=1.0)
+        out = run(tr, frames(keys))
+        before, at = out[4].track_ids.tolist(), out[5].track_ids.tolist()
+        assert sorted(before) == [1, 2]
+        assert (at == before) == stays, (bonus, keys, before, at)
