@@ -15,6 +15,10 @@ JSON Lines schema (one JSON object per line; NaN is written as ``null``)::
                   "keypoints": [[x, y, visibility], ...],      # pixels, x right, y down
                   "world": [[x, y, z], ...] | null}]}          # metres, hip-centred
 
+A person tracked between detector frames whose landmarks were not found on this frame
+(``posekit.track.TopDownTracker``'s ``coast``) has ``"coasting": true``, its predicted box,
+score 0 and ``null`` keypoints.
+
 CSV (long form, one row per landmark):
 ``frame,time_s,person,track_id,landmark,x,y,z_world,visibility``.
 """
@@ -77,6 +81,7 @@ def _num(x: float, nd: int = 2):
 def person_records(poses: Poses) -> list[dict]:
     """JSON-ready dicts, one per person (schema in the module docstring)."""
     out = []
+    coasting = poses.extras.get("coasting")
     for i in range(len(poses)):
         kp = [[_num(x), _num(y), _num(s, 4)] for (x, y), s in
               zip(poses.keypoints[i], poses.scores[i])]
@@ -90,6 +95,8 @@ def person_records(poses: Poses) -> list[dict]:
             "keypoints": kp,
             "world": world,
         })
+        if coasting is not None and bool(coasting[i]):
+            out[-1]["coasting"] = True
     return out
 
 

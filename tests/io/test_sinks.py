@@ -39,3 +39,16 @@ def test_jsonl_missing_keypoints_are_null(tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert lines[1]["persons"][0]["keypoints"][3][:2] == [None, None]
     assert lines[1]["persons"][0]["world"] is None
+    assert "coasting" not in lines[1]["persons"][0]
+
+
+def test_jsonl_marks_coasting_persons(tmp_path):
+    kp = np.full((2, 33, 2), 5.0, np.float32)
+    kp[1] = np.nan
+    p = Poses(kp, np.ones((2, 33)), BLAZEPOSE_33, extras={"coasting": np.array([False, True])})
+    out = tmp_path / "p.jsonl"
+    with JsonlSink(out, BLAZEPOSE_33) as s:
+        s.write(Frame(np.zeros((10, 10, 3), np.uint8), 0, 0.0), p)
+    persons = json.loads(out.read_text().splitlines()[1])["persons"]
+    assert "coasting" not in persons[0] and persons[1]["coasting"] is True
+    assert all(k[:2] == [None, None] for k in persons[1]["keypoints"])
