@@ -61,7 +61,9 @@ def run(
                               "small people (0: whole frame only; blazepose only)."),
     detect_every: int | None = typer.Option(None, "--detect-every", min=1,
                                                help="Run the person detector every N frames "
-                                               "(video mode; tracked persons need none)."),
+                                               "(video mode; tracked persons need none). "
+                                               "With --detector yolo, 2 is about 1.5x faster "
+                                               "for a few points of MOTA/IDF1."),
     detector: str = typer.Option("blazepose", "--detector", help="Person detector for "
                                  "tracked video with --model blazepose: blazepose (its own "
                                  "detector) or yolo (YOLO11n-pose person boxes at "
