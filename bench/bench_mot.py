@@ -26,33 +26,35 @@ Targets (issue 4): PETS09-S2L1 MOTA > 84.9 and IDF1 > 70.6 (Ultralytics YOLO11n-
 ByteTrack at 1280 px, conf 0.1, 2.6 frames/s) at >= 13 frames/s.
 
 Measured 2026-11-22 on the 2-core x86 VM (Xeon with AMX: YOLO in OpenVINO bfloat16), nothing
-else running (this VM's speed moves by 20 % or more from run to run; fps are of one run):
+else running. This VM's speed moves by 20 % or more from run to run: the fps column gives the
+range over the runs of the same setting (one number: one run).
 
     detector                 sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  ids   fps
-    yolo, every frame        pets09-s2l1     87.4   82.8   94.3   93.5    16  293  257   23  3.72
-    yolo, every frame        tud-campus      44.3   61.2   85.0   69.0     9  137   54   12  3.09
-    yolo, every frame        tud-stadtmitte  76.6   71.0   85.1   91.2     4   95  172   15  3.36
-    yolo, every 2nd frame    pets09-s2l1     85.3   74.0   93.5   92.4    23  344  291   19  5.76
-    yolo, every 2nd frame    tud-campus      40.9   65.1   83.3   67.5     8  144   60    9  4.19
-    yolo, every 2nd frame    tud-stadtmitte  71.9   62.0   81.5   91.5    24   87  214   13  4.38
-    yolo, every 3rd frame    pets09-s2l1     83.2   69.3   92.4   91.5    29  384  339   19  5.49
+    yolo, every frame        pets09-s2l1     87.4   82.6   94.2   93.5    15  291  259   23  3.0-3.7
+    yolo, every frame        tud-campus      45.1   60.7   84.7   69.4     8  134   55   12  2.0-3.1
+    yolo, every frame        tud-stadtmitte  76.4   70.9   84.9   91.2     4   95  174   15  3.0-3.4
+    yolo, every 2nd frame    pets09-s2l1     85.6   74.4   93.6   92.5    18  340  285   18  5.3-5.7
+    yolo, every 2nd frame    tud-campus      42.6   69.1   83.3   68.0     5  141   60   10  3.9
+    yolo, every 2nd frame    tud-stadtmitte  73.7   70.3   82.4   92.0    17   83  204   14  4.2
+    yolo, every 3rd frame    pets09-s2l1     83.3   68.6   92.5   91.5    29  383  337   20  7.38
     blazepose tiles, 5th     pets09-s2l1     74.5   67.3   82.2   92.1    31  314  797   25  6.93
     blazepose tiles, 5th     tud-campus      32.9   55.5   57.9   72.7    12   78  151    9
     blazepose tiles, 5th     tud-stadtmitte  51.0   45.9   56.7   93.3    18   47  501   13
 
-How the YOLO rows got there on PETS09-S2L1 (each step measured with the ones before it):
+How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones before it):
 
     step                                               every frame      every 2nd frame
     YOLO in torch bfloat16 (the previous release)      85.9 / 76.8      82.7 / 67.7  (4.87 fps)
     YOLO in OpenVINO bfloat16                          87.4 / 82.6      83.0 / 62.8
     + predicted box in the box between detections           -           84.5 / 60.4
-    + association favours the ROI's track (roi_bonus)  87.4 / 82.8      84.5 / 71.0
-    + coasting of lost persons between detections           -           85.3 / 74.0
+    + coasting of lost persons between detections           -           85.6 / 74.4
+    (--roi-bonus 0.3 instead of 0: every frame 87.4 / 82.8; every 2nd frame 84.5 / 71.0
+    without coasting, 85.3 / 74.0 with it; lower on both TUD sequences, so it is off)
 
-(PETS09, YOLO every frame: 0.26 s/frame in the model, about 0.13 s YOLO at 1280x960 and the rest
-the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother 1.1 ms. The
-landmark network alone caps the rate near 13 frames/s on this machine, whatever the detector
-costs. About 94 % of the output persons have BlazePose's 33 landmarks; the others are detected
+(PETS09, YOLO every frame: 0.26-0.30 s/frame in the model, about 0.13 s YOLO at 1280x960 and
+the rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother
+1.1 ms. The landmark network alone caps the rate near 13 frames/s on this machine, whatever the
+detector costs. About 94 % of the output persons have BlazePose's 33 landmarks; the others are detected
 persons the landmark stage lost, with YOLO's 17 keypoints, and, between detector frames, coasting
 persons with none. The TUD blazepose rows were measured under load, so no fps.) 105 of PETS09's
 false positives (YOLO, every frame) lie on the three people near the car park (frames 147-244,
@@ -238,7 +240,7 @@ def main(argv=None) -> None:
     ap.add_argument("--prediction-box-weight", type=float, default=None,
                     help="between detector frames: weight of the track's predicted box in a "
                          "tracked person's box (TopDownTracker.prediction_box_weight)")
-    ap.add_argument("--roi-bonus", type=float, default=0.3,
+    ap.add_argument("--roi-bonus", type=float, default=0.0,
                     help="TrackerConfig.roi_bonus: association bonus of a person to the track "
                          "whose ROI gave it")
     ap.add_argument("--no-coast", action="store_true",

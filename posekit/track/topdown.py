@@ -28,7 +28,7 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
    (``prediction_box_weight``) and persons the landmark stage lost coast on their predicted
    box (``coast``);
 7. the poses carry the key of the track whose ROI found them (``extras["roi_track_key"]``,
-   which the tracker favours, ``TrackerConfig.roi_bonus``; ``roi_hint``) and get colour
+   which the tracker can favour, ``TrackerConfig.roi_bonus``; ``roi_hint``) and get colour
    histograms (``extras["appearance"]``), are marked ``extras["boxes_kind"] = "outline"``
    (so :func:`posekit.eval.mot.pose_boxes_for_mot` keeps these boxes) and go to
    ``tracker.update``, which returns them with stable ``track_ids``.
@@ -119,13 +119,14 @@ class TopDownTracker:
             presence score fell) is output on its predicted box with no keypoints (NaN, scores
             0, person score 0, ``extras["coasting"]`` True), until the next detector frame
             decides. None: on with an external ``detector``. Measured on PETS09-S2L1 with
-            YOLO every 2nd frame (and ``roi_bonus`` 0.3): MOTA 84.5 -> 85.3, IDF1 71.0 ->
-            74.0; the persons missed on the frames between went from 235 to 154.
+            YOLO every 2nd frame: MOTA 84.5 -> 85.6, IDF1 60.4 -> 74.4 (with ``roi_bonus``
+            0.3: 84.5 / 71.0 -> 85.3 / 74.0, and the persons missed on the frames between
+            fell from 235 to 154).
         roi_hint: give each person ``extras["roi_track_key"]``, the internal key of the track
-            whose ROI found them (-1: a new ROI), which the tracker favours in its association
-            (``TrackerConfig.roi_bonus``). None: on with an external ``detector``. With
-            BlazePose's own detector (tiles, every 5th frame) it lowered IDF1 on TUD-Campus
-            from 0.555 to 0.440 (switches 12 -> 18), hence off there.
+            whose ROI found them (-1: a new ROI), which the tracker can favour in its
+            association (``TrackerConfig.roi_bonus``, off by default). None: on with an
+            external ``detector``. With BlazePose's own detector (tiles, every 5th frame) and
+            a bonus of 0.3 it lowered IDF1 on TUD-Campus from 0.555 to 0.440, hence off there.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was

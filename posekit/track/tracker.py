@@ -13,7 +13,8 @@ Each call ``tracker.update(poses, time_s)`` assigns the persons of one frame to 
    keypoints seen in both, ``k = 2 sigma`` with the COCO sigmas, ``s^2`` the area of the
    track's keypoint box); BlazePose poses are compared through ``poses.to(COCO_17)``. Where no
    keypoint is seen in both, the similarity is the IoU alone. A person found from a track's
-   ROI (``extras["roi_track_key"]``) gets ``roi_bonus`` added for that track.
+   ROI (``extras["roi_track_key"]``) can get ``roi_bonus`` added for that track (off by
+   default).
 3. **Re-matching of lost tracks.** Confirmed tracks not matched in step 2 (including tracks
    lost for up to ``max_age_s`` seconds) are matched to the remaining persons by the IoU of
    *buffered* boxes (each box widened by ``buffer + buffer_per_s * gap`` times its size per
@@ -72,9 +73,12 @@ class TrackerConfig:
             ROI the landmark stage was given, -1 for none; :class:`~posekit.track.
             TopDownTracker` sets it), added to the similarity of each person and that track
             (where the similarity is above 0), so a person stays with the track that led the
-            landmark network to them unless the geometry clearly says otherwise. Measured on
-            PETS09-S2L1 with YOLO person boxes on every 2nd frame: IDF1 60.4 -> 71.0 with
-            0.3 (68.0 with 1.0), MOTA unchanged (84.5); every frame: IDF1 82.6 -> 82.8.
+            landmark network to them. Off (0) by default: measured with YOLO person boxes on
+            every 2nd frame (``bench/bench_mot.py``), 0.3 raised PETS09-S2L1's IDF1 from 60.4
+            to 71.0 without coasting, but with coasting (``TopDownTracker.coast``) it gave
+            85.3 / 74.0 MOTA / IDF1 against 85.6 / 74.4 without it, and it lowered
+            TUD-Campus (42.6 / 69.1 -> 40.9 / 65.1) and TUD-Stadtmitte (73.7 / 70.3 -> 71.9 /
+            62.0); with YOLO on every frame it changed nothing.
         min_score: persons with a lower ``person_score`` are ignored.
         new_track_min_score: lowest ``person_score`` that starts a new tentative track.
         buffer: box buffer per side, as a fraction of the box size, when re-matching tracks
@@ -116,7 +120,7 @@ class TrackerConfig:
     max_age_s: float = 1.5
     iou_weight: float = 0.5
     min_similarity: float = 0.25
-    roi_bonus: float = 0.3
+    roi_bonus: float = 0.0
     min_score: float = 0.0
     new_track_min_score: float = 0.5
     buffer: float = 0.3
