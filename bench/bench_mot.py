@@ -53,13 +53,13 @@ How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones
 
 (PETS09, YOLO every frame: 0.26-0.30 s/frame in the model, about 0.13 s YOLO at 1280x960 and
 the rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother
-1.1 ms. The landmark network alone caps the rate near 13 frames/s on this machine, whatever the
-detector costs. About 94 % of the output persons have BlazePose's 33 landmarks; the others are detected
-persons the landmark stage lost, with YOLO's 17 keypoints, and, between detector frames, coasting
-persons with none. The TUD blazepose rows were measured under load, so no fps.) 105 of PETS09's
-false positives (YOLO, every frame) lie on the three people near the car park (frames 147-244,
-IoU >= 0.3) whose GT rows have conf=0 and are dropped, as the issue asks. IDF1 moves by several
-points with small changes of any setting; read it with that in mind.
+1.1 ms. The landmark network alone caps the rate near 13 frames/s on this machine, whatever
+the detector costs. About 94 % of the output persons have BlazePose's 33 landmarks; the others
+are detected persons the landmark stage lost, with YOLO's 17 keypoints, and, between detector
+frames, coasting persons with none. The TUD blazepose rows were measured under load, so no
+fps.) 105 of PETS09's false positives (YOLO, every frame) lie on the three people near the car
+park (frames 147-244, IoU >= 0.3) whose GT rows have conf=0 and are dropped, as the issue asks.
+IDF1 moves by several points with small changes of any setting; read it with that in mind.
 """
 
 from __future__ import annotations
