@@ -205,7 +205,10 @@ def test_ctrl_c_finalizes_video_and_jsonl(tmp_path):
     out, js = tmp_path / "o.mp4", tmp_path / "o.jsonl"
     exe = Path(sys.executable).parent / "posekit"
     cmd = [str(exe), "run", str(src), "--out", str(out), "--json", str(js), "--quiet"]
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    # SIGINT at its default in the child, as in a terminal: a shell that starts the test run
+    # as a background job (``make test &``) makes it ignored, and children inherit that
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
