@@ -114,14 +114,13 @@ def run_sequence(name: str, args) -> dict:
     tracker = Tracker(roi_bonus=args.roi_bonus)
     detector = None
     if args.detector == "yolo":
-        from posekit.models.yolo import YoloPose
+        from posekit.models.yolo import person_detector
 
-        detector = YoloPose(imgsz=args.yolo_imgsz, min_score=args.yolo_score, max_people=50,
-                            bf16=None)
+        detector = person_detector(args.yolo_imgsz, args.yolo_score)
     every = args.detect_every or (1 if args.detector == "yolo" else 5)
     stage = TopDownTracker(model, tracker, detect_every=every,
                            min_inside=args.min_inside, appearance=not args.no_appearance,
-                           detector=detector, min_detection_score=args.yolo_score,
+                           detector=detector,
                            prediction_box_weight=args.prediction_box_weight,
                            coast=False if args.no_coast else None)
     smoother = None if args.no_smooth else Smoother()

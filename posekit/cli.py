@@ -216,9 +216,8 @@ def run(
         raise typer.Exit(130)
 
 
-#: ``--detector yolo``: YOLO's person score threshold (Ultralytics ``conf``) and how often it
-#: runs; chosen on PETS09-S2L1 with ``bench/bench_mot.py --detector yolo`` (see its docstring).
-YOLO_DETECTOR_SCORE = 0.1
+#: ``--detector yolo``: how often it runs by default; chosen on PETS09-S2L1 with
+#: ``bench/bench_mot.py`` (see its docstring; ``--detect-every 2`` is the faster setting).
 YOLO_DETECT_EVERY = 1
 
 
@@ -236,14 +235,10 @@ def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False
 
     stages: list = []
     if detector == "yolo":
-        from .models.yolo import YoloPose
+        from .models.yolo import person_detector
 
-        # bf16=None: bfloat16 where the CPU has AMX (boxes within 0.15 px of float32)
-        people = YoloPose(imgsz=detector_size, min_score=YOLO_DETECTOR_SCORE, max_people=100,
-                          bf16=None)
-        model = TopDownTracker(model, Tracker(), detector=people,
-                               detect_every=detect_every or YOLO_DETECT_EVERY,
-                               min_detection_score=YOLO_DETECTOR_SCORE)
+        model = TopDownTracker(model, Tracker(), detector=person_detector(detector_size),
+                               detect_every=detect_every or YOLO_DETECT_EVERY)
     elif tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
         kw = {"detect_every": detect_every} if detect_every else {}
         model = TopDownTracker(model, Tracker(), **kw)

@@ -72,8 +72,9 @@ def blazepose_files() -> BlazePoseFiles:
     return files
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (cache keys of files derived from model weights)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -112,7 +113,8 @@ def blazepose_task_bundle(files: BlazePoseFiles | None = None) -> Path:
             cannot be built.
     """
     files = files or blazepose_files()
-    key = hashlib.sha256((_sha(files.detector) + _sha(files.landmark)).encode()).hexdigest()[:16]
+    both = file_sha256(files.detector) + file_sha256(files.landmark)
+    key = hashlib.sha256(both.encode()).hexdigest()[:16]
     path = cache_dir() / f"pose_landmarker_full-v2-{key}.task"  # v2: detector in [-1, 1]
     if path.is_file():
         return path

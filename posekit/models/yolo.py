@@ -24,7 +24,6 @@ thread count. Measured on vtest.avi on a 2-core Sapphire Rapids VM
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import logging
 import os
@@ -41,7 +40,7 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses
 from . import as_frame
-from .assets import cache_dir
+from .assets import cache_dir, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -190,13 +189,9 @@ def openvino_model(weights: str | os.PathLike) -> Path:
     src = Path(weights)
     if not src.is_file():
         raise ModelError(f"YOLO weights not found: {src}")
-    h = hashlib.sha256()
-    with open(src, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     root = cache_dir() / "yolo-openvino"
     # the "_openvino_model" suffix is how Ultralytics recognises the format of a folder
-    out = root / f"{src.stem}-{h.hexdigest()[:16]}_openvino_model"
+    out = root / f"{src.stem}-{file_sha256(src)[:16]}_openvino_model"
     if any(out.glob("*.xml")) and (out / "metadata.yaml").is_file():
         return out
     log.info("exporting %s to OpenVINO in %s", src.name, out)
@@ -227,6 +222,28 @@ def openvino_model(weights: str | os.PathLike) -> Path:
     except Exception as e:  # exporter failures
         raise ModelError(f"cannot export {src.name} to OpenVINO: {e}") from e
     return out
+
+
+#: Person score threshold of YOLO as a person detector (``posekit run --detector yolo``),
+#: chosen on PETS09-S2L1 with ``bench/bench_mot.py`` (see its docstring): low-score boxes only
+#: continue tracks (``TopDownTracker.new_detection_score``).
+PERSON_DETECTOR_SCORE = 0.1
+
+
+def person_detector(imgsz: int = 1280, min_score: float = PERSON_DETECTOR_SCORE,
+                    **settings) -> YoloPose:
+    """YOLO11n-pose set up as the person detector of a
+    :class:`~posekit.track.TopDownTracker` (``posekit run --detector yolo``): 1280 px input
+    so that people 60 px tall are found, score 0.1, up to 100 persons, and ``bf16=None``
+    (bfloat16 where the CPU has AMX: boxes within 0.15 px of float32). It returns
+    :class:`Poses` with ``boxes`` (N, 4) xyxy pixels and ``person_scores`` (N,); other
+    ``settings`` go to :class:`YoloPose`.
+
+    Raises:
+        MissingExtraError, ModelError: as :class:`YoloPose`.
+    """
+    settings = {"max_people": 100, "bf16": None, **settings}
+    return YoloPose(imgsz=imgsz, min_score=min_score, **settings)
 
 
 def cpu_has_amx() -> bool:
@@ -386,7 +403,8 @@ class YoloPose:
         return "bf16" if self._bf16 else "f32"
 
     def _autocast(self):
-        if not self._bf16:
+        # OpenVINO's precision is set when it compiles the network (_compile_openvino)
+        if not self._bf16 or self.runtime == "openvino":
             return contextlib.nullcontext()
         import torch
 
@@ -408,5 +426,5 @@ class YoloPose:
         return Poses(xy, sc, COCO_17, boxes=boxes, person_scores=np.clip(ps, 0.0, 1.0))
 
 
-__all__ = ["RUNTIMES", "YoloConfig", "YoloPose", "bundled_weights", "openvino_model",
-           "resolve_runtime"]
+__all__ = ["PERSON_DETECTOR_SCORE", "RUNTIMES", "YoloConfig", "YoloPose", "bundled_weights",
+           "openvino_model", "person_detector", "resolve_runtime"]

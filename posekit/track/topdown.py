@@ -27,9 +27,9 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
 6. between detector frames, tracked persons' boxes are blended with their predicted boxes
    (``prediction_box_weight``) and persons the landmark stage lost coast on their predicted
    box (``coast``);
-7. the poses carry the key of the track whose ROI found them (``extras["roi_track_key"]``,
-   which the tracker can favour, ``TrackerConfig.roi_bonus``; ``roi_hint``) and get colour
-   histograms (``extras["appearance"]``), are marked ``extras["boxes_kind"] = "outline"``
+7. where the tracker's ``roi_bonus`` is set, the poses carry the key of the track whose ROI
+   found them (``extras["roi_track_key"]``, -1 for none), which the tracker favours; they get
+   colour histograms (``extras["appearance"]``), are marked ``extras["boxes_kind"] = "outline"``
    (so :func:`posekit.eval.mot.pose_boxes_for_mot` keeps these boxes) and go to
    ``tracker.update``, which returns them with stable ``track_ids``.
 
@@ -122,11 +122,6 @@ class TopDownTracker:
             YOLO every 2nd frame: MOTA 84.5 -> 85.6, IDF1 60.4 -> 74.4 (with ``roi_bonus``
             0.3: 84.5 / 71.0 -> 85.3 / 74.0, and the persons missed on the frames between
             fell from 235 to 154).
-        roi_hint: give each person ``extras["roi_track_key"]``, the internal key of the track
-            whose ROI found them (-1: a new ROI), which the tracker can favour in its
-            association (``TrackerConfig.roi_bonus``, off by default). None: on with an
-            external ``detector``. With BlazePose's own detector (tiles, every 5th frame) and
-            a bonus of 0.3 it lowered IDF1 on TUD-Campus from 0.555 to 0.440, hence off there.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -140,8 +135,7 @@ class TopDownTracker:
                  keep_detections: bool = True, new_detection_score: float = 0.5,
                  require_detection: bool = True, detection_box_iou: float = 0.5,
                  detection_box_weight: float = 0.5,
-                 prediction_box_weight: float | None = None, coast: bool | None = None,
-                 roi_hint: bool | None = None):
+                 prediction_box_weight: float | None = None, coast: bool | None = None):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
         self.model = model
@@ -164,7 +158,6 @@ class TopDownTracker:
             prediction_box_weight = 0.5 if detector is not None else 0.0
         self.prediction_box_weight = float(prediction_box_weight)
         self.coast = (detector is not None) if coast is None else bool(coast)
-        self.roi_hint = (detector is not None) if roi_hint is None else bool(roi_hint)
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -235,22 +228,21 @@ class TopDownTracker:
             poses, src = self._check_with_detections(poses, src, det_index, dets)
         elif self.prediction_box_weight > 0 and len(poses):
             poses = self._blend_predictions(poses, src, tboxes, n_tracked)
-        if self.roi_hint:
-            # the track whose ROI gave each person (-1: a new ROI), for the association
-            rk = np.full(len(poses), -1, np.int64)
-            tr_rows = np.flatnonzero(src < n_tracked)
-            rk[tr_rows] = tkeys[src[tr_rows]]
-            poses = poses.replace(extras={**poses.extras, "roi_track_key": rk})
+        extra, extra_src = None, None
         if dets is not None and self.keep_detections:
             extra = self._detected_but_lost(dets, det_index, n_tracked, poses, src)
-            if len(extra):
-                poses = _concat(poses, extra)
+            extra_src = np.full(len(extra), -1, np.int64)
         elif dets is None and self.coast:
-            live = (tids >= 0) & fresh
-            extra = self._coasting(tboxes[:n_tracked], tkeys[:n_tracked], live[:n_tracked],
-                                   poses, src)
-            if len(extra):
-                poses = _concat(poses, extra)
+            live = ((tids >= 0) & fresh)[:n_tracked]
+            extra, extra_src = self._coasting(tboxes[:n_tracked], live, poses, src)
+        if extra is not None and len(extra):
+            poses, src = _concat(poses, extra), np.concatenate([src, extra_src])
+        if self.tracker.config.roi_bonus > 0:
+            # the track whose ROI gave each person (-1: none), which the tracker favours
+            rk = np.full(len(poses), -1, np.int64)
+            rows = np.flatnonzero((src >= 0) & (src < n_tracked))
+            rk[rows] = tkeys[src[rows]]
+            poses = poses.replace(extras={**poses.extras, "roi_track_key": rk})
         if self.appearance and len(poses):
             app = color_histograms(frame.image, poses.boxes)
             coasting = poses.extras.get("coasting")
@@ -279,9 +271,7 @@ class TopDownTracker:
             s = np.asarray(s, np.float32).reshape(-1)
             if len(s) != len(b):
                 raise ValueError(f"detector returned {len(b)} boxes but {len(s)} scores")
-            k = len(self.skeleton) if self.skeleton is not None else 0
-            dets = Poses(np.full((len(b), k, 2), np.nan), np.zeros((len(b), k)),
-                         self.skeleton, boxes=b, person_scores=s)
+            dets = self._box_persons(b, s)
         keep = np.flatnonzero(dets.person_scores >= self.min_detection_score)
         keep = keep[np.argsort(-dets.person_scores[keep], kind="stable")]
         dets = dets[keep]
@@ -318,15 +308,10 @@ class TopDownTracker:
         if self.require_detection:
             poses, src, d = poses[d >= 0], src[d >= 0], d[d >= 0]
         has = d >= 0
-        if has.any() and (self.detection_box_iou > 0 or self.detection_box_weight > 0):
+        if has.any():
             b = poses.boxes.copy()
-            idx = np.flatnonzero(has)
-            db = dets.boxes[d[has]]
-            iou = np.diag(box_iou(b[has], db))
-            w = self.detection_box_weight
-            b[idx] = (1 - w) * b[idx] + w * db
-            bad = iou < self.detection_box_iou
-            b[idx[bad]] = db[bad]
+            b[has] = _blend_boxes(b[has], dets.boxes[d[has]], self.detection_box_weight,
+                                  self.detection_box_iou, low_iou_takes_other=True)
             poses = poses.replace(boxes=b)
         return poses, src
 
@@ -341,33 +326,34 @@ class TopDownTracker:
         if len(tracked) == 0:
             return poses
         b = poses.boxes.copy()
-        pb = tboxes[src[tracked]]
-        ok = np.diag(box_iou(b[tracked], pb)) >= self.detection_box_iou
-        w = self.prediction_box_weight
-        b[tracked[ok]] = (1 - w) * b[tracked[ok]] + w * pb[ok]
+        b[tracked] = _blend_boxes(b[tracked], tboxes[src[tracked]], self.prediction_box_weight,
+                                  self.detection_box_iou, low_iou_takes_other=False)
         return poses.replace(boxes=b)
 
-    def _coasting(self, tboxes: np.ndarray, tkeys: np.ndarray, live: np.ndarray,
-                  poses: Poses, src: np.ndarray) -> Poses:
-        """Between detector frames: confirmed tracks seen on the previous frame (``live``) whose
-        ROI gave no kept pose (occluded, or the landmark network's presence score fell below
-        its threshold), as persons with
-        their predicted box, no keypoints (NaN, scores 0), person score 0 and
-        ``extras["coasting"]`` True, unless a kept pose already covers the box (IoU above
-        0.7). The next detector frame decides whether they are still there."""
+    def _coasting(self, tboxes: np.ndarray, live: np.ndarray, poses: Poses,
+                  src: np.ndarray) -> tuple[Poses, np.ndarray]:
+        """Between detector frames: the tracked ROIs (``tboxes`` (M, 4) xyxy pixels, predicted
+        to this frame) of confirmed tracks matched on the previous frame (``live`` (M,) bool)
+        that gave no kept pose (occluded, or the landmark network's presence score fell below
+        its threshold) and that no kept pose covers (IoU above 0.7), as persons on their
+        predicted box with no keypoints (NaN, scores 0), person score 0 and
+        ``extras["coasting"]`` True; and their ROI rows. The next detector frame decides
+        whether they are still there."""
         got = set(np.asarray(src).tolist())
-        rows = [i for i in range(len(tboxes)) if live[i] and i not in got]
+        rows = np.array([i for i in range(len(tboxes)) if live[i] and i not in got], np.int64)
+        if len(rows) and len(poses):
+            rows = rows[box_iou(tboxes[rows], poses.boxes).max(axis=1) <= 0.7]
+        out = self._box_persons(tboxes[rows], np.zeros(len(rows), np.float32))
+        return out.replace(extras={"coasting": np.ones(len(rows), bool)}), rows
+
+    def _box_persons(self, boxes: np.ndarray, scores: np.ndarray) -> Poses:
+        """Persons known by their box only: ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,), in
+        the model's skeleton with every keypoint NaN (score 0)."""
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
         k = len(self.skeleton) if self.skeleton is not None else 0
-        if rows and len(poses):
-            iou = box_iou(tboxes[rows], poses.boxes).max(axis=1)
-            rows = [r for r, v in zip(rows, iou) if v <= 0.7]
-        n = len(rows)
-        out = Poses(np.full((n, k, 2), np.nan, np.float32), np.zeros((n, k), np.float32),
-                    self.skeleton, boxes=tboxes[rows].astype(np.float32).reshape(n, 4),
-                    person_scores=np.zeros(n, np.float32),
-                    extras={"roi_track_key": tkeys[rows].astype(np.int64).reshape(n),
-                            "coasting": np.ones(n, bool)})
-        return out
+        return Poses(np.full((len(b), k, 2), np.nan, np.float32),
+                     np.zeros((len(b), k), np.float32), self.skeleton, boxes=b,
+                     person_scores=np.asarray(scores, np.float32).reshape(-1))
 
     def _detected_but_lost(self, dets: Poses, det_index: np.ndarray, n_tracked: int,
                            poses: Poses, src: np.ndarray) -> Poses:
@@ -457,6 +443,18 @@ def _concat(a: Poses, b: Poses) -> Poses:
                  person_scores=np.concatenate([a.person_scores, b.person_scores]),
                  world=both(a.world, b.world, (k, 3), np.nan),
                  presence=both(a.presence, b.presence, (k,), 0.0), extras=extras)
+
+
+def _blend_boxes(boxes: np.ndarray, other: np.ndarray, weight: float, min_iou: float, *,
+                 low_iou_takes_other: bool) -> np.ndarray:
+    """(N, 4) xyxy pixels: ``(1 - weight) * boxes + weight * other`` row by row (two estimates
+    of the same person's box), except where the pair overlaps by less than ``min_iou``: there
+    ``other`` (``low_iou_takes_other``) or ``boxes`` alone."""
+    iou = np.diag(box_iou(boxes, other))
+    out = (1 - weight) * boxes + weight * other
+    low = iou < min_iou
+    out[low] = (other if low_iou_takes_other else boxes)[low]
+    return out
 
 
 def _inside_fraction(boxes: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:

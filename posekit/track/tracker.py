@@ -71,14 +71,15 @@ class TrackerConfig:
         min_similarity: lowest similarity (IoU/OKS blend, 0..1) accepted for a recent track.
         roi_bonus: where poses carry ``extras["roi_track_key"]`` (the key of the track whose
             ROI the landmark stage was given, -1 for none; :class:`~posekit.track.
-            TopDownTracker` sets it), added to the similarity of each person and that track
-            (where the similarity is above 0), so a person stays with the track that led the
-            landmark network to them. Off (0) by default: measured with YOLO person boxes on
-            every 2nd frame (``bench/bench_mot.py``), 0.3 raised PETS09-S2L1's IDF1 from 60.4
-            to 71.0 without coasting, but with coasting (``TopDownTracker.coast``) it gave
-            85.3 / 74.0 MOTA / IDF1 against 85.6 / 74.4 without it, and it lowered
-            TUD-Campus (42.6 / 69.1 -> 40.9 / 65.1) and TUD-Stadtmitte (73.7 / 70.3 -> 71.9 /
-            62.0); with YOLO on every frame it changed nothing.
+            TopDownTracker` sets it when this is above 0), added to the similarity of each
+            person and that track (where the similarity is above 0), so a person stays with
+            the track that led the landmark network to them. Off (0) by default: measured
+            with YOLO person boxes on every 2nd frame (``bench/bench_mot.py``), 0.3 raised
+            PETS09-S2L1's IDF1 from 60.4 to 71.0 without coasting, but with coasting
+            (``TopDownTracker.coast``) it gave 85.3 / 74.0 MOTA / IDF1 against 85.6 / 74.4
+            without it, and it lowered TUD-Campus (42.6 / 69.1 -> 40.9 / 65.1) and
+            TUD-Stadtmitte (73.7 / 70.3 -> 71.9 / 62.0); with YOLO on every frame it changed
+            nothing.
         min_score: persons with a lower ``person_score`` are ignored.
         new_track_min_score: lowest ``person_score`` that starts a new tentative track.
         buffer: box buffer per side, as a fraction of the box size, when re-matching tracks

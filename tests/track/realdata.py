@@ -65,13 +65,10 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5,
     model = BlazePose(mode="image", max_people=20, min_score=0.3, min_presence=0.5,
                       box_scale=1.4, tiles=TileConfig(size=224, overlap=0.25))
     if detector == "yolo":
-        from posekit.cli import YOLO_DETECTOR_SCORE
-        from posekit.models.yolo import YoloPose
+        from posekit.models.yolo import person_detector
 
-        people = YoloPose(imgsz=1280, min_score=YOLO_DETECTOR_SCORE, max_people=100,
-                          bf16=None)
-        stage = TopDownTracker(model, Tracker(), detect_every=detect_every, detector=people,
-                               min_detection_score=YOLO_DETECTOR_SCORE)
+        stage = TopDownTracker(model, Tracker(), detect_every=detect_every,
+                               detector=person_detector())
     else:
         stage = TopDownTracker(model, Tracker(), detect_every=detect_every)
     times, found, tracked = [], [], []
