@@ -122,7 +122,8 @@ def run_sequence(name: str, args) -> dict:
                            min_inside=args.min_inside, appearance=not args.no_appearance,
                            detector=detector,
                            prediction_box_weight=args.prediction_box_weight,
-                           coast=False if args.no_coast else None)
+                           coast=False if args.no_coast else None,
+                           landmark_every=args.landmark_every)
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
@@ -245,6 +246,9 @@ def main(argv=None) -> None:
     ap.add_argument("--no-coast", action="store_true",
                     help="between detector frames, drop tracked persons the landmark stage "
                          "lost instead of keeping their predicted box (TopDownTracker.coast)")
+    ap.add_argument("--landmark-every", type=int, default=1,
+                    help="landmark network on each tracked person every N frames, optical "
+                         "flow between (TopDownTracker.landmark_every)")
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")

@@ -64,6 +64,11 @@ def run(
                                                "(video mode; tracked persons need none). "
                                                "With --detector yolo, 2 is about 1.5x faster "
                                                "for a few points of MOTA/IDF1."),
+    landmark_every: int = typer.Option(1, "--landmark-every", min=1,
+                                       help="With --detector yolo or --tiles: the landmark "
+                                       "network on each tracked person every N frames, its "
+                                       "landmarks carried by optical flow between (faster; "
+                                       "\"carried\": true in the JSONL)."),
     detector: str = typer.Option("blazepose", "--detector", help="Person detector for "
                                  "tracked video with --model blazepose: blazepose (its own "
                                  "detector) or yolo (YOLO11n-pose person boxes at "
@@ -134,11 +139,15 @@ def run(
         if detector == "yolo" and (model_name != "blazepose" or not track):
             raise PoseKitError("--detector yolo needs --model blazepose and tracking (for "
                                "images use --model hybrid)")
+        if landmark_every > 1 and not (track and (detector == "yolo" or tiles)):
+            raise PoseKitError("--landmark-every needs tracking with --detector yolo or "
+                               "--tiles")
         model = load_model(model_name, **settings)
         stages, analyzer, event_sinks = [], None, []
         if track:
             model, stages = _tracking(model, smooth, detect_every, tiles=bool(tiles),
-                                      detector=detector, detector_size=detector_size)
+                                      detector=detector, detector_size=detector_size,
+                                      landmark_every=landmark_every)
         if analyze:
             from .analysis import Analyzer, EventsSink
 
@@ -222,7 +231,8 @@ YOLO_DETECT_EVERY = 1
 
 
 def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False,
-              detector: str = "blazepose", detector_size: int = 1280):
+              detector: str = "blazepose", detector_size: int = 1280,
+              landmark_every: int = 1):
     """(model, stages) for tracked video, then the One Euro smoother.
 
     With tiled detection (many small people) or the YOLO person detector, a top-down tracker
@@ -238,10 +248,11 @@ def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False
         from .models.yolo import person_detector
 
         model = TopDownTracker(model, Tracker(), detector=person_detector(detector_size),
-                               detect_every=detect_every or YOLO_DETECT_EVERY)
+                               detect_every=detect_every or YOLO_DETECT_EVERY,
+                               landmark_every=landmark_every)
     elif tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
         kw = {"detect_every": detect_every} if detect_every else {}
-        model = TopDownTracker(model, Tracker(), **kw)
+        model = TopDownTracker(model, Tracker(), landmark_every=landmark_every, **kw)
     else:
         stages.append(Tracker())
     if smooth:

@@ -265,6 +265,25 @@ def test_run_yolo_detector_tracks_people_seen_from_behind(tmp_path):
     assert m["recall"] >= 0.75 and m["precision"] >= 0.82 and m["mota"] >= 0.6, m
 
 
+def test_run_landmark_every_carries_landmarks_between_network_runs(tmp_path):
+    # vtest.avi frames 0-19, YOLO every frame, the landmark network on each tracked person
+    # every 2nd frame: the JSONL marks the carried persons, who still have 33 landmarks.
+    pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
+    src = data_path("opencv-doc/vtest.avi")
+    js = tmp_path / "p.jsonl"
+    r = invoke("run", src, "--detector", "yolo", "--landmark-every", 2, "--max-frames", 20,
+               "--json", js, "--quiet")
+    assert r.exit_code == 0, r.output
+    persons = [p for ln in jsonl(js) if ln["type"] == "frame" for p in ln["persons"]]
+    carried = [p for p in persons if p.get("carried")]
+    assert 0.25 * len(persons) <= len(carried) <= 0.6 * len(persons), (len(carried),
+                                                                         len(persons))
+    assert all(len(p["keypoints"]) == 33 and None not in p["keypoints"][0] for p in carried)
+    img = data_path("opencv-doc/messi5.jpg")
+    assert_bad_input(invoke("run", img, "--landmark-every", 2, "--out", tmp_path / "a.jpg"),
+                     "--landmark-every")
+
+
 def test_run_yolo_detector_needs_blazepose_and_tracking(tmp_path):
     img = data_path("opencv-doc/messi5.jpg")
     assert_bad_input(invoke("run", img, "--detector", "yolo", "--out", tmp_path / "a.jpg"),

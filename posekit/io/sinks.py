@@ -17,7 +17,9 @@ JSON Lines schema (one JSON object per line; NaN is written as ``null``)::
 
 A person tracked between detector frames whose landmarks were not found on this frame
 (``posekit.track.TopDownTracker``'s ``coast``) has ``"coasting": true``, its predicted box,
-score 0 and ``null`` keypoints.
+score 0 and ``null`` keypoints. A person whose landmarks were carried from the previous frame
+by optical flow instead of the landmark network (``TopDownTracker``'s ``landmark_every``) has
+``"carried": true``.
 
 CSV (long form, one row per landmark):
 ``frame,time_s,person,track_id,landmark,x,y,z_world,visibility``.
@@ -82,6 +84,7 @@ def person_records(poses: Poses) -> list[dict]:
     """JSON-ready dicts, one per person (schema in the module docstring)."""
     out = []
     coasting = poses.extras.get("coasting")
+    carried = poses.extras.get("carried")
     for i in range(len(poses)):
         kp = [[_num(x), _num(y), _num(s, 4)] for (x, y), s in
               zip(poses.keypoints[i], poses.scores[i])]
@@ -97,6 +100,8 @@ def person_records(poses: Poses) -> list[dict]:
         })
         if coasting is not None and bool(coasting[i]):
             out[-1]["coasting"] = True
+        if carried is not None and bool(carried[i]):
+            out[-1]["carried"] = True
     return out
 
 

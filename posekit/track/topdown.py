@@ -13,7 +13,9 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
    to the tracked boxes by IoU (Hungarian); a matched detection replaces its track's predicted
    box as that person's ROI on this frame (fresh evidence instead of a prediction), and the
    unmatched ones are new persons;
-3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``); poses that repeat
+3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``), except, with
+   ``landmark_every`` > 1, the tracked persons whose landmarks optical flow carries from the
+   previous frame (:class:`~posekit.track.flow.LandmarkFlow`); poses that repeat
    another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
    from a tracked ROI kept;
 4. the poses get body-outline boxes (:func:`posekit.track.outline.body_boxes`);
@@ -53,6 +55,7 @@ import numpy as np
 
 from ..types import Frame, Poses, box_iou
 from .appearance import color_histograms
+from .flow import LandmarkFlow
 from .outline import body_boxes
 from .tracker import Tracker
 
@@ -122,6 +125,32 @@ class TopDownTracker:
             YOLO every 2nd frame: MOTA 84.5 -> 85.6, IDF1 60.4 -> 74.4 (with ``roi_bonus``
             0.3: 84.5 / 71.0 -> 85.3 / 74.0, and the persons missed on the frames between
             fell from 235 to 154).
+        edge_min_aspect: with ``keep_detections``: a detected person the landmark stage lost
+            whose box touches the left or right edge of the frame and is narrower than this
+            many times its height is mostly outside the frame and is not kept (0: kept). Such
+            a box (e.g. 32 x 280 px at the left edge of TUD-Stadtmitte, a person standing just
+            outside) otherwise continues the track of someone who left there, as low-score
+            detections continue tracks; the MOT ground truths do not count these persons.
+            Measured with YOLO on every frame (``bench/bench_mot.py``), 0 -> 0.15: MOTA / IDF1
+            76.4 / 70.9 -> 80.2 / 77.7 on TUD-Stadtmitte, 45.1 / 60.7 -> 50.7 / 62.3 on
+            TUD-Campus, 87.4 / 82.6 -> 87.6 / 82.7 on PETS09-S2L1. Pedestrians seen whole are
+            0.25-0.5 times as wide as tall.
+        landmark_every: run the landmark network on each tracked person every this many
+            frames only; on the frames between, the person's landmarks of the previous frame
+            are carried to this one by sparse optical flow (:class:`~posekit.track.flow.
+            LandmarkFlow`, about 1 ms per person against 12-15 ms for BlazePose's network),
+            with its previous scores, world coordinates and presence, and marked
+            ``extras["carried"]`` True. The tracks take turns (``(track key + frame count) %
+            landmark_every == 0`` runs the network), so each frame runs about ``1 /
+            landmark_every`` of them; a person whose flow fails (fewer than
+            ``flow.min_tracked`` landmarks followed forward and back) goes through the
+            network, as do new persons. With ``landmark_every`` > 1, the predicted box of every
+            tracked person between detector frames (``prediction_box_weight``) is its last box
+            moved by the median flow of its landmarks instead of the constant-velocity
+            prediction. 1 (the default): the network on every person on every frame. Measured
+            with YOLO on every frame (``bench/bench_mot.py``): see the README.
+        flow: the :class:`~posekit.track.flow.LandmarkFlow` for ``landmark_every`` > 1 (its
+            defaults when None).
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -135,9 +164,13 @@ class TopDownTracker:
                  keep_detections: bool = True, new_detection_score: float = 0.5,
                  require_detection: bool = True, detection_box_iou: float = 0.5,
                  detection_box_weight: float = 0.5,
-                 prediction_box_weight: float | None = None, coast: bool | None = None):
+                 prediction_box_weight: float | None = None, coast: bool | None = None,
+                 edge_min_aspect: float = 0.15, landmark_every: int = 1,
+                 flow: LandmarkFlow | None = None):
         if detect_every < 1:
             raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
+        if landmark_every < 1:
+            raise ValueError(f"landmark_every: expected >= 1, got {landmark_every}")
         self.model = model
         self.tracker = tracker or Tracker()
         self.detect_every = detect_every
@@ -158,6 +191,11 @@ class TopDownTracker:
             prediction_box_weight = 0.5 if detector is not None else 0.0
         self.prediction_box_weight = float(prediction_box_weight)
         self.coast = (detector is not None) if coast is None else bool(coast)
+        self.edge_min_aspect = float(edge_min_aspect)
+        self.landmark_every = int(landmark_every)
+        self.flow = (flow or LandmarkFlow()) if landmark_every > 1 else flow
+        # the persons of the last frame with landmarks, and each one's row by track key
+        self._carry: tuple[Poses | None, dict[int, int]] = (None, {})
         self._count = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
@@ -167,6 +205,9 @@ class TopDownTracker:
     def reset(self) -> None:
         """Forget the tracks (IDs are not reused) and restart the detector schedule."""
         self.tracker.reset()
+        self._carry = (None, {})
+        if self.flow is not None:
+            self.flow.reset()
         self._count = 0
 
     def close(self) -> None:
@@ -187,7 +228,8 @@ class TopDownTracker:
         t_det = 0.0
         det_index = np.full(len(tboxes), -1, np.int64)   # all_boxes row -> detection row
         dets = None
-        detect_now = self._count % self.detect_every == 0
+        count = self._count
+        detect_now = count % self.detect_every == 0
         if detect_now and self.detector is not None:
             td = time.perf_counter()
             dets = self._external_detections(frame)
@@ -211,11 +253,17 @@ class TopDownTracker:
         all_boxes = np.concatenate(boxes)[:self.max_rois]
         det_index = det_index[:len(all_boxes)]
         n_tracked = min(len(tboxes), len(all_boxes))
+        tf = time.perf_counter()
+        carried, carried_rows, flow_boxes = self._carried(frame, tkeys[:n_tracked], count)
+        t_flow = time.perf_counter() - tf
+        run = np.setdiff1d(np.arange(len(all_boxes)), carried_rows)
         tl = time.perf_counter()
-        poses = self.model(frame, rois=all_boxes) if len(all_boxes) else self._empty()
+        poses = self.model(frame, rois=all_boxes[run]) if len(run) else self._empty()
         t_lmk = time.perf_counter() - tl
+        src = run[np.asarray(poses.extras.get("box_index", np.arange(len(poses))), np.int64)]
+        if carried is not None:
+            poses, src = _concat(poses, carried), np.concatenate([src, carried_rows])
         if len(poses):
-            src = np.asarray(poses.extras.get("box_index", np.arange(len(poses))))
             poses = poses.replace(boxes=body_boxes(poses))
             inside = _inside_fraction(poses.boxes, frame.shape_hw) >= self.min_inside
             poses = poses[inside]
@@ -227,10 +275,14 @@ class TopDownTracker:
         if dets is not None and len(poses):
             poses, src = self._check_with_detections(poses, src, det_index, dets)
         elif self.prediction_box_weight > 0 and len(poses):
-            poses = self._blend_predictions(poses, src, tboxes, n_tracked)
+            pred = tboxes[:n_tracked].copy()
+            by_flow = np.isfinite(flow_boxes).all(axis=1)
+            pred[by_flow] = flow_boxes[by_flow]
+            poses = self._blend_predictions(poses, src, pred, n_tracked)
         extra, extra_src = None, None
         if dets is not None and self.keep_detections:
-            extra = self._detected_but_lost(dets, det_index, n_tracked, poses, src)
+            extra = self._detected_but_lost(dets, det_index, n_tracked, poses, src,
+                                            frame.shape_hw[1])
             extra_src = np.full(len(extra), -1, np.int64)
         elif dets is None and self.coast:
             live = ((tids >= 0) & fresh)[:n_tracked]
@@ -254,9 +306,60 @@ class TopDownTracker:
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
         end = time.perf_counter()
-        self.last_timings = {"detector": t_det, "landmarks": t_lmk, "tracker": end - tt,
-                             "model": t_det + t_lmk, "total": end - t0}
+        if self.landmark_every > 1:
+            self._keep_for_flow(poses, self.tracker.last_keys)
+        self.last_timings = {"detector": t_det, "landmarks": t_lmk, "flow": t_flow,
+                             "tracker": end - tt, "model": t_det + t_lmk + t_flow,
+                             "total": time.perf_counter() - t0}
         return out
+
+    def _carried(self, frame: Frame, keys: np.ndarray, count: int
+                 ) -> tuple[Poses | None, np.ndarray, np.ndarray]:
+        """With ``landmark_every`` > 1: the tracked persons whose landmarks are carried to this
+        frame by optical flow instead of the landmark network, their ROI rows, and the boxes
+        of all tracked ROI rows moved by the flow.
+
+        Every track (``keys`` (M,) internal keys of the tracked ROI rows) that had landmarks
+        on the previous frame has them moved to this frame by
+        :class:`~posekit.track.flow.LandmarkFlow`. Where the flow holds, the track's box of
+        the previous frame moved by the median flow of its landmarks is its predicted box
+        (returned (M, 4) xyxy pixels, NaN rows for the others), and, unless it is the track's
+        turn for the network (``(key + frame count) % landmark_every == 0``: each track gets
+        the network every ``landmark_every`` frames, the tracks staggered so each frame runs
+        about the same number), the person is carried: previous scores, world coordinates and
+        presence, keypoints moved by the flow, ``extras["carried"]`` True."""
+        flow_boxes = np.full((len(keys), 4), np.nan)
+        none = None, np.zeros(0, np.int64), flow_boxes
+        if self.landmark_every <= 1:
+            return none
+        self.flow.set_frame(frame.image)
+        if not self.flow.ready or not self._carry[1]:
+            return none
+        last, row_of = self._carry
+        rows = np.array([i for i, key in enumerate(keys.tolist()) if key in row_of], np.int64)
+        if len(rows) == 0:
+            return none
+        prev = last[np.array([row_of[int(keys[i])] for i in rows], np.int64)]
+        moved, ok = self.flow.propagate(prev.keypoints)
+        shift = np.median(moved[ok] - prev.keypoints[ok], axis=1)         # (R', 2) pixels
+        flow_boxes[rows[ok]] = prev.boxes[ok] + np.tile(shift, 2)
+        idx = np.flatnonzero(ok & ((keys[rows] + count) % self.landmark_every != 0))
+        if len(idx) == 0:
+            return None, np.zeros(0, np.int64), flow_boxes
+        people = prev[idx]
+        extras = {"carried": np.ones(len(idx), bool)}
+        if "pose_score" in people.extras:
+            extras["pose_score"] = people.extras["pose_score"]
+        people = people.replace(keypoints=moved[idx], boxes=None, extras=extras)
+        return people, rows[idx], flow_boxes
+
+    def _keep_for_flow(self, poses: Poses, keys: np.ndarray) -> None:
+        """Remember the persons the tracker matched on this frame (``keys`` (N,) their track
+        keys, -1: none), for :meth:`_carried` on the next one: those with all landmarks (not
+        coasting, not the detector's own keypoints)."""
+        full = np.isfinite(poses.keypoints).all(axis=(1, 2))
+        rows = np.flatnonzero(full & (np.asarray(keys) >= 0))
+        self._carry = (poses[rows], {int(keys[r]): i for i, r in enumerate(rows)})
 
     def _external_detections(self, frame: Frame) -> Poses:
         """The external detector's persons, best first, at or above ``min_detection_score``,
@@ -356,18 +459,26 @@ class TopDownTracker:
                      person_scores=np.asarray(scores, np.float32).reshape(-1))
 
     def _detected_but_lost(self, dets: Poses, det_index: np.ndarray, n_tracked: int,
-                           poses: Poses, src: np.ndarray) -> Poses:
+                           poses: Poses, src: np.ndarray, width: int) -> Poses:
         """Detections whose ROI gave no kept pose (the landmark network found no person, or
         converged onto a neighbour): the detector's persons themselves (box, score, its
         keypoints where it has them), unless one of the kept poses already covers the box
         (IoU above 0.7). Detections of no tracked person must score at least
-        ``new_detection_score`` (as ByteTrack, low-score detections only continue tracks)."""
-        got = set(src.tolist())
+        ``new_detection_score`` (as ByteTrack, low-score detections only continue tracks).
+        A box touching the left or right edge of the frame (``width`` pixels) and narrower
+        than ``edge_min_aspect`` times its height is a person mostly outside the frame and is
+        not kept."""
+        got = set(np.asarray(src).tolist())
         lost = [int(d) for i, d in enumerate(det_index) if d >= 0 and i not in got
                 and (i < n_tracked or dets.person_scores[d] >= self.new_detection_score)]
         if not lost:
             return dets[np.zeros(0, np.int64)]
         lost_p = dets[np.asarray(lost, np.int64)]
+        if self.edge_min_aspect > 0 and len(lost_p):
+            b = lost_p.boxes
+            edge = (b[:, 0] <= 1) | (b[:, 2] >= width - 1)
+            thin = (b[:, 2] - b[:, 0]) < self.edge_min_aspect * (b[:, 3] - b[:, 1])
+            lost_p = lost_p[~(edge & thin)]
         if len(poses):
             lost_p = lost_p[box_iou(lost_p.boxes, poses.boxes).max(axis=1) <= 0.7]
         return lost_p

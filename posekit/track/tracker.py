@@ -210,6 +210,9 @@ class Tracker:
         self._next_key = 0
         self._next_id = 1
         self._last_s: float | None = None
+        #: (N,) int64: for each person given to the last :meth:`update`, the internal key of
+        #: the track it was assigned to (tentative tracks included; -1: none).
+        self.last_keys = np.zeros(0, np.int64)
 
     # ----------------------------------------------------------------------------- state
     def reset(self) -> None:
@@ -354,6 +357,9 @@ class Tracker:
                     self._confirm(tr)
 
         ids = np.array([self._tracks[a].track_id if a >= 0 else -1 for a in assigned], np.int64)
+        keys = np.full(len(poses), -1, np.int64)
+        keys[keep] = [self._tracks[a].key if a >= 0 else -1 for a in assigned]
+        self.last_keys = keys
         out = ids >= 0 if not c.output_tentative else assigned >= 0
         sel = keep[out]
         return poses[sel].replace(track_ids=ids[out])

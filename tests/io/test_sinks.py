@@ -52,3 +52,14 @@ def test_jsonl_marks_coasting_persons(tmp_path):
     persons = json.loads(out.read_text().splitlines()[1])["persons"]
     assert "coasting" not in persons[0] and persons[1]["coasting"] is True
     assert all(k[:2] == [None, None] for k in persons[1]["keypoints"])
+
+
+def test_jsonl_marks_persons_carried_by_optical_flow(tmp_path):
+    kp = np.full((2, 33, 2), 5.0, np.float32)
+    p = Poses(kp, np.ones((2, 33)), BLAZEPOSE_33, extras={"carried": np.array([True, False])})
+    out = tmp_path / "p.jsonl"
+    with JsonlSink(out, BLAZEPOSE_33) as s:
+        s.write(Frame(np.zeros((10, 10, 3), np.uint8), 0, 0.0), p)
+    persons = json.loads(out.read_text().splitlines()[1])["persons"]
+    assert persons[0]["carried"] is True and "carried" not in persons[1]
+    assert persons[0]["keypoints"][0][:2] == [5.0, 5.0]

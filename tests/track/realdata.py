@@ -53,10 +53,11 @@ def _frames(name: str, first: int, count: int):
 
 @functools.cache
 def tracked_clip(name: str, first: int, count: int, detect_every: int = 5,
-                 detector: str = "blazepose") -> TrackedClip:
+                 detector: str = "blazepose", landmark_every: int = 1) -> TrackedClip:
     """BlazePose (native) + :class:`TopDownTracker` on ``count`` frames; new persons from
     BlazePose's tiled detector, or with ``detector="yolo"`` from YOLO11n-pose person boxes at
-    1280 px (score 0.1), as ``posekit run --detector yolo``."""
+    1280 px (score 0.1), as ``posekit run --detector yolo``; ``landmark_every`` as
+    ``--landmark-every`` (landmarks carried by optical flow between network runs)."""
     from posekit.eval.mot import read_mot
     from posekit.models.blazepose import BlazePose, TileConfig
     from posekit.track import TopDownTracker, Tracker
@@ -68,9 +69,10 @@ def tracked_clip(name: str, first: int, count: int, detect_every: int = 5,
         from posekit.models.yolo import person_detector
 
         stage = TopDownTracker(model, Tracker(), detect_every=detect_every,
-                               detector=person_detector())
+                               detector=person_detector(), landmark_every=landmark_every)
     else:
-        stage = TopDownTracker(model, Tracker(), detect_every=detect_every)
+        stage = TopDownTracker(model, Tracker(), detect_every=detect_every,
+                               landmark_every=landmark_every)
     times, found, tracked = [], [], []
     for f in _frames(name, first, count):
         tracked.append(stage(f))

@@ -8,6 +8,7 @@ and TUD-Campus) is tested in tests/eval/test_mot.py.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -97,6 +98,25 @@ def test_detected_person_kept_when_landmarks_find_nobody():
     assert np.isnan(kept.keypoints).all()        # a box-only detector gives no keypoints
     stage.keep_detections = False
     assert len(stage(frame(1))) == 1
+
+
+def test_thin_detection_at_the_frame_edge_is_not_kept():
+    """A detected person the landmark stage loses is not kept when the box touches the left
+    or right edge of the frame and is narrower than 0.15 of its height (mostly outside the
+    frame, as the TUD-Stadtmitte person standing just left of the picture, 32 x 280 px); a
+    wider box at the edge, or the thin one with edge_min_aspect=0, is kept."""
+    model = StandIn([])
+    thin_left = [0, 100, 12, 200]                 # 0.12 of its height, at x = 0
+    thin_right = [630, 100, 640, 200]             # at the right edge of the 640 px frame
+    wide_left = [0, 100, 30, 200]                 # 0.3 of its height
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        thin_left, thin_right, wide_left), detect_every=1, appearance=False)
+    out = stage(frame(0))
+    np.testing.assert_allclose(out.boxes, [wide_left], atol=1e-4)
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        thin_left, thin_right, wide_left), detect_every=1, appearance=False,
+        edge_min_aspect=0)
+    assert len(stage(frame(0))) == 3
 
 
 def test_detector_keypoints_are_mapped_to_the_models_skeleton():
@@ -226,6 +246,48 @@ def test_person_lost_between_detector_frames_coasts_until_the_next_one():
     assert len(off(frame(0))) == 2
     model.people = model.people[:1]
     assert len(off(frame(1))) == 1
+
+
+def test_landmark_every_carries_tracked_persons_by_optical_flow():
+    """landmark_every=2 on a still, textured scene: after frame 0 each tracked person gets the
+    landmark network on every 2nd frame only (the tracks take turns), and on the other frames
+    keeps its track ID with its landmarks carried by the flow (a still scene: unchanged),
+    marked ``extras["carried"]``. On a frame with no texture the flow fails and every
+    tracked person goes through the network again."""
+    people = [(150, 240), (320, 240), (490, 240)]
+    model = StandIn(people)
+    texture = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    texture = cv2.GaussianBlur(texture, (5, 5), 1.5)
+
+    def textured(i):
+        return Frame(texture, i, i / 10.0)
+
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector_of(
+        *[person_box(x, y) for x, y in people]), detect_every=1, appearance=False,
+        landmark_every=2)
+    out0 = stage(textured(0))
+    assert len(out0) == 3 and len(model.calls[-1]) == 3
+    ids = dict(zip(np.round(out0.boxes[:, 0]).tolist(), out0.track_ids.tolist()))
+    run = []
+    for i in range(1, 5):
+        before = len(model.calls)
+        out = stage(textured(i))
+        assert len(out) == 3
+        assert dict(zip(np.round(out.boxes[:, 0]).tolist(), out.track_ids.tolist())) == ids
+        carried = np.asarray(out.extras["carried"])
+        run.append(len(model.calls[-1]) if len(model.calls) > before else 0)
+        assert carried.sum() + run[-1] == 3
+        np.testing.assert_allclose(out.keypoints[carried],
+                                   out0.keypoints[np.isin(out0.track_ids,
+                                                          out.track_ids[carried])],
+                                   atol=0.05)
+    assert sorted(run) == [1, 1, 2, 2]        # 3 tracks, each every 2nd frame
+    n_calls = len(model.calls)
+    out = stage(Frame(np.full((480, 640, 3), 90, np.uint8), 5, 0.5))
+    assert len(model.calls) == n_calls + 1 and len(model.calls[-1]) == 3
+    assert not np.asarray(out.extras.get("carried", np.zeros(3, bool))).any()
+    with pytest.raises(ValueError, match="landmark_every"):
+        TopDownTracker(model, landmark_every=0)
 
 
 def test_detector_errors():
