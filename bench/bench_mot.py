@@ -21,25 +21,36 @@ each stage.
     .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2
     .venv/bin/python bench/bench_mot.py --detector blazepose --detect-every 5
     .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2 --no-coast
+    .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2 --landmark-every 3
 
 Targets (issue 4): PETS09-S2L1 MOTA > 84.9 and IDF1 > 70.6 (Ultralytics YOLO11n-pose +
 ByteTrack at 1280 px, conf 0.1, 2.6 frames/s) at >= 13 frames/s.
 
 Measured 2026-11-22 on the 2-core x86 VM (Xeon with AMX: YOLO in OpenVINO bfloat16), nothing
-else running. This VM's speed moves by 20 % or more from run to run: the fps column gives the
-range over the runs of the same setting (one number: one run).
+else running, with thin detections at the frame edge dropped (``TopDownTracker.
+edge_min_aspect`` 0.15). This VM's speed moves by 20 % or more from run to run: the fps column
+gives the range over the runs of the same setting (one number: one run; the two-number ranges
+include a pair of runs on the first 300 frames taken in turn with the other settings).
 
-    detector                 sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  ids   fps
-    yolo, every frame        pets09-s2l1     87.4   82.6   94.2   93.5    15  291  259   23  3.0-3.7
-    yolo, every frame        tud-campus      45.1   60.7   84.7   69.4     8  134   55   12  2.0-3.1
-    yolo, every frame        tud-stadtmitte  76.4   70.9   84.9   91.2     4   95  174   15  3.0-3.4
-    yolo, every 2nd frame    pets09-s2l1     85.6   74.4   93.6   92.5    18  340  285   18  5.3-5.7
-    yolo, every 2nd frame    tud-campus      42.6   69.1   83.3   68.0     5  141   60   10  3.9
-    yolo, every 2nd frame    tud-stadtmitte  73.7   70.3   82.4   92.0    17   83  204   14  4.2
-    yolo, every 3rd frame    pets09-s2l1     83.3   68.6   92.5   91.5    29  383  337   20  7.38
-    blazepose tiles, 5th     pets09-s2l1     74.5   67.3   82.2   92.1    31  314  797   25  6.93
-    blazepose tiles, 5th     tud-campus      32.9   55.5   57.9   72.7    12   78  151    9
-    blazepose tiles, 5th     tud-stadtmitte  51.0   45.9   56.7   93.3    18   47  501   13
+    --detect/landmark-every  sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  ids   fps
+    yolo 1 / 1               pets09-s2l1     87.6   82.7   94.2   93.8    15  280  260   21  3.8
+    yolo 1 / 1               tud-campus      50.7   62.3   84.7   72.7     8  114   55   12
+    yolo 1 / 1               tud-stadtmitte  80.2   77.7   84.3   95.8     4   43  182   16
+    yolo 1 / 2               pets09-s2l1     87.6   78.8   94.1   93.7    14  281  262   22  4.5-4.6
+    yolo 1 / 2               tud-campus      50.7   68.6   85.0   73.1    11  112   54   11
+    yolo 1 / 2               tud-stadtmitte  80.1   72.6   84.2   95.9     5   42  183   16
+    yolo 2 / 1               pets09-s2l1     85.7   74.4   93.6   92.6    18  334  286   18  5.0-5.6
+    yolo 2 / 2               pets09-s2l1     84.7   72.6   93.0   92.2    21  351  315   21  6.6
+    yolo 2 / 3               pets09-s2l1     85.5   74.1   93.4   92.5    15  338  296   18  7.1-7.6
+    yolo 3 / 3               pets09-s2l1     83.2   81.8   92.7   91.1    21  406  326   20  7.8-9.1
+    blazepose tiles 5 / 1    pets09-s2l1     74.5   67.3   82.2   92.1    31  314  797   25  6.93
+    blazepose tiles 5 / 1    tud-campus      32.9   55.5   57.9   72.7    12   78  151    9
+    blazepose tiles 5 / 1    tud-stadtmitte  51.0   45.9   56.7   93.3    18   47  501   13
+
+("yolo 2 / 3": YOLO on every 2nd frame, the landmark network on each tracked person
+every 3rd frame, ``--detect-every 2 --landmark-every 3``, optical flow between.) Without the
+edge rule, YOLO on every frame gave 87.4 / 82.6 (PETS09), 45.1 / 60.7 (TUD-Campus) and
+76.4 / 70.9 (TUD-Stadtmitte), and every 2nd frame 85.6 / 74.4 on PETS09.
 
 How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones before it):
 
@@ -48,13 +59,16 @@ How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones
     YOLO in OpenVINO bfloat16                          87.4 / 82.6      83.0 / 62.8
     + predicted box in the box between detections           -           84.5 / 60.4
     + coasting of lost persons between detections           -           85.6 / 74.4
+    + thin detections at the frame edge dropped        87.6 / 82.7      85.7 / 74.4
     (--roi-bonus 0.3 instead of 0: every frame 87.4 / 82.8; every 2nd frame 84.5 / 71.0
     without coasting, 85.3 / 74.0 with it; lower on both TUD sequences, so it is off)
 
 (PETS09, YOLO every frame: 0.26-0.30 s/frame in the model, about 0.13 s YOLO at 1280x960 and
 the rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother
-1.1 ms. The landmark network alone caps the rate near 13 frames/s on this machine, whatever
-the detector costs. About 94 % of the output persons have BlazePose's 33 landmarks; the others
+1.1 ms. With the network on every person on every frame, the landmark network alone caps the
+rate near 13 frames/s on this machine, whatever the detector costs; with ``--landmark-every
+N`` it runs on about 1/N of them per frame and the optical flow of the others costs about 1 ms
+per person, so YOLO (0.13 s per run) is the larger cost. About 94 % of the output persons have BlazePose's 33 landmarks; the others
 are detected persons the landmark stage lost, with YOLO's 17 keypoints, and, between detector
 frames, coasting persons with none. The TUD blazepose rows were measured under load, so no
 fps.) 105 of PETS09's false positives (YOLO, every frame) lie on the three people near the car
