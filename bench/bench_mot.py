@@ -42,13 +42,20 @@ include a pair of runs on the first 300 frames taken in turn with the other sett
     yolo 2 / 1               pets09-s2l1     85.7   74.4   93.6   92.6    18  334  286   18  5.0-5.6
     yolo 2 / 2               pets09-s2l1     84.7   72.6   93.0   92.2    21  351  315   21  6.6
     yolo 2 / 3               pets09-s2l1     85.5   74.1   93.4   92.5    15  338  296   18  7.1-7.6
+    yolo 2 / 3               tud-campus      44.0   59.5   83.3   69.4     9  132   60   11
+    yolo 2 / 3               tud-stadtmitte  73.0   73.5   81.0   92.2    13   79  220   12
+    yolo 2 / 4               pets09-s2l1     84.4   66.5   93.0   92.1    29  357  313   23  6.7
+    yolo 3 / 2               pets09-s2l1     84.1   80.2   92.8   91.8    15  373  324   17  8.4
     yolo 3 / 3               pets09-s2l1     83.2   81.8   92.7   91.1    21  406  326   20  7.8-9.1
     blazepose tiles 5 / 1    pets09-s2l1     74.5   67.3   82.2   92.1    31  314  797   25  6.93
     blazepose tiles 5 / 1    tud-campus      32.9   55.5   57.9   72.7    12   78  151    9
     blazepose tiles 5 / 1    tud-stadtmitte  51.0   45.9   56.7   93.3    18   47  501   13
 
 ("yolo 2 / 3": YOLO on every 2nd frame, the landmark network on each tracked person
-every 3rd frame, ``--detect-every 2 --landmark-every 3``, optical flow between.) Without the
+every 3rd frame, ``--detect-every 2 --landmark-every 3``, optical flow between. The 6.7 fps
+of "2 / 4" is from a slow spell of the VM.) A smaller YOLO input loses the small people:
+"2 / 3" at ``--yolo-imgsz 1024`` gave 79.6 / 69.2 (recall 85.9) at 9.1 fps, at 960 px
+76.5 / 70.0 (recall 82.6). Without the
 edge rule, YOLO on every frame gave 87.4 / 82.6 (PETS09), 45.1 / 60.7 (TUD-Campus) and
 76.4 / 70.9 (TUD-Stadtmitte), and every 2nd frame 85.6 / 74.4 on PETS09.
 
@@ -68,11 +75,12 @@ the rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 m
 1.1 ms. With the network on every person on every frame, the landmark network alone caps the
 rate near 13 frames/s on this machine, whatever the detector costs; with ``--landmark-every
 N`` it runs on about 1/N of them per frame and the optical flow of the others costs about 1 ms
-per person, so YOLO (0.13 s per run) is the larger cost. About 94 % of the output persons have BlazePose's 33 landmarks; the others
-are detected persons the landmark stage lost, with YOLO's 17 keypoints, and, between detector
-frames, coasting persons with none. The TUD blazepose rows were measured under load, so no
-fps.) 105 of PETS09's false positives (YOLO, every frame) lie on the three people near the car
-park (frames 147-244, IoU >= 0.3) whose GT rows have conf=0 and are dropped, as the issue asks.
+per person, so YOLO (0.13 s per run) is the larger cost. About 94 % of the output persons
+have BlazePose's 33 landmarks; the others are detected persons the landmark stage lost, with
+YOLO's 17 keypoints, and, between detector frames, coasting persons with none. The TUD
+blazepose rows were measured under load, so no fps.) 105 of PETS09's false positives (YOLO,
+every frame) lie on the three people near the car park (frames 147-244, IoU >= 0.3) whose GT
+rows have conf=0 and are dropped, as the issue asks.
 IDF1 moves by several points with small changes of any setting; read it with that in mind.
 """
 
