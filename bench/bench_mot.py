@@ -70,15 +70,15 @@ How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones
     (--roi-bonus 0.3 instead of 0: every frame 87.4 / 82.8; every 2nd frame 84.5 / 71.0
     without coasting, 85.3 / 74.0 with it; lower on both TUD sequences, so it is off)
 
-(PETS09, YOLO every frame: 0.26-0.30 s/frame in the model, about 0.13 s YOLO at 1280x960 and
-the rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother
-1.1 ms. With the network on every person on every frame, the landmark network alone caps the
-rate near 13 frames/s on this machine, whatever the detector costs; with ``--landmark-every
-N`` it runs on about 1/N of them per frame and the optical flow of the others costs about 1 ms
-per person, so YOLO (0.13 s per run) is the larger cost. About 94 % of the output persons
-have BlazePose's 33 landmarks; the others are detected persons the landmark stage lost, with
-YOLO's 17 keypoints, and, between detector frames, coasting persons with none. The TUD
-blazepose rows were measured under load, so no fps.) 105 of PETS09's false positives (YOLO,
+(PETS09, YOLO every frame: 0.26-0.30 s/frame in the model, about 0.13 s YOLO at 1280x960 and the
+rest the landmark network, 12-15 ms per person on 5-6 persons; tracker 2.4 ms, smoother 1.1 ms.
+With the network on every person on every frame, the landmark network alone caps the rate near
+13 frames/s on this machine, whatever the detector costs; with ``--landmark-every N`` it runs on
+about 1/N of them per frame and the optical flow of the others costs 1-2 ms per person (9.6 ms
+per frame, the "(flow)" column), so YOLO (0.13 s per run) is the larger cost. About 94 % of the
+output persons have BlazePose's 33 landmarks; the others are detected persons the landmark stage
+lost, with YOLO's 17 keypoints, and, between detector frames, coasting persons with none. The
+TUD blazepose rows were measured under load, so no fps.) 105 of PETS09's false positives (YOLO,
 every frame) lie on the three people near the car park (frames 147-244, IoU >= 0.3) whose GT
 rows have conf=0 and are dropped, as the issue asks.
 IDF1 moves by several points with small changes of any setting; read it with that in mind.
@@ -149,7 +149,7 @@ def run_sequence(name: str, args) -> dict:
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
-    t_model = t_track = t_smooth = 0.0
+    t_model = t_track = t_smooth = t_flow = 0.0
     t_start = time.perf_counter()
     t_decode = 0.0
     it = frames_of(name, args.frames)
@@ -167,6 +167,7 @@ def run_sequence(name: str, args) -> dict:
         t3 = time.perf_counter()
         t_model += stage.last_timings.get("model", t2 - t1)
         t_track += stage.last_timings.get("tracker", 0.0)
+        t_flow += stage.last_timings.get("flow", 0.0)
         t_smooth += t3 - t2
         rows.append(mot_rows(frame.index + 1, poses, pose_boxes_for_mot(poses)))
         out_persons += len(poses)
@@ -184,7 +185,7 @@ def run_sequence(name: str, args) -> dict:
         write_mot(Path(args.save) / f"{name}.txt", pred)
     m = evaluate_mot(g, pred)
     m.update(frames=n, fps=n / wall, s_model=t_model / n, s_tracker=t_track / n,
-             s_smoother=t_smooth / n, ids=tracker._next_id - 1,
+             s_smoother=t_smooth / n, s_flow=t_flow / n, ids=tracker._next_id - 1,
              full=full_persons / max(out_persons, 1))
     return m
 
@@ -283,14 +284,15 @@ def main(argv=None) -> None:
     names = list(SEQUENCES) if args.seq == "all" else [args.seq]
     print(f"{'sequence':16s} {'frames':>6s} {'MOTA':>6s} {'IDF1':>6s} {'Rcll':>6s} {'Prcn':>6s} "
           f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s} {'33lm':>5s}  "
-          "s/frame model/track/smooth")
+          "s/frame model(flow)/track/smooth")
     for name in names:
         m = run_sequence(name, args)
         print(f"{name:16s} {m['frames']:6d} {100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} "
               f"{100 * m['recall']:6.1f} {100 * m['precision']:6.1f} {m['id_switches']:5d} "
               f"{m['fp']:5d} {m['fn']:5d} {m['num_pred_ids']:4d} {m['fps']:6.2f} "
               f"{100 * m['full']:5.1f}  "
-              f"{m['s_model']:.4f}/{m['s_tracker']:.4f}/{m['s_smoother']:.4f}", flush=True)
+              f"{m['s_model']:.4f}({m['s_flow']:.4f})/{m['s_tracker']:.4f}/"
+              f"{m['s_smoother']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
