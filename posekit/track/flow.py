@@ -43,11 +43,21 @@ class LandmarkFlow:
         max_fb_error: largest forward-backward error of a trusted landmark, pixels.
         min_tracked: fewest trusted landmarks for a person's flow to hold (of 33 for
             BlazePose); fewer is a failure.
+        margin: the flow is computed on each person's keypoint box grown on every side by
+            this many box heights (at least 8 px; the motion it can follow) plus the window,
+            not on the whole frame.
+
+    Raises:
+        ValueError: ``max_fb_error`` <= 0, ``min_tracked`` < 1 or ``margin`` < 0.
     """
 
     def __init__(self, max_fb_error: float = 1.0, min_tracked: int = 12, margin: float = 0.25):
         if max_fb_error <= 0:
             raise ValueError(f"max_fb_error: expected > 0, got {max_fb_error}")
+        if min_tracked < 1:
+            raise ValueError(f"min_tracked: expected >= 1, got {min_tracked}")
+        if margin < 0:
+            raise ValueError(f"margin: expected >= 0, got {margin}")
         self.max_fb_error = float(max_fb_error)
         self.min_tracked = int(min_tracked)
         self.margin = float(margin)

@@ -50,39 +50,12 @@ def test_pets09_landmarks_carried_one_frame_land_near_the_networks():
     to t by the flow lie within 2.5 px (median over persons and frames) of the network's
     landmarks on frame t, closer than leaving them where they were, for people 60-130 px
     tall walking at 7 frames/s."""
-    from posekit.eval.mot import read_mot
-    from posekit.io.sources import open_source
+    from bench.bench_flow import carry_errors
 
-    gt = read_mot(data_path("pets09-s2l1/gt/gt.txt"))
-    gt = gt[gt[:, 6] > 0]
-    model = _landmark_model()
-    flow = LandmarkFlow()
-    src = open_source(data_path("opencv-doc/vtest.avi"))
-    prev = None
-    moved_err, still_err, failed, total = [], [], 0, 0
-    try:
-        for f in src:
-            if f.index > 30:
-                break
-            g = gt[gt[:, 0] == f.index + 1]
-            boxes = np.hstack([g[:, 2:4], g[:, 2:4] + g[:, 4:6]])
-            p = model(f, rois=boxes)
-            ids = g[p.extras["box_index"], 1]
-            flow.set_frame(f.image)
-            if prev is not None:
-                kp0, ids0 = prev
-                moved, ok = flow.propagate(kp0)
-                total += len(ok)
-                failed += int((~ok).sum())
-                for i, tid in enumerate(ids0):
-                    j = np.flatnonzero(ids == tid)
-                    if len(j) and ok[i]:
-                        net = p.keypoints[j[0]]
-                        moved_err.append(np.median(np.linalg.norm(moved[i] - net, axis=1)))
-                        still_err.append(np.median(np.linalg.norm(kp0[i] - net, axis=1)))
-            prev = (p.keypoints.copy(), ids)
-    finally:
-        src.close()
+    e = carry_errors(data_path("opencv-doc/vtest.avi"), data_path("pets09-s2l1/gt/gt.txt"), 31,
+                     _landmark_model())
+    moved_err, still_err = e.moved, e.still
+    total, failed = len(e.followed), e.followed.count(False)
     assert total > 100 and failed <= 0.05 * total, (failed, total)
     assert np.median(moved_err) < 2.5, np.median(moved_err)
     assert np.median(moved_err) < 0.6 * np.median(still_err), (np.median(moved_err),
@@ -114,3 +87,7 @@ def test_flow_needs_two_frames_and_valid_settings():
     assert not flow.ready
     with pytest.raises(ValueError, match="max_fb_error"):
         LandmarkFlow(max_fb_error=0)
+    with pytest.raises(ValueError, match="min_tracked"):
+        LandmarkFlow(min_tracked=0)
+    with pytest.raises(ValueError, match="margin"):
+        LandmarkFlow(margin=-0.1)
