@@ -149,7 +149,7 @@ def run_sequence(name: str, args) -> dict:
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
-    t_model = t_track = t_smooth = t_flow = 0.0
+    t_model = t_track = t_smooth = t_flow = t_det = t_lmk = 0.0
     t_start = time.perf_counter()
     t_decode = 0.0
     it = frames_of(name, args.frames)
@@ -168,6 +168,8 @@ def run_sequence(name: str, args) -> dict:
         t_model += stage.last_timings.get("model", t2 - t1)
         t_track += stage.last_timings.get("tracker", 0.0)
         t_flow += stage.last_timings.get("flow", 0.0)
+        t_det += stage.last_timings.get("detector", 0.0)
+        t_lmk += stage.last_timings.get("landmarks", 0.0)
         t_smooth += t3 - t2
         rows.append(mot_rows(frame.index + 1, poses, pose_boxes_for_mot(poses)))
         out_persons += len(poses)
@@ -185,7 +187,8 @@ def run_sequence(name: str, args) -> dict:
         write_mot(Path(args.save) / f"{name}.txt", pred)
     m = evaluate_mot(g, pred)
     m.update(frames=n, fps=n / wall, s_model=t_model / n, s_tracker=t_track / n,
-             s_smoother=t_smooth / n, s_flow=t_flow / n, ids=tracker._next_id - 1,
+             s_smoother=t_smooth / n, s_flow=t_flow / n, s_det=t_det / n, s_lmk=t_lmk / n,
+             ids=tracker._next_id - 1,
              full=full_persons / max(out_persons, 1))
     return m
 
@@ -284,14 +287,15 @@ def main(argv=None) -> None:
     names = list(SEQUENCES) if args.seq == "all" else [args.seq]
     print(f"{'sequence':16s} {'frames':>6s} {'MOTA':>6s} {'IDF1':>6s} {'Rcll':>6s} {'Prcn':>6s} "
           f"{'IDsw':>5s} {'FP':>5s} {'FN':>5s} {'ids':>4s} {'fps':>6s} {'33lm':>5s}  "
-          "s/frame model(flow)/track/smooth")
+          "s/frame model=det+lmk+flow/track/smooth")
     for name in names:
         m = run_sequence(name, args)
         print(f"{name:16s} {m['frames']:6d} {100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} "
               f"{100 * m['recall']:6.1f} {100 * m['precision']:6.1f} {m['id_switches']:5d} "
               f"{m['fp']:5d} {m['fn']:5d} {m['num_pred_ids']:4d} {m['fps']:6.2f} "
               f"{100 * m['full']:5.1f}  "
-              f"{m['s_model']:.4f}({m['s_flow']:.4f})/{m['s_tracker']:.4f}/"
+              f"{m['s_model']:.4f}={m['s_det']:.4f}+{m['s_lmk']:.4f}+{m['s_flow']:.4f}/"
+              f"{m['s_tracker']:.4f}/"
               f"{m['s_smoother']:.4f}", flush=True)
 
 

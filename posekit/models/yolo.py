@@ -11,14 +11,17 @@ Ultralytics is kept offline and out of the user's config folder: before it is fi
 ``settings.json``) pointing into posekit's cache folder are set, each only where the user has
 not set it already. Nothing here draws with Ultralytics, so it never fetches its fonts.
 
-On the CPU the network runs in OpenVINO where it is installed (it is part of the extra):
+On the CPU the network runs in OpenVINO where it is installed (a dependency of posekit):
 :func:`openvino_model` exports the ``.pt`` weights once with Ultralytics' own exporter
-(``format="openvino"``, dynamic input shape) into posekit's cache, and Ultralytics' OpenVINO
-backend runs it, compiled by posekit with an explicit precision (float32 unless ``bf16``) and
-thread count. Measured on vtest.avi on a 2-core Sapphire Rapids VM
-(``bench/bench_yolo_runtime.py``, medians of 40 frames): at ``imgsz=1280`` 336 ms (torch) ->
-270 ms (OpenVINO float32) per frame, boxes and keypoints within 2e-4 px of torch, and 173 ->
-129 ms in bfloat16; at 640, 96 -> 68 ms (float32).
+(``format="openvino"``, dynamic input shape) into posekit's cache, and posekit runs the IR
+itself (:class:`_OpenVinoYolo`): Ultralytics' letterbox, one static-shape network per frame
+size with the uint8-to-float conversion inside it, Ultralytics' decoding and NMS in numpy;
+compiled with an explicit precision (float32 unless ``bf16``) and thread count. Its persons
+are torch's to within 1e-3 px in float32 (tests/models/test_yolo.py). Measured on vtest.avi
+on a 2-core Sapphire Rapids VM (``bench/bench_yolo_runtime.py``, medians of 40 frames): at
+``imgsz=1280`` torch float32 336 ms, OpenVINO float32 270 ms, and in bfloat16 115 ms against
+133 ms for the same IR in Ultralytics' own OpenVINO backend (torch pre- and post-processing,
+dynamic shape); at 640, 96 -> 68 ms (float32).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import MissingExtraError, ModelError
@@ -111,8 +115,9 @@ class YoloConfig:
             1)`` when it picks the CPU (1 thread on a 2-core machine, half the speed) during its
             setup in the first predict; posekit runs that setup at load with a tiny warm-up call
             and then sets the threads back.
-        runtime: what runs the network: ``"torch"``, ``"openvino"`` (``.pt`` weights on the
-            CPU; exported once to posekit's cache, see :func:`openvino_model`), or ``"auto"``
+        runtime: what runs the network: ``"torch"`` (Ultralytics' predictor), ``"openvino"``
+            (``.pt`` weights on the CPU; exported once to posekit's cache, see
+            :func:`openvino_model`, and run by posekit without torch), or ``"auto"``
             (default): OpenVINO where it is installed and the weights are ``.pt`` on the CPU,
             otherwise torch. The same ``bf16`` rule applies to both (OpenVINO's
             ``INFERENCE_PRECISION_HINT`` is set to ``f32`` or ``bf16``; left alone, OpenVINO
@@ -256,6 +261,129 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def letterbox_geometry(shape_hw: tuple[int, int], imgsz: int, stride: int = 32
+                       ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Ultralytics' ``LetterBox(auto=True, center=True)`` for one frame size (ultralytics
+    ``data/augment.py``): the resized size ``(w, h)`` (longer side ``imgsz``, aspect kept), the
+    network input ``(h, w)`` (padded to multiples of ``stride``) and the ``(left, top)``
+    padding in pixels."""
+    h, w = shape_hw
+    r = min(imgsz / h, imgsz / w)
+    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (imgsz - nw) % stride / 2, (imgsz - nh) % stride / 2
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    return (nw, nh), (nh + top + bottom, nw + left + right), (left, top)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: int) -> np.ndarray:
+    """Greedy non-maximum suppression (as ``torchvision.ops.nms``, which Ultralytics calls):
+    rows of ``boxes`` (N, 4) xyxy kept in descending ``scores`` (N,) order, each dropping the
+    later boxes that overlap it by IoU above ``iou``; at most ``max_keep`` indices (int64)."""
+    order = np.argsort(-scores, kind="stable")
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while len(order) and len(keep) < max_keep:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
+        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+        order = rest[inter / (area[i] + area[rest] - inter) <= iou]
+    return np.asarray(keep, np.int64)
+
+
+class _OpenVinoYolo:
+    """YOLO-pose's exported OpenVINO IR run by posekit: Ultralytics' letterbox, one network per
+    input size with a static shape, and the decoding and NMS of Ultralytics' pose predictor.
+
+    The IR (exported with a dynamic shape, :func:`openvino_model`) is reshaped to the letterbox
+    size of each frame size the first time it is seen, and takes the padded frame as uint8 BGR
+    (OpenVINO's preprocessing converts it to float RGB / 255 inside the network). Against
+    Ultralytics' OpenVINO backend (dynamic shape, torch pre- and post-processing) this takes
+    120 ms instead of 138 per frame at ``imgsz=1280`` on vtest.avi in bfloat16
+    (``bench/bench_yolo_runtime.py``); in float32 the persons are torch's within 1e-3 px.
+    Output: the exported head's (1, 4 + 1 + 17 * 3, anchors): box centre, size, person score,
+    and each keypoint's x, y (input pixels) and confidence (ultralytics ``nn/modules/head.py``,
+    ``Pose``).
+    """
+
+    def __init__(self, xml: Path, precision: str, threads: int):
+        import openvino as ov
+
+        self._ov = ov
+        self._core = ov.Core()
+        self._source = self._core.read_model(str(xml))
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
+                       "INFERENCE_NUM_THREADS": threads}
+        self._nets: dict[tuple[int, int], tuple] = {}
+
+    def _net(self, hw: tuple[int, int]):
+        net = self._nets.get(hw)
+        if net is None:
+            from openvino.preprocess import ColorFormat, PrePostProcessor
+
+            ov = self._ov
+            model = self._source.clone()
+            model.reshape([1, 3, *hw])
+            ppp = PrePostProcessor(model)
+            ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(
+                ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+            ppp.input().model().set_layout(ov.Layout("NCHW"))
+            ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
+                ColorFormat.RGB).scale(255.0)
+            compiled = self._core.compile_model(ppp.build(), "CPU", self.config)
+            net = self._nets[hw] = (compiled, compiled.create_infer_request())
+        return net
+
+    def precision(self) -> str:
+        compiled = next(iter(self._nets.values()))[0] if self._nets else self._net((32, 32))[0]
+        t = compiled.get_property("INFERENCE_PRECISION_HINT")
+        return t.to_string() if hasattr(t, "to_string") else str(t)
+
+    def __call__(self, image: np.ndarray, imgsz: int, conf: float, iou: float,
+                 max_det: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Boxes (N, 4) xyxy, person scores (N,), keypoints (N, 17, 2) and their confidences
+        (N, 17), pixels of ``image`` (H, W, 3) uint8 BGR; and the times of the three steps."""
+        t0 = time.perf_counter()
+        h, w = image.shape[:2]
+        (nw, nh), hw, (left, top) = letterbox_geometry((h, w), imgsz)
+        x = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh),
+                                                         interpolation=cv2.INTER_LINEAR)
+        if hw != (nh, nw):
+            x = cv2.copyMakeBorder(x, top, hw[0] - nh - top, left, hw[1] - nw - left,
+                                   cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        compiled, req = self._net(hw)
+        t1 = time.perf_counter()
+        req.infer({0: np.ascontiguousarray(x)[None]})
+        out = req.get_output_tensor(0).data[0]          # (56, anchors)
+        t2 = time.perf_counter()
+        keep = out[4] > conf
+        pred = out[:, keep].T.astype(np.float32)        # (M, 56)
+        cxcy, wh = pred[:, :2], pred[:, 2:4]
+        boxes = np.hstack([cxcy - wh / 2, cxcy + wh / 2])
+        scores = pred[:, 4]
+        if len(pred) > 30000:   # Ultralytics' max_nms
+            top_rows = np.argsort(-scores, kind="stable")[:30000]
+            pred, boxes, scores = pred[top_rows], boxes[top_rows], scores[top_rows]
+        idx = nms(boxes, scores, iou, max_det)
+        boxes, scores = boxes[idx], scores[idx]
+        kpts = pred[idx, 5:].reshape(len(idx), (pred.shape[1] - 5) // 3, 3)
+        # back to the frame (ultralytics utils/ops.py scale_boxes / scale_coords), clipped
+        gx, gy = nw / w, nh / h
+        off = np.array([left, top], np.float32)
+        boxes = ((boxes.reshape(-1, 2, 2) - off) / (gx, gy)).reshape(-1, 4)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        xy = (kpts[:, :, :2] - off) / (gx, gy)
+        xy[..., 0] = xy[..., 0].clip(0, w)
+        xy[..., 1] = xy[..., 1].clip(0, h)
+        t3 = time.perf_counter()
+        return (boxes.astype(np.float32), scores.astype(np.float32), xy.astype(np.float32),
+                kpts[:, :, 2].astype(np.float32),
+                {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2})
+
+
 class YoloPose:
     """Ultralytics YOLO-pose as a posekit :class:`~posekit.models.PoseModel`.
 
@@ -314,13 +442,20 @@ class YoloPose:
         self._threads = int(num_threads or os.cpu_count() or 1)
         if self._threads < 1:
             raise ModelError(f"num_threads must be at least 1, got {num_threads}")
+        self._ov_net = None
         if self.runtime == "openvino":
-            # the .pt model above checked the keypoint shape; the exported one runs
+            # the .pt model above checked the keypoint shape; the exported one runs, in
+            # posekit's own pre- and post-processing (no torch at inference time)
             ov_dir = openvino_model(path)
             try:
-                self._model = YOLO(str(ov_dir), task="pose")
+                self._ov_net = _OpenVinoYolo(next(ov_dir.glob("*.xml")),
+                                             "bf16" if self._bf16 else "f32", self._threads)
+                self._ov_net._net((32, 32))    # compiles now: a broken install fails here
             except Exception as e:
-                raise ModelError(f"cannot load the OpenVINO model {ov_dir}: {e}") from e
+                raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
+            self._set_threads()    # loading the .pt let Ultralytics lower torch's threads
+            self.last_timings: dict[str, float] = {}
+            return
         # Ultralytics picks the device (and sets torch's thread count) inside the first
         # predict; a tiny warm-up call does that here, so every real call runs with the same
         # threads and gives the same numbers.
@@ -330,15 +465,13 @@ class YoloPose:
         except Exception as e:
             raise ModelError(f"YOLO cannot run {path.name}: {e}") from e
         self._set_threads()
-        if self.runtime == "openvino":
-            self._compile_openvino(ov_dir)
-        self.last_timings: dict[str, float] = {}
+        self.last_timings = {}
 
     def reset(self) -> None:
         """Nothing to forget: YOLO-pose has no state across frames."""
 
     def close(self) -> None:
-        self._model = None
+        self._model = self._ov_net = None
 
     def __call__(self, frame: Frame | np.ndarray) -> Poses:
         if self._model is None:
@@ -346,6 +479,15 @@ class YoloPose:
         frame = as_frame(frame)
         c = self.config
         t0 = time.perf_counter()
+        if self._ov_net is not None:
+            try:
+                boxes, ps, xy, sc, times = self._ov_net(frame.image, c.imgsz, c.min_score,
+                                                        c.iou, c.max_people)
+            except Exception as e:
+                raise ModelError(f"YOLO inference failed: {e}") from e
+            poses = self._poses(boxes, ps, xy, sc)
+            self.last_timings = {**times, "total": time.perf_counter() - t0}
+            return poses
         try:
             # Ultralytics takes numpy images as BGR, posekit's order.
             with self._autocast():
@@ -371,35 +513,11 @@ class YoloPose:
 
         torch.set_num_threads(self._threads)
 
-    def _compile_openvino(self, ov_dir: Path) -> None:
-        """Compile the IR with posekit's precision and threads in place of Ultralytics'
-        defaults (which let OpenVINO run bfloat16 on AMX CPUs by itself) in its OpenVINO
-        backend (``predictor.model.backend``: ``compile_model``, ``ov_compiled_model``)."""
-        import openvino as ov
-
-        backend = getattr(getattr(self._model.predictor, "model", None), "backend", None)
-        if backend is None or not hasattr(backend, "ov_compiled_model"):
-            raise ModelError("this Ultralytics version's OpenVINO backend is not the one posekit "
-                             "knows; use runtime='torch'")
-        core = ov.Core()
-        config = {"PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "bf16" if self._bf16 else "f32",
-                  "INFERENCE_NUM_THREADS": self._threads}
-        try:
-            xml = next(ov_dir.glob("*.xml"))
-            compiled = core.compile_model(core.read_model(str(xml)), "CPU", config)
-        except Exception as e:
-            raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
-        backend.compile_model = (lambda model, **kw: core.compile_model(model, "CPU", config))
-        backend.ov_compiled_model = compiled
-
     def inference_precision(self) -> str:
         """The precision the network runs in: ``"f32"`` or ``"bf16"`` (torch autocast or
         OpenVINO's compiled ``INFERENCE_PRECISION_HINT``)."""
-        if self.runtime == "openvino":
-            backend = self._model.predictor.model.backend
-            t = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
-            return t.to_string() if hasattr(t, "to_string") else str(t)
+        if self._ov_net is not None:
+            return self._ov_net.precision()
         return "bf16" if self._bf16 else "f32"
 
     def _autocast(self):
@@ -410,8 +528,8 @@ class YoloPose:
 
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    @staticmethod
-    def _to_poses(res) -> Poses:
+    @classmethod
+    def _to_poses(cls, res) -> Poses:
         kps = res.keypoints
         if res.boxes is None or len(res.boxes) == 0 or kps is None:
             return Poses.empty(COCO_17)
@@ -419,11 +537,18 @@ class YoloPose:
         conf = kps.conf
         sc = (conf.cpu().numpy().astype(np.float32) if conf is not None
               else np.ones(xy.shape[:2], np.float32))
-        xy[sc <= 0] = np.nan
-        sc = np.clip(sc, 0.0, 1.0)
-        boxes = res.boxes.xyxy.cpu().numpy().astype(np.float32)
-        ps = res.boxes.conf.cpu().numpy().astype(np.float32)
-        return Poses(xy, sc, COCO_17, boxes=boxes, person_scores=np.clip(ps, 0.0, 1.0))
+        return cls._poses(res.boxes.xyxy.cpu().numpy(), res.boxes.conf.cpu().numpy(), xy, sc)
+
+    @staticmethod
+    def _poses(boxes: np.ndarray, person_scores: np.ndarray, xy: np.ndarray,
+               scores: np.ndarray) -> Poses:
+        if len(boxes) == 0:
+            return Poses.empty(COCO_17)
+        xy = np.array(xy, np.float32)
+        xy[scores <= 0] = np.nan
+        return Poses(xy, np.clip(scores, 0.0, 1.0).astype(np.float32), COCO_17,
+                     boxes=np.asarray(boxes, np.float32),
+                     person_scores=np.clip(person_scores, 0.0, 1.0).astype(np.float32))
 
 
 __all__ = ["PERSON_DETECTOR_SCORE", "RUNTIMES", "YoloConfig", "YoloPose", "bundled_weights",

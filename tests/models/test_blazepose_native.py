@@ -344,6 +344,35 @@ def test_tiles_find_the_small_pedestrians_of_pets09():
     assert len(poses) >= 3, len(poses)
 
 
+def test_openvino_and_litert_runtimes_give_the_same_landmarks():
+    """The landmark network on OpenVINO (float32, segmentation head cut unless ``mask``) and
+    on LiteRT, on the same person boxes of real images: same persons, landmarks within 0.5 px
+    (median 0.01 px) and world coordinates within 1 mm; the mask only where asked for."""
+    pytest.importorskip("openvino")
+    from posekit.models.blazepose import BlazePose
+
+    lite = BlazePose(mode="image", runtime="litert", max_people=10)
+    ov = BlazePose(mode="image", runtime="openvino", max_people=10)
+    ov_mask = BlazePose(mode="image", runtime="openvino", mask=True, max_people=10)
+    assert (lite.runtime, ov.runtime) == ("litert", "openvino")
+    d_px, d_mm = [], []
+    for rel in ("yolov5/data/images/zidane.jpg", "yolov5/data/images/bus.jpg",
+                "opencv-doc/messi5.jpg"):
+        img = read(rel)
+        boxes = lite(img).boxes
+        assert len(boxes), rel
+        a, b, c = lite(img, rois=boxes), ov(img, rois=boxes), ov_mask(img, rois=boxes)
+        assert a.extras["box_index"].tolist() == b.extras["box_index"].tolist() == \
+            c.extras["box_index"].tolist(), rel
+        d_px.append(np.linalg.norm(a.keypoints - b.keypoints, axis=2).ravel())
+        d_mm.append(1000 * np.linalg.norm(a.world - b.world, axis=2).ravel())
+        np.testing.assert_allclose(b.keypoints, c.keypoints, atol=1e-3)
+        assert "mask" not in b.extras and c.extras["mask"].shape == img.shape[:2]
+    d_px, d_mm = np.concatenate(d_px), np.concatenate(d_mm)
+    assert np.median(d_px) < 0.01 and d_px.max() < 0.5, (np.median(d_px), d_px.max())
+    assert d_mm.max() < 1.0, d_mm.max()
+
+
 def test_bad_settings_raise():
     from posekit.models.blazepose import BlazePose, BlazePoseConfig
 
@@ -355,6 +384,8 @@ def test_bad_settings_raise():
         BlazePoseConfig(tiles="big")
     with pytest.raises(ModelError, match="min_score"):
         BlazePose(min_score=2.0)
+    with pytest.raises(ModelError, match="runtime must be one of"):
+        BlazePose(runtime="tensorrt")
 
 
 def test_registry_loads_the_native_backend():
