@@ -99,7 +99,7 @@ sys.path.insert(0, str(ROOT))
 
 from posekit.eval.mot import evaluate_mot, mot_rows, pose_boxes_for_mot, write_mot
 from posekit.io.sources import open_source
-from posekit.track import Smoother, TopDownTracker, Tracker
+from posekit.track import LandmarkFlow, Smoother, TopDownTracker, Tracker
 from posekit.types import Frame
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -145,7 +145,8 @@ def run_sequence(name: str, args) -> dict:
                            detector=detector,
                            prediction_box_weight=args.prediction_box_weight,
                            coast=False if args.no_coast else None,
-                           landmark_every=args.landmark_every)
+                           landmark_every=args.landmark_every,
+                           flow=LandmarkFlow(min_tracked=args.flow_min_tracked))
     smoother = None if args.no_smooth else Smoother()
     rows = []
     n = out_persons = full_persons = 0
@@ -278,6 +279,8 @@ def main(argv=None) -> None:
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")
+    ap.add_argument("--flow-min-tracked", type=int, default=12,
+                    help="LandmarkFlow.min_tracked: fewer landmarks followed is a flow failure")
     ap.add_argument("--calibrate", action="store_true",
                     help="fit the body-outline box padding on PETS09-S2L1 and exit")
     args = ap.parse_args(argv)
