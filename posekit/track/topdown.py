@@ -144,7 +144,11 @@ class TopDownTracker:
             landmark_every == 0`` runs the network), so each frame runs about ``1 /
             landmark_every`` of them; a person whose flow fails (fewer than
             ``flow.min_tracked`` landmarks followed forward and back) goes through the
-            network, as do new persons. With ``landmark_every`` > 1, the predicted box of every
+            network, as do new persons, and, on detector frames, persons whose box moved by
+            the flow overlaps their detection's box by less than ``detection_box_iou`` (the
+            flow slid off them; measured at 2 / 3 on PETS09-S2L1, MOTA / IDF1 84.8 / 76.3 ->
+            85.2 / 76.9, TUD-Campus 46.8 / 65.0 -> 47.9 / 65.6, TUD-Stadtmitte 75.8 / 64.7 ->
+            74.2 / 71.4). With ``landmark_every`` > 1, the predicted box of every
             tracked person between detector frames (``prediction_box_weight``) is its last box
             moved by the median flow of its landmarks instead of the constant-velocity
             prediction. 1 (the default): the network on every person on every frame. Measured
@@ -254,7 +258,14 @@ class TopDownTracker:
         det_index = det_index[:len(all_boxes)]
         n_tracked = min(len(tboxes), len(all_boxes))
         tf = time.perf_counter()
-        carried, carried_rows, flow_boxes = self._carried(frame, tkeys[:n_tracked], count)
+        checks = None
+        if dets is not None and n_tracked:
+            # a tracked person's detection box on this frame (NaN: none matched it)
+            d = det_index[:n_tracked]
+            checks = np.full((n_tracked, 4), np.nan)
+            checks[d >= 0] = dets.boxes[d[d >= 0]]
+        carried, carried_rows, flow_boxes = self._carried(frame, tkeys[:n_tracked], count,
+                                                          checks)
         t_flow = time.perf_counter() - tf
         run = np.setdiff1d(np.arange(len(all_boxes)), carried_rows)
         tl = time.perf_counter()
@@ -313,7 +324,8 @@ class TopDownTracker:
                              "total": time.perf_counter() - t0}
         return out
 
-    def _carried(self, frame: Frame, keys: np.ndarray, count: int
+    def _carried(self, frame: Frame, keys: np.ndarray, count: int,
+                 checks: np.ndarray | None = None
                  ) -> tuple[Poses | None, np.ndarray, np.ndarray]:
         """With ``landmark_every`` > 1: the tracked persons whose landmarks are carried to this
         frame by optical flow instead of the landmark network, their ROI rows, and the boxes
@@ -327,7 +339,9 @@ class TopDownTracker:
         turn for the network (``(key + frame count) % landmark_every == 0``: each track gets
         the network every ``landmark_every`` frames, the tracks staggered so each frame runs
         about the same number), the person is carried: previous scores, world coordinates and
-        presence, keypoints moved by the flow, ``extras["carried"]`` True."""
+        presence, keypoints moved by the flow, ``extras["carried"]`` True. ``checks`` (M, 4)
+        xyxy pixels, on detector frames: each tracked row's detection box (NaN rows: none);
+        a row whose moved box overlaps it by less than ``detection_box_iou`` is not carried."""
         flow_boxes = np.full((len(keys), 4), np.nan)
         none = None, np.zeros(0, np.int64), flow_boxes
         if self.landmark_every <= 1:
@@ -343,7 +357,17 @@ class TopDownTracker:
         moved, ok = self.flow.propagate(prev.keypoints)
         shift = np.median(moved[ok] - prev.keypoints[ok], axis=1)         # (R', 2) pixels
         flow_boxes[rows[ok]] = prev.boxes[ok] + np.tile(shift, 2)
-        idx = np.flatnonzero(ok & ((keys[rows] + count) % self.landmark_every != 0))
+        carry = ok & ((keys[rows] + count) % self.landmark_every != 0)
+        if checks is not None and self.detection_box_iou > 0:
+            # on a detector frame: a person whose moved box and detection disagree (the flow
+            # slid off them) goes through the network instead
+            c = checks[rows]
+            has = np.isfinite(c).all(axis=1) & ok
+            if has.any():
+                iou = np.diag(box_iou(flow_boxes[rows[has]], c[has]))
+                bad = np.flatnonzero(has)[iou < self.detection_box_iou]
+                carry[bad] = False
+        idx = np.flatnonzero(carry)
         if len(idx) == 0:
             return None, np.zeros(0, np.int64), flow_boxes
         people = prev[idx]
