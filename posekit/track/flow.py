@@ -15,8 +15,9 @@ This is the keyframe-and-propagate scheme of video pose estimators (the expensiv
 some frames, cheap motion between them): the flow of a person's 33 landmarks, forward and back
 on the person's region, costs 0.7-1.1 ms (PETS09-S2L1, 2-core x86 VM, ``bench/bench_flow.py``;
 1.6-1.9 ms per person with the rest of :class:`~posekit.track.TopDownTracker`'s flow step, 9.6
-ms per frame for 5-6 persons in ``bench/bench_mot.py``), the landmark network 12-15 ms
-(BlazePose full, 2 threads, ``bench/bench_mot.py``).
+ms per frame for 5-6 persons in ``bench/bench_mot.py``), the landmark network 7-9 ms
+(BlazePose full on OpenVINO, 2 threads, ``bench/bench_landmark_runtime.py``; 12-15 ms on
+LiteRT).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class TopDownTracker:
         landmark_every: run the landmark network on each tracked person every this many
             frames only; on the frames between, the person's landmarks of the previous frame
             are carried to this one by sparse optical flow (:class:`~posekit.track.flow.
-            LandmarkFlow`, 1-2 ms per person against 12-15 ms for BlazePose's network),
+            LandmarkFlow`, 1-2 ms per person against 7-9 ms for BlazePose's network),
             with its previous scores, world coordinates and presence, and marked
             ``extras["carried"]`` True. The tracks take turns (``(track key + frame count) %
             landmark_every == 0`` runs the network), so each frame runs about ``1 /
