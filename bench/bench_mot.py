@@ -59,6 +59,35 @@ of "2 / 4" is from a slow spell of the VM.) A smaller YOLO input loses the small
 edge rule, YOLO on every frame gave 87.4 / 82.6 (PETS09), 45.1 / 60.7 (TUD-Campus) and
 76.4 / 70.9 (TUD-Stadtmitte), and every 2nd frame 85.6 / 74.4 on PETS09.
 
+Measured again 2026-11-22 (later the same day) after three speed-ups and one accuracy change:
+the landmark network on OpenVINO float32 without the segmentation head, in batches of up to
+4 crops (9 ms instead of 15 per person, same landmarks; ``bench_landmark_runtime.py``), YOLO's
+OpenVINO network run by posekit (static shape, uint8 input, numpy NMS; 120 instead of 138 ms
+per run, ``bench_yolo_runtime.py``), and, on detector frames, a person whose flow-moved box
+disagrees with their detection going through the network instead of being carried. The VM's
+speed moved by up to 2x during these runs; the fps are from its faster spells (one number: one
+run). The last column splits the model's seconds per frame into YOLO, landmark network and
+flow.
+
+    detect/landmark  sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  fps        s/frame
+    yolo 1 / 1       pets09-s2l1     87.6   82.3   94.3   93.7    14  286  256  4.27       .141+.085
+    yolo 1 / 2       pets09-s2l1     87.4   81.6   94.2   93.5    10  293  260  (slow)
+    yolo 2 / 1       pets09-s2l1     85.5   75.0   93.5   92.6    22  334  291  8.08       .058+.059
+    yolo 2 / 3       pets09-s2l1     85.2   76.9   93.5   92.3    23  348  290 8.6-10.6 .05+.03+.01
+    yolo 2 / 3       tud-campus      47.9   65.6   83.3   71.5     8  119   60
+    yolo 2 / 3       tud-stadtmitte  74.2   71.4   82.6   92.4    19   78  201
+    yolo 3 / 3       pets09-s2l1     83.0   76.0   92.5   91.1    24  405  334  10.9-11.9  (a)
+
+((a) the fps of 3 / 3 come from runs before the carry check, which gave 83.1 / 73.5.)
+Without the carry check, 2 / 3 gave 84.8 / 76.3 on PETS09-S2L1 (the change of YOLO runner alone
+moved it from 85.5 / 74.1: bfloat16 numbers of another input layout), 46.8 / 65.0 on
+TUD-Campus and 75.8 / 64.7 on TUD-Stadtmitte. ``--flow-min-tracked 20`` (fewer carried
+persons) gave 85.0 / 77.2 on PETS09 but 44.8 / 64.6 and 71.1 / 59.7 on the TUD sequences; the
+default stays 12. ``--yolo-imgsz 1152`` gave 84.1 / 70.2. Running YOLO in a background thread
+on the next frame while this frame's landmarks run was slower, not faster: on 2 cores the two
+OpenVINO networks only take turns (measured: 10 YOLO runs and 50 landmark calls took 2.16 s one
+after the other, 3.64 s at the same time).
+
 How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones before it):
 
     step                                               every frame      every 2nd frame
