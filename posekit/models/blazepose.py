@@ -38,7 +38,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
-from .assets import blazepose_files
+from .assets import blazepose_files, openvino_core
 from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class _OvNet:
         self._ov = ov
         self.path = path
         try:
-            self._core = ov.Core()
+            self._core = openvino_core()
             model = self._core.read_model(str(path))
             if outputs is not None:
                 kept = [o for o in model.outputs if o.get_any_name() in outputs]

@@ -44,7 +44,7 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses
 from . import as_frame
-from .assets import cache_dir, file_sha256
+from .assets import cache_dir, file_sha256, openvino_core
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class _OpenVinoYolo:
         import openvino as ov
 
         self._ov = ov
-        self._core = ov.Core()
+        self._core = openvino_core()
         self._source = self._core.read_model(str(xml))
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                        "INFERENCE_NUM_THREADS": threads}

@@ -379,6 +379,25 @@ def test_openvino_and_litert_runtimes_give_the_same_landmarks():
     assert d_mm.max() < 1.0, d_mm.max()
 
 
+def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
+    """The landmark network compiled by OpenVINO is written once into ``<cache>/openvino``
+    (OpenVINO's model cache) and the next model with the same settings reads it from there:
+    the folder gains no new file."""
+    pytest.importorskip("openvino")
+    from posekit.models.blazepose import BlazePose
+
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    img = read("opencv-doc/messi5.jpg")
+    box = np.array([[180.0, 30.0, 420.0, 340.0]])
+    first = BlazePose(mode="image", runtime="openvino")(img, rois=box)
+    files = sorted((tmp_path / "openvino").iterdir())
+    assert files, "nothing written to the OpenVINO cache"
+    again = BlazePose(mode="image", runtime="openvino")(img, rois=box)
+    assert sorted((tmp_path / "openvino").iterdir()) == files
+    assert len(first) == len(again) == 1
+    np.testing.assert_allclose(first.keypoints, again.keypoints, atol=1e-4)
+
+
 def test_bad_settings_raise():
     from posekit.models.blazepose import BlazePose, BlazePoseConfig
 
