@@ -69,7 +69,7 @@ def main(argv=None) -> None:
             p = out[name]
             # the same boxes give the same persons, in the same order, unless a pose flag
             # falls on the other side of the threshold
-            common, ia, ib = np.intersect1d(ref.extras["box_index"], p.extras["box_index"],
+            _, ia, ib = np.intersect1d(ref.extras["box_index"], p.extras["box_index"],
                                             return_indices=True)
             px[name].append(np.linalg.norm(ref.keypoints[ia] - p.keypoints[ib], axis=2).ravel())
             mm[name].append(1000 * np.linalg.norm(ref.world[ia] - p.world[ib], axis=2).ravel())

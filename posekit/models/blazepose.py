@@ -144,9 +144,10 @@ class BlazePoseConfig:
         runtime: what runs the landmark network: ``"litert"`` (ai-edge-litert, XNNPACK),
             ``"openvino"`` (float32, without the segmentation head unless ``mask``), or
             ``"auto"`` (the default: OpenVINO where installed). The detector always runs on
-            LiteRT (OpenVINO is no faster on it, measured). Measured on PETS09 person crops on a
-            2-core Sapphire Rapids VM: 13.5 ms (LiteRT) against 8.6 ms (OpenVINO) per person,
-            landmarks within 0.01 px of the 256-pixel crop (``bench/bench_native.py``).
+            LiteRT (OpenVINO is no faster on it, measured). Measured on PETS09-S2L1's GT boxes
+            on a 2-core Sapphire Rapids VM (``bench/bench_landmark_runtime.py``): 15.3 ms
+            (LiteRT) against 9.1 ms (OpenVINO) per person, landmarks within 0.3 px of the
+            frame (median 0.0000 px) and world coordinates within 0.05 mm.
     """
 
     max_people: int = 5
@@ -244,7 +245,6 @@ class _OvNet:
         except ImportError as e:
             raise ModelError("runtime='openvino' needs the openvino package: "
                              "pip install openvino") from e
-        self._ov = ov
         self.path = path
         try:
             self._core = openvino_core()

@@ -19,9 +19,10 @@ size with the uint8-to-float conversion inside it, Ultralytics' decoding and NMS
 compiled with an explicit precision (float32 unless ``bf16``) and thread count. Its persons
 are torch's to within 1e-3 px in float32 (tests/models/test_yolo.py). Measured on vtest.avi
 on a 2-core Sapphire Rapids VM (``bench/bench_yolo_runtime.py``, medians of 40 frames): at
-``imgsz=1280`` torch float32 336 ms, OpenVINO float32 270 ms, and in bfloat16 115 ms against
-133 ms for the same IR in Ultralytics' own OpenVINO backend (torch pre- and post-processing,
-dynamic shape); at 640, 96 -> 68 ms (float32).
+``imgsz=1280``, in one run with the runtimes taking turns, torch float32 574 ms, OpenVINO
+float32 256 ms, and in bfloat16 120 ms against 138 ms for the same IR in Ultralytics' own
+OpenVINO backend (torch pre- and post-processing, dynamic shape); at 640, 96 -> 68 ms
+(float32, an earlier run).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
-from ..types import Frame, Poses
+from ..types import Frame, Poses, box_iou
 from . import as_frame
 from .assets import cache_dir, file_sha256, openvino_core
 
@@ -281,15 +282,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: int) -> np.
     rows of ``boxes`` (N, 4) xyxy kept in descending ``scores`` (N,) order, each dropping the
     later boxes that overlap it by IoU above ``iou``; at most ``max_keep`` indices (int64)."""
     order = np.argsort(-scores, kind="stable")
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = []
     while len(order) and len(keep) < max_keep:
         i, rest = order[0], order[1:]
         keep.append(i)
-        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
-        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
-        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        order = rest[inter / (area[i] + area[rest] - inter) <= iou]
+        order = rest[box_iou(boxes[i], boxes[rest])[0] <= iou]
     return np.asarray(keep, np.int64)
 
 
@@ -353,7 +350,7 @@ class _OpenVinoYolo:
         if hw != (nh, nw):
             x = cv2.copyMakeBorder(x, top, hw[0] - nh - top, left, hw[1] - nw - left,
                                    cv2.BORDER_CONSTANT, value=(114, 114, 114))
-        compiled, req = self._net(hw)
+        req = self._net(hw)[1]
         t1 = time.perf_counter()
         req.infer({0: np.ascontiguousarray(x)[None]})
         out = req.get_output_tensor(0).data[0]          # (56, anchors)

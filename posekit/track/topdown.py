@@ -259,7 +259,7 @@ class TopDownTracker:
         n_tracked = min(len(tboxes), len(all_boxes))
         tf = time.perf_counter()
         checks = None
-        if dets is not None and n_tracked:
+        if dets is not None and n_tracked and self.landmark_every > 1:
             # a tracked person's detection box on this frame (NaN: none matched it)
             d = det_index[:n_tracked]
             checks = np.full((n_tracked, 4), np.nan)
