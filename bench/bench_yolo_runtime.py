@@ -34,6 +34,23 @@ of the VM (torch float32 574 ms where it gave 336 above):
     1280   ultralytics openvino (its backend, bf16 on AMX)
                              138.4       1.5412      6.5559   0
 
+With the keypoint branch cut out of the network and run at the anchors NMS keeps only (the
+default; "whole" is the network as exported, on every anchor), the same day:
+
+    1280   torch f32         484.0       0.0000      0.0000   0
+    1280   torch bf16        267.5       6.1287      4.5309   9
+    1280   openvino f32      196.5       0.0001      0.0002   0
+    1280   openvino bf16     109.5       0.8588      2.9654   0
+    1280   openvino f32 whole
+                             220.8       0.0001      0.0002   0
+    1280   openvino bf16 whole
+                             112.0       1.7238      2.3259   0
+    1280   ultralytics openvino
+                             131.5       1.5412      6.5559   0
+
+(The network alone, cut against whole in bfloat16, taking turns on 40 frames: 102.3 against
+116.8 ms, plus 2-3 ms for the branch at the kept anchors.)
+
 OpenVINO float32 gives torch's numbers 1.3x (1280) to 1.4x (640) faster; it is the default
 where OpenVINO is installed. ``posekit run --detector yolo`` runs OpenVINO bfloat16 on AMX CPUs,
 now 14 % faster than the same IR in Ultralytics' backend.
@@ -52,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from posekit.io.sources import open_source  # noqa: E402
-from posekit.models.yolo import YoloPose  # noqa: E402
+from posekit.models.yolo import YoloPose, _OpenVinoYolo, openvino_model  # noqa: E402
 from posekit.types import box_iou  # noqa: E402
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -98,6 +115,13 @@ def main(argv=None) -> None:
         "openvino f32": YoloPose(runtime="openvino", bf16=False, **kw),
         "openvino bf16": YoloPose(runtime="openvino", bf16=True, **kw),
     }
+    for prec in ("f32", "bf16"):
+        # the whole network, keypoint branch included, on every anchor (as before the branch
+        # was cut out and run at the kept anchors only)
+        whole = runs[f"openvino {prec} whole"] = YoloPose(runtime="openvino",
+                                                          bf16=prec == "bf16", **kw)
+        whole._ov_net = _OpenVinoYolo(next(openvino_model(whole.weights_path).glob("*.xml")),
+                                      prec, whole._threads, keypoint_head=False)
     runs["ultralytics openvino"] = UltralyticsOpenVino(runs["openvino bf16"], **kw)
     times = {k: [] for k in runs}
     dbox = {k: 0.0 for k in runs}

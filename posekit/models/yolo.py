@@ -16,8 +16,10 @@ On the CPU the network runs in OpenVINO where it is installed (a dependency of p
 (``format="openvino"``, dynamic input shape) into posekit's cache, and posekit runs the IR
 itself (:class:`_OpenVinoYolo`): Ultralytics' letterbox, one static-shape network per frame
 size with the uint8-to-float conversion inside it, Ultralytics' decoding and NMS in numpy;
-compiled with an explicit precision (float32 unless ``bf16``) and thread count. Its persons
-are torch's to within 1e-3 px in float32 (tests/models/test_yolo.py). Measured on vtest.avi
+compiled with an explicit precision (float32 unless ``bf16``) and thread count. The keypoint
+branch of the head is cut out of the network and run only at the anchors kept by NMS
+(:class:`_KeypointHead`). Its persons are torch's to within 1e-3 px in float32
+(tests/models/test_yolo.py). Measured on vtest.avi
 on a 2-core Sapphire Rapids VM (``bench/bench_yolo_runtime.py``, medians of 40 frames): at
 ``imgsz=1280``, in one run with the runtimes taking turns, torch float32 574 ms, OpenVINO
 float32 256 ms, and in bfloat16 120 ms against 138 ms for the same IR in Ultralytics' own
@@ -290,6 +292,136 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: int) -> np.
     return np.asarray(keep, np.int64)
 
 
+class _KeypointHead:
+    """YOLO-pose's keypoint branch run at the anchors of the kept persons only.
+
+    Ultralytics' ``Pose`` head (``nn/modules/head.py``) computes, at every anchor of every
+    scale, 17 keypoints with ``cv4[i]``: Conv 3x3 + SiLU, Conv 3x3 + SiLU, Conv 1x1 (batch norm
+    folded into the convolutions by the exporter), on the same feature map (P3, P4, P5 at
+    strides 8, 16, 32) that the box and class branches read. At 1280x960 px that branch is
+    about an eighth of the network's time, for the 10-20 anchors that survive NMS. This class
+    takes the branch's weights out of the OpenVINO IR, so :class:`_OpenVinoYolo` can run the
+    network without it (with the three feature maps as extra outputs), and runs the branch on
+    the 5x5 cells around each kept anchor (the receptive field of two 3x3 convolutions): cells
+    outside the map are zeros, as the convolutions' zero padding, and so are the first
+    convolution's outputs there. It runs as a small OpenVINO network per scale (unpadded
+    convolutions on a batch of 5x5 patches, float32). Decoding as ``Pose.kpts_decode``:
+    ``x = (2 * raw + cell column) * stride`` (input pixels; likewise ``y`` with the row),
+    confidence ``sigmoid(raw)``.
+
+    ``layers`` holds, per scale, ``(w1 (51, C, 3, 3), b1 (51,), w2 (51, 51, 3, 3), b2 (51,),
+    w3 (51, 51, 1, 1), b3 (51,))`` float32; ``features`` the IR outputs feeding each scale's
+    first convolution.
+    """
+
+    def __init__(self, features: list, layers: list[tuple[np.ndarray, ...]]):
+        self.features = features
+        self.layers = layers
+        self._nets: dict[int, object] = {}
+
+    @classmethod
+    def find(cls, model) -> "_KeypointHead | None":
+        """The keypoint branch of an exported YOLO-pose IR (``ov.Model``), or None where the
+        graph is not laid out as Ultralytics' exporter writes it (three scales, each
+        Convolution + Add + Swish twice then Convolution + Add, 3x3 convolutions with padding 1
+        and stride 1): the caller then runs the whole network."""
+        by_name = {}
+        for op in model.get_ordered_ops():
+            name = op.get_friendly_name()
+            if op.get_type_name() == "Convolution" and ".cv4." in name:
+                key = name.split(".cv4.")[1].split("/")[0].split(".")[:2]   # scale, layer
+                if all(k.isdigit() for k in key):
+                    by_name[tuple(int(k) for k in key)] = op
+        if sorted(by_name) != [(i, j) for i in range(3) for j in range(3)]:
+            return None
+        features, layers = [], []
+        for i in range(3):
+            ws = []
+            for j in range(3):
+                conv = by_name[(i, j)]
+                kernel = 3 if j < 2 else 1
+                if (list(conv.get_strides()) != [1, 1]
+                        or list(conv.get_pads_begin()) != [kernel // 2] * 2):
+                    return None
+                w = _constant(conv.input_value(1))
+                adds = [t.get_node() for t in conv.output(0).get_target_inputs()]
+                if w is None or len(adds) != 1 or adds[0].get_type_name() != "Add":
+                    return None
+                b = _constant(adds[0].input_value(1))
+                if b is None or w.shape[:1] != (51,) or w.shape[2:] != (kernel, kernel):
+                    return None
+                ws += [w, b.reshape(-1)]
+            features.append(by_name[(i, 0)].input_value(0))
+            layers.append(tuple(ws))
+        return cls(features, layers)
+
+    def _net(self, s: int, core, config: dict):
+        """The compiled branch of scale ``s``: inputs (n, C, 5, 5) cells and (n, 1, 3, 3)
+        masks of the first convolution's outputs, output (n, 51, 1, 1)."""
+        net = self._nets.get(s)
+        if net is None:
+            import openvino as ov
+            import openvino.opset13 as ops
+
+            w1, b1, w2, b2, w3, b3 = self.layers[s]
+            x = ops.parameter([-1, w1.shape[1], 5, 5], np.float32, name="cells")
+            m = ops.parameter([-1, 1, 3, 3], np.float32, name="inside")
+
+            def conv(v, w, b):
+                c = ops.convolution(v, ops.constant(w), [1, 1], [0, 0], [0, 0], [1, 1])
+                return ops.add(c, ops.constant(b.reshape(1, -1, 1, 1)))
+
+            y = ops.multiply(ops.swish(conv(x, w1, b1)), m)
+            y = conv(ops.swish(conv(y, w2, b2)), w3, b3)
+            model = ov.Model([y.output(0)], [x, m], f"yolo-pose-keypoints-{s}")
+            compiled = core.compile_model(model, "CPU", {**config,
+                                                         "INFERENCE_PRECISION_HINT": "f32"})
+            net = self._nets[s] = compiled.create_infer_request()
+        return net
+
+    def __call__(self, feats: list[np.ndarray], anchors: np.ndarray, input_hw: tuple[int, int],
+                 core, config: dict) -> np.ndarray:
+        """(N, 17, 3) float32: x, y (network input pixels) and confidence of the keypoints at
+        ``anchors`` (N,) int (columns of the head's output: the scales' cells row by row, P3
+        first), from ``feats``, the three (C, H, W) feature maps; the networks compiled by
+        ``core`` with ``config`` (threads) on first use."""
+        anchors = np.asarray(anchors, np.int64)
+        out = np.zeros((len(anchors), 17, 3), np.float32)
+        starts = np.cumsum([0] + [f.shape[1] * f.shape[2] for f in feats])
+        scale = np.searchsorted(starts, anchors, side="right") - 1
+        dy, dx = np.divmod(np.arange(9), 3)
+        for s in np.unique(scale).tolist():
+            sel = np.flatnonzero(scale == s)
+            f = feats[s]
+            c, h, w = f.shape
+            row, col = np.divmod(anchors[sel] - starts[s], w)
+            cells = np.zeros((len(sel), c, 5, 5), np.float32)
+            for k, (y, x) in enumerate(zip(row.tolist(), col.tolist())):
+                ya, yb, xa, xb = max(y - 2, 0), min(y + 3, h), max(x - 2, 0), min(x + 3, w)
+                cells[k, :, ya - y + 2:yb - y + 2, xa - x + 2:xb - x + 2] = f[:, ya:yb, xa:xb]
+            ys, xs = row[:, None] + dy - 1, col[:, None] + dx - 1                # (n, 9)
+            inside = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).astype(np.float32)
+            req = self._net(s, core, config)
+            req.infer({0: cells, 1: inside.reshape(-1, 1, 3, 3)})
+            raw = req.get_output_tensor(0).data.reshape(-1, 17, 3)            # (n, 17, 3)
+            stride = input_hw[0] / h
+            out[sel, :, 0] = (raw[..., 0] * 2.0 + col[:, None]) * stride
+            out[sel, :, 1] = (raw[..., 1] * 2.0 + row[:, None]) * stride
+            out[sel, :, 2] = 1.0 / (1.0 + np.exp(-raw[..., 2]))
+        return out
+
+
+def _constant(value) -> np.ndarray | None:
+    """The array of an OpenVINO ``Constant`` output (through a ``Convert``, as for weights
+    stored in float16), or None for anything else."""
+    node = value.get_node()
+    if node.get_type_name() == "Convert":
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "Constant":
+        return None
+    return np.array(node.get_data(), np.float32)
+
+
 class _OpenVinoYolo:
     """YOLO-pose's exported OpenVINO IR run by posekit: Ultralytics' letterbox, one network per
     input size with a static shape, and the decoding and NMS of Ultralytics' pose predictor.
@@ -303,17 +435,46 @@ class _OpenVinoYolo:
     Output: the exported head's (1, 4 + 1 + 17 * 3, anchors): box centre, size, person score,
     and each keypoint's x, y (input pixels) and confidence (ultralytics ``nn/modules/head.py``,
     ``Pose``).
+
+    With ``keypoint_head`` (the default) the network is compiled without its keypoint branch,
+    outputs (1, 4 + 1, anchors) and the three feature maps the branch reads, and the branch
+    runs at the anchors NMS keeps (:class:`_KeypointHead`; the whole network where the IR is
+    not laid out as expected). In float32 the keypoints are the whole network's within 1e-3
+    px. Measured at ``imgsz=1280`` on vtest.avi (2-core VM, bfloat16): the network alone
+    117 -> 102 ms with the branch run at the 10-20 kept anchors taking 2-3 ms; in
+    ``bench_yolo_runtime.py`` (runtimes taking turns) 112.0 -> 109.5 ms per frame (float32
+    220.8 -> 196.5 ms), and inside the tracking pipeline (YOLO every 2nd frame, two pipelines
+    taking turns frame by frame) 110.1 -> 106.4 ms per run: the gain is smallest where the
+    landmark network runs between two YOLO calls.
     """
 
-    def __init__(self, xml: Path, precision: str, threads: int):
+    def __init__(self, xml: Path, precision: str, threads: int, keypoint_head: bool = True):
         import openvino as ov
 
         self._ov = ov
         self._core = openvino_core()
         self._source = self._core.read_model(str(xml))
+        self._head = _KeypointHead.find(self._source) if keypoint_head else None
+        if self._head is not None:
+            self._source = self._without_keypoints(self._source, self._head)
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                        "INFERENCE_NUM_THREADS": threads}
         self._nets: dict[tuple[int, int], tuple] = {}
+
+    def _without_keypoints(self, model, head: _KeypointHead):
+        """``model`` with its keypoint branch cut: outputs (1, 4 + 1, anchors) (the boxes and
+        person scores of the head's output) and the three feature maps the branch reads.
+        ``model`` itself where its output is not the Concat of boxes, scores and keypoints."""
+        import openvino.opset13 as ops
+
+        cat = model.get_results()[0].input_value(0).get_node()
+        parts = cat.input_values() if cat.get_type_name() == "Concat" else []
+        if len(parts) != 3 or parts[2].get_partial_shape()[1].get_length() != 51:
+            self._head = None
+            return model
+        boxes = ops.concat([parts[0], parts[1]], 1)
+        return self._ov.Model([boxes.output(0), *head.features], model.get_parameters(),
+                              "yolo-pose-boxes")
 
     def _net(self, hw: tuple[int, int]):
         net = self._nets.get(hw)
@@ -353,19 +514,24 @@ class _OpenVinoYolo:
         req = self._net(hw)[1]
         t1 = time.perf_counter()
         req.infer({0: np.ascontiguousarray(x)[None]})
-        out = req.get_output_tensor(0).data[0]          # (56, anchors)
+        out = req.get_output_tensor(0).data[0]          # (56, anchors), (5, anchors) cut
         t2 = time.perf_counter()
-        keep = out[4] > conf
-        pred = out[:, keep].T.astype(np.float32)        # (M, 56)
+        cols = np.flatnonzero(out[4] > conf)
+        pred = out[:, cols].T.astype(np.float32)        # (M, 56) or (M, 5)
         cxcy, wh = pred[:, :2], pred[:, 2:4]
         boxes = np.hstack([cxcy - wh / 2, cxcy + wh / 2])
         scores = pred[:, 4]
         if len(pred) > 30000:   # Ultralytics' max_nms
             top_rows = np.argsort(-scores, kind="stable")[:30000]
-            pred, boxes, scores = pred[top_rows], boxes[top_rows], scores[top_rows]
+            pred, boxes, scores, cols = (pred[top_rows], boxes[top_rows], scores[top_rows],
+                                         cols[top_rows])
         idx = nms(boxes, scores, iou, max_det)
         boxes, scores = boxes[idx], scores[idx]
-        kpts = pred[idx, 5:].reshape(len(idx), (pred.shape[1] - 5) // 3, 3)
+        if self._head is not None:
+            feats = [req.get_output_tensor(i).data[0] for i in (1, 2, 3)]
+            kpts = self._head(feats, cols[idx], hw, self._core, self.config)
+        else:
+            kpts = pred[idx, 5:].reshape(len(idx), (pred.shape[1] - 5) // 3, 3)
         # back to the frame (ultralytics utils/ops.py scale_boxes / scale_coords), clipped
         gx, gy = nw / w, nh / h
         off = np.array([left, top], np.float32)

@@ -168,6 +168,38 @@ def test_openvino_runtime_gives_the_torch_numbers(yolo, tmp_path, monkeypatch):
         m.close()
 
 
+@needs_yolo
+@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (part of posekit[yolo]) not installed")
+def test_keypoint_branch_at_kept_anchors_matches_the_whole_network(yolo):
+    """The runner cuts YOLO-pose's keypoint branch out of the network and runs it on the 5x5
+    feature cells around each kept anchor: in float32 the keypoints are the whole network's
+    at any anchor, the cells at the border of each scale's map (zero padding) included."""
+    import cv2
+
+    import posekit.models.yolo as y
+
+    xml = next(y.openvino_model(yolo.weights_path).glob("*.xml"))
+    cut = y._OpenVinoYolo(xml, "f32", 2)
+    whole = y._OpenVinoYolo(xml, "f32", 2, keypoint_head=False)
+    assert cut._head is not None and whole._head is None
+    im = cv2.resize(read("opencv-doc/messi5.jpg"), (320, 256))     # input 320x256 px
+    a, b = cut(im, 320, 0.25, 0.7, 20), whole(im, 320, 0.25, 0.7, 20)
+    assert len(a[0]) == len(b[0]) >= 1
+    assert np.abs(a[0] - b[0]).max() < 1e-3 and np.abs(a[2] - b[2]).max() < 1e-3
+    assert np.abs(a[3] - b[3]).max() < 1e-5
+    # every anchor of the network's output against the branch run at it
+    hw = (256, 320)
+    out = whole._net(hw)[1].get_output_tensor(0).data[0]               # (56, anchors)
+    req = cut._net(hw)[1]
+    feats = [req.get_output_tensor(i).data[0] for i in (1, 2, 3)]
+    assert [f.shape[1:] for f in feats] == [(32, 40), (16, 20), (8, 10)]
+    anchors = np.arange(out.shape[1])
+    kp = cut._head(feats, anchors, hw, cut._core, cut.config)           # (anchors, 17, 3)
+    ref = out[5:].T.reshape(-1, 17, 3)
+    assert np.abs(kp[..., :2] - ref[..., :2]).max() < 1e-3              # input pixels
+    assert np.abs(kp[..., 2] - ref[..., 2]).max() < 1e-5
+
+
 def test_runtime_errors(monkeypatch):
     import posekit.models.yolo as y
 
