@@ -155,7 +155,10 @@ def frames_of(name: str, limit: int | None):
         yield Frame(f.image, f.index, f.index / fps, f.source) if images else f
 
 
-def run_sequence(name: str, args) -> dict:
+def make_pipeline(args):
+    """The pipeline ``(stage, smoother, tracker)`` for these command-line settings: a
+    :class:`TopDownTracker` on BlazePose with YOLO or BlazePose person boxes, its
+    :class:`Tracker`, and a :class:`Smoother` (None with ``--no-smooth``)."""
     from posekit.models.blazepose import BlazePose, TileConfig
 
     model = BlazePose(mode="image", max_people=args.max_people, num_threads=args.threads,
@@ -177,6 +180,11 @@ def run_sequence(name: str, args) -> dict:
                            landmark_every=args.landmark_every,
                            flow=LandmarkFlow(min_tracked=args.flow_min_tracked))
     smoother = None if args.no_smooth else Smoother()
+    return stage, smoother, tracker
+
+
+def run_sequence(name: str, args) -> dict:
+    stage, smoother, tracker = make_pipeline(args)
     rows = []
     n = out_persons = full_persons = 0
     t_model = t_track = t_smooth = t_flow = t_det = t_lmk = 0.0
@@ -272,9 +280,8 @@ def calibrate(args) -> None:
         print(f"  {dict(zip(names, vals))}: mean IoU {mean:.3f}, IoU > 0.5: {100 * frac:.1f} %")
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seq", choices=[*SEQUENCES, "all"], default="all")
+def add_pipeline_args(ap: argparse.ArgumentParser) -> None:
+    """The pipeline's settings (:func:`make_pipeline`) as command-line options."""
     ap.add_argument("--frames", type=int, default=None, help="first N frames only")
     ap.add_argument("--tile", type=int, default=224, help="detector tile side, pixels")
     ap.add_argument("--overlap", type=float, default=0.25)
@@ -310,6 +317,12 @@ def main(argv=None) -> None:
                     help="no colour histograms for the tracker")
     ap.add_argument("--flow-min-tracked", type=int, default=12,
                     help="LandmarkFlow.min_tracked: fewer landmarks followed is a flow failure")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seq", choices=[*SEQUENCES, "all"], default="all")
+    add_pipeline_args(ap)
     ap.add_argument("--calibrate", action="store_true",
                     help="fit the body-outline box padding on PETS09-S2L1 and exit")
     args = ap.parse_args(argv)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import numpy as np
 
@@ -526,13 +527,16 @@ class TopDownTracker:
         body heights of a kept pose's (median over the keypoints) repeats it (two ROIs that
         converged onto one person); poses from tracked ROIs are kept first, then by score."""
         order = np.lexsort((-poses.person_scores, ~tracked))
-        kp = poses.keypoints
+        kp = np.asarray(poses.keypoints, np.float64)
         h = np.maximum(poses.boxes[:, 3] - poses.boxes[:, 1], 1.0)
+        with warnings.catch_warnings():      # all-NaN pairs: NaN, which counts as a repeat
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dist = np.nanmedian(np.linalg.norm(kp[:, None] - kp[None], axis=3), axis=2)
+        apart = dist >= self.duplicate_distance * np.minimum(h[:, None], h[None])   # (N, N)
         keep: list[int] = []
-        for i in order:
-            if all(np.nanmedian(np.linalg.norm(kp[i] - kp[j], axis=1)) >=
-                   self.duplicate_distance * min(h[i], h[j]) for j in keep):
-                keep.append(int(i))
+        for i in order.tolist():
+            if apart[i, keep].all():
+                keep.append(i)
         return np.sort(np.array(keep, np.int64))
 
 
