@@ -88,6 +88,23 @@ on the next frame while this frame's landmarks run was slower, not faster: on 2 
 OpenVINO networks only take turns (measured: 10 YOLO runs and 50 landmark calls took 2.16 s one
 after the other, 3.64 s at the same time).
 
+Measured again 2026-11-22 (the next session) after YOLO's keypoint branch was cut out of its
+network and run at the kept persons only (``bench_yolo_runtime.py``; same persons in float32,
+bfloat16 numbers of another graph) and the landmark network took uint8 crops (same landmarks
+within 0.001 px). The VM's speed rose by half between the 2 / 3 and 3 / 3 runs:
+
+    detect/landmark  sequence        MOTA   IDF1   Rcll   Prcn  IDsw   FP   FN  fps    s/frame
+    yolo 1 / 1       pets09-s2l1     87.6   79.0   94.3   93.6    14  288  255  6.26  .101+.052
+    yolo 2 / 3       pets09-s2l1     85.0   72.3   93.1   92.3    17  347  309  10.95 .052+.023+.009
+    yolo 2 / 3       tud-campus      47.6   64.5   83.3   71.4     8  120   60
+    yolo 2 / 3       tud-stadtmitte  71.4   69.3   82.1   89.9    17  107  207
+    yolo 3 / 3       pets09-s2l1     83.3   73.4   92.5   91.4    24  389  336  15.06 .031+.022+.007
+
+The same 2 / 3 pipeline ran at 12.9 and 15.8 frames/s in ``bench_baseline_mot.py`` later,
+against 2.3 frames/s for Ultralytics + ByteTrack at 1280 px taking turns with it (5.5x; 3.5x
+with Ultralytics on both cores). The bfloat16 change alone moved IDF1 at 1 / 1 from 82.3 to
+79.0 at the same MOTA: a few ID swaps on long tracks.
+
 How the YOLO rows got there on PETS09-S2L1 (MOTA / IDF1; each step with the ones before it):
 
     step                                               every frame      every 2nd frame
