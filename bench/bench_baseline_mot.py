@@ -24,11 +24,11 @@ frame, the landmark network on each tracked person every 3rd frame, optical flow
 Four runs in a row; the VM's speed rose during them, so only the ratio within a run is
 comparable:
 
-    Ultralytics threads  posekit code         Ultralytics MOTA/IDF1/fps   posekit MOTA/IDF1/fps  ratio
-    its own (1 of 2)     51cab13              84.8 / 70.6 / 2.13          85.0 / 72.4 / 10.99    5.17x
-    2                    51cab13              84.8 / 70.6 / 3.88          85.0 / 72.4 / 12.23    3.15x
-    its own (1 of 2)     4987909              84.8 / 70.6 / 2.33          85.0 / 72.3 / 12.91    5.53x
-    2                    4987909              84.8 / 70.6 / 4.53          85.0 / 72.3 / 15.76    3.48x
+    Ultralytics threads  posekit at  Ultralytics MOTA/IDF1/fps  posekit MOTA/IDF1/fps  ratio
+    its own (1 of 2)     51cab13     84.8 / 70.6 / 2.13         85.0 / 72.4 / 10.99    5.17x
+    2                    51cab13     84.8 / 70.6 / 3.88         85.0 / 72.4 / 12.23    3.15x
+    its own (1 of 2)     4987909     84.8 / 70.6 / 2.33         85.0 / 72.3 / 12.91    5.53x
+    2                    4987909     84.8 / 70.6 / 4.53         85.0 / 72.3 / 15.76    3.48x
 
 Ultralytics' figures reproduce the issue's (84.9 / 70.6 at 2.6 frames/s) in posekit's
 evaluation. On this 2-core machine Ultralytics runs torch on one thread unless told otherwise

@@ -58,6 +58,23 @@ def openvino_core():
     return core
 
 
+def bgr_uint8_input(model, layout: str):
+    """``model`` (an ``openvino.Model`` whose single image input is float RGB in [0, 1], in
+    ``layout`` ``"NHWC"`` or ``"NCHW"``) taking (N, H, W, 3) uint8 BGR images instead: OpenVINO's
+    ``PrePostProcessor`` converts them to float, swaps the channels and divides by 255 inside
+    the compiled network, so the caller passes frames or crops as OpenCV gives them."""
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(
+        ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    ppp.input().model().set_layout(ov.Layout(layout))
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
+        ColorFormat.RGB).scale(255.0)
+    return ppp.build()
+
+
 @dataclass(frozen=True)
 class BlazePoseFiles:
     """Paths of BlazePose's two networks inside the installed mediapipe package."""

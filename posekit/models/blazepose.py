@@ -38,7 +38,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
-from .assets import blazepose_files, openvino_core
+from .assets import bgr_uint8_input, blazepose_files, openvino_core
 from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
@@ -271,22 +271,13 @@ class _OvNet:
         """The infer request and outputs by name of the network for ``batch`` crops."""
         got = self._reqs.get(batch)
         if got is None:
-            from openvino.preprocess import ColorFormat, PrePostProcessor
-
-            import openvino as ov
-
             model = self._model.clone()
             if batch != 1:
                 shape = list(model.inputs[0].get_shape())
                 model.reshape([batch, *shape[1:]])
             # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
-            ppp = PrePostProcessor(model)
-            ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(
-                ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
-            ppp.input().model().set_layout(ov.Layout("NHWC"))
-            ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
-                ColorFormat.RGB).scale(255.0)
-            compiled = self._core.compile_model(ppp.build(), "CPU", self._config)
+            compiled = self._core.compile_model(bgr_uint8_input(model, "NHWC"), "CPU",
+                                                self._config)
             got = self._reqs[batch] = (compiled.create_infer_request(),
                                        {o.get_any_name(): o for o in compiled.outputs})
         return got

@@ -47,7 +47,7 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses, box_iou
 from . import as_frame
-from .assets import cache_dir, file_sha256, openvino_core
+from .assets import bgr_uint8_input, cache_dir, file_sha256, openvino_core
 
 log = logging.getLogger(__name__)
 
@@ -479,18 +479,10 @@ class _OpenVinoYolo:
     def _net(self, hw: tuple[int, int]):
         net = self._nets.get(hw)
         if net is None:
-            from openvino.preprocess import ColorFormat, PrePostProcessor
-
-            ov = self._ov
             model = self._source.clone()
             model.reshape([1, 3, *hw])
-            ppp = PrePostProcessor(model)
-            ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(
-                ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
-            ppp.input().model().set_layout(ov.Layout("NCHW"))
-            ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(
-                ColorFormat.RGB).scale(255.0)
-            compiled = self._core.compile_model(ppp.build(), "CPU", self.config)
+            compiled = self._core.compile_model(bgr_uint8_input(model, "NCHW"), "CPU",
+                                                self.config)
             net = self._nets[hw] = (compiled, compiled.create_infer_request())
         return net
 
