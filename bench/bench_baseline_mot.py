@@ -30,6 +30,16 @@ comparable:
     its own (1 of 2)     4987909     84.8 / 70.6 / 2.33         85.0 / 72.3 / 12.91    5.53x
     2                    4987909     84.8 / 70.6 / 4.53         85.0 / 72.3 / 15.76    3.48x
 
+On the TUD sequences (640x480, 71 and 179 frames, people larger and closer; Ultralytics on its
+own thread count, posekit at 4987909, 2 / 3):
+
+    sequence         Ultralytics MOTA/IDF1/Rcll/fps  posekit MOTA/IDF1/Rcll/fps  ratio
+    tud-campus       49.3 / 61.5 / 84.7 / 2.06       47.6 / 64.5 / 83.3 / 6.86   3.33x
+    tud-stadtmitte   71.6 / 75.0 / 84.9 / 2.12       71.4 / 69.3 / 82.1 / 7.97   3.75x
+
+( With YOLO and the landmark network on every frame,
+``bench_mot.py`` gives 51.3 / 63.9 and 80.0 / 77.5.)
+
 Ultralytics' figures reproduce the issue's (84.9 / 70.6 at 2.6 frames/s) in posekit's
 evaluation. On this 2-core machine Ultralytics runs torch on one thread unless told otherwise
 (it sets ``cpu_count - 1``); that is the configuration the issue measured (2.6 frames/s; with
