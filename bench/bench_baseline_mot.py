@@ -37,8 +37,8 @@ own thread count, posekit at 4987909, 2 / 3):
     tud-campus       49.3 / 61.5 / 84.7 / 2.06       47.6 / 64.5 / 83.3 / 6.86   3.33x
     tud-stadtmitte   71.6 / 75.0 / 84.9 / 2.12       71.4 / 69.3 / 82.1 / 7.97   3.75x
 
-( With YOLO and the landmark network on every frame,
-``bench_mot.py`` gives 51.3 / 63.9 and 80.0 / 77.5.)
+(With YOLO and the landmark network on every frame, ``bench_mot.py`` gives 51.3 / 63.9 and
+80.0 / 77.5 there.)
 
 Ultralytics' figures reproduce the issue's (84.9 / 70.6 at 2.6 frames/s) in posekit's
 evaluation. On this 2-core machine Ultralytics runs torch on one thread unless told otherwise
