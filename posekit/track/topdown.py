@@ -529,9 +529,13 @@ class TopDownTracker:
         order = np.lexsort((-poses.person_scores, ~tracked))
         kp = np.asarray(poses.keypoints, np.float64)
         h = np.maximum(poses.boxes[:, 3] - poses.boxes[:, 1], 1.0)
-        with warnings.catch_warnings():      # all-NaN pairs: NaN, which counts as a repeat
-            warnings.simplefilter("ignore", RuntimeWarning)
-            dist = np.nanmedian(np.linalg.norm(kp[:, None] - kp[None], axis=3), axis=2)
+        d = np.linalg.norm(kp[:, None] - kp[None], axis=3)                      # (N, N, K)
+        if np.isfinite(d).all():
+            dist = np.median(d, axis=2)          # np.nanmedian is far slower on small arrays
+        else:
+            with warnings.catch_warnings():  # all-NaN pairs: NaN, which counts as a repeat
+                warnings.simplefilter("ignore", RuntimeWarning)
+                dist = np.nanmedian(d, axis=2)
         apart = dist >= self.duplicate_distance * np.minimum(h[:, None], h[None])   # (N, N)
         keep: list[int] = []
         for i in order.tolist():
