@@ -21,7 +21,7 @@ both. Needs the ``yolo`` extra and ``lap`` (Ultralytics' ByteTrack imports it; i
 Measured 2026-11-22 on the 2-core x86 VM (Xeon with AMX), whole sequence (795 frames), posekit
 at ``--detect-every 2 --landmark-every 3`` (YOLO at 1280 px in OpenVINO bfloat16 every 2nd
 frame, the landmark network on each tracked person every 3rd frame, optical flow between).
-Four runs in a row; the VM's speed rose during them, so only the ratio within a run is
+Five runs; the VM's speed moved during them, so only the ratio within a run is
 comparable:
 
     Ultralytics threads  posekit at  Ultralytics MOTA/IDF1/fps  posekit MOTA/IDF1/fps  ratio
@@ -29,6 +29,7 @@ comparable:
     2                    51cab13     84.8 / 70.6 / 3.88         85.0 / 72.4 / 12.23    3.15x
     its own (1 of 2)     4987909     84.8 / 70.6 / 2.33         85.0 / 72.3 / 12.91    5.53x
     2                    4987909     84.8 / 70.6 / 4.53         85.0 / 72.3 / 15.76    3.48x
+    its own (1 of 2)     377f0e1     84.8 / 70.6 / 2.30         85.0 / 72.3 / 12.21    5.30x
 
 On the TUD sequences (640x480, 71 and 179 frames, people larger and closer; Ultralytics on its
 own thread count, posekit at 4987909, 2 / 3):
@@ -43,8 +44,8 @@ own thread count, posekit at 4987909, 2 / 3):
 Ultralytics' figures reproduce the issue's (84.9 / 70.6 at 2.6 frames/s) in posekit's
 evaluation. On this 2-core machine Ultralytics runs torch on one thread unless told otherwise
 (it sets ``cpu_count - 1``); that is the configuration the issue measured (2.6 frames/s; with
-both cores it runs at 3.9-4.5 here), and against it posekit is 5.2-5.5x as fast. Given both
-cores, Ultralytics is 3.2-3.5x slower than posekit.
+both cores it runs at 3.9-4.5 here), and against it posekit is 5.2-5.5x as fast (three
+runs). Given both cores, Ultralytics is 3.2-3.5x slower than posekit.
 """
 
 from __future__ import annotations
