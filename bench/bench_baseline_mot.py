@@ -113,7 +113,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     base = UltralyticsTracker(args.ultralytics_imgsz, args.ultralytics_conf,
                               args.ultralytics_threads)
-    stage, smoother, tracker = make_pipeline(args)
+    stage, smoother, _ = make_pipeline(args)
     rows = {"ultralytics": [], "posekit": []}
     secs = {"ultralytics": 0.0, "posekit": 0.0}
     n = 0
@@ -149,7 +149,6 @@ def main(argv=None) -> None:
         print(f"{k:12s} {100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} {100 * m['recall']:6.1f} "
               f"{100 * m['precision']:6.1f} {m['id_switches']:5d} {fps[k]:6.2f}")
     print(f"speed ratio posekit / ultralytics: {fps['posekit'] / fps['ultralytics']:.2f}x")
-    del tracker
 
 
 if __name__ == "__main__":

@@ -167,9 +167,7 @@ class BlazePoseConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "tiles", as_tiles(self.tiles))
-        if self.runtime not in RUNTIMES:
-            raise ModelError(f"runtime must be one of {', '.join(RUNTIMES)}, "
-                             f"got {self.runtime!r}")
+        resolve_runtime(self.runtime)    # raises on an unknown name
         if self.mode not in ("image", "video"):
             raise ModelError(f"mode must be 'image' or 'video', got {self.mode!r}")
         if self.max_people < 1:
@@ -200,6 +198,7 @@ class _Net:
     ``run`` (``max_batch`` 1)."""
 
     max_batch = 1
+    bgr_uint8 = False     # run() takes float RGB in [0, 1]
 
     def __init__(self, path, num_threads: int):
         try:
@@ -511,11 +510,10 @@ class BlazePose:
         if mask:
             out["seg"] = np.zeros((n, ops.LANDMARK_SIZE, ops.LANDMARK_SIZE), np.float32)
         size = ops.LANDMARK_SIZE
-        step = self._lmk.max_batch
+        step, bgr_uint8 = self._lmk.max_batch, self._lmk.bgr_uint8
         for start in range(0, n, step):
             t0 = time.perf_counter()
             idx = range(start, min(start + step, n))
-            bgr_uint8 = getattr(self._lmk, "bgr_uint8", False)
             x = np.empty((len(idx), size, size, 3), np.uint8 if bgr_uint8 else np.float32)
             for j, i in enumerate(idx):
                 c = ops.crop(image, out["matrix"][i], size, cv2.BORDER_REPLICATE)  # ImageToTensor

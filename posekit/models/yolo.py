@@ -19,12 +19,11 @@ size with the uint8-to-float conversion inside it, Ultralytics' decoding and NMS
 compiled with an explicit precision (float32 unless ``bf16``) and thread count. The keypoint
 branch of the head is cut out of the network and run only at the anchors kept by NMS
 (:class:`_KeypointHead`). Its persons are torch's to within 1e-3 px in float32
-(tests/models/test_yolo.py). Measured on vtest.avi
-on a 2-core Sapphire Rapids VM (``bench/bench_yolo_runtime.py``, medians of 40 frames): at
-``imgsz=1280``, in one run with the runtimes taking turns, torch float32 574 ms, OpenVINO
-float32 256 ms, and in bfloat16 120 ms against 138 ms for the same IR in Ultralytics' own
-OpenVINO backend (torch pre- and post-processing, dynamic shape); at 640, 96 -> 68 ms
-(float32, an earlier run).
+(tests/models/test_yolo.py). Measured on vtest.avi on a 2-core Sapphire Rapids VM
+(``bench/bench_yolo_runtime.py``, medians of 40 frames, the runtimes taking turns): at
+``imgsz=1280`` torch float32 484 ms, OpenVINO float32 197 ms, and in bfloat16 110 ms against
+132 ms for the same IR in Ultralytics' own OpenVINO backend (torch pre- and post-processing,
+dynamic shape); at 640, 96 -> 68 ms (float32, an earlier run).
 """
 
 from __future__ import annotations
@@ -311,16 +310,20 @@ class _KeypointHead:
 
     ``layers`` holds, per scale, ``(w1 (51, C, 3, 3), b1 (51,), w2 (51, 51, 3, 3), b2 (51,),
     w3 (51, 51, 1, 1), b3 (51,))`` float32; ``features`` the IR outputs feeding each scale's
-    first convolution.
+    first convolution; the per-scale networks are compiled by ``core`` with ``config`` (its
+    threads; always float32) on first use.
     """
 
-    def __init__(self, features: list, layers: list[tuple[np.ndarray, ...]]):
+    def __init__(self, features: list, layers: list[tuple[np.ndarray, ...]], core,
+                 config: dict):
         self.features = features
         self.layers = layers
+        self._core = core
+        self._config = {**config, "INFERENCE_PRECISION_HINT": "f32"}
         self._nets: dict[int, object] = {}
 
     @classmethod
-    def find(cls, model) -> "_KeypointHead | None":
+    def find(cls, model, core, config: dict) -> "_KeypointHead | None":
         """The keypoint branch of an exported YOLO-pose IR (``ov.Model``), or None where the
         graph is not laid out as Ultralytics' exporter writes it (three scales, each
         Convolution + Add + Swish twice then Convolution + Add, 3x3 convolutions with padding 1
@@ -353,9 +356,9 @@ class _KeypointHead:
                 ws += [w, b.reshape(-1)]
             features.append(by_name[(i, 0)].input_value(0))
             layers.append(tuple(ws))
-        return cls(features, layers)
+        return cls(features, layers, core, config)
 
-    def _net(self, s: int, core, config: dict):
+    def _net(self, s: int):
         """The compiled branch of scale ``s``: inputs (n, C, 5, 5) cells and (n, 1, 3, 3)
         masks of the first convolution's outputs, output (n, 51, 1, 1)."""
         net = self._nets.get(s)
@@ -374,17 +377,16 @@ class _KeypointHead:
             y = ops.multiply(ops.swish(conv(x, w1, b1)), m)
             y = conv(ops.swish(conv(y, w2, b2)), w3, b3)
             model = ov.Model([y.output(0)], [x, m], f"yolo-pose-keypoints-{s}")
-            compiled = core.compile_model(model, "CPU", {**config,
-                                                         "INFERENCE_PRECISION_HINT": "f32"})
+            compiled = self._core.compile_model(model, "CPU", self._config)
             net = self._nets[s] = compiled.create_infer_request()
         return net
 
-    def __call__(self, feats: list[np.ndarray], anchors: np.ndarray, input_hw: tuple[int, int],
-                 core, config: dict) -> np.ndarray:
-        """(N, 17, 3) float32: x, y (network input pixels) and confidence of the keypoints at
-        ``anchors`` (N,) int (columns of the head's output: the scales' cells row by row, P3
-        first), from ``feats``, the three (C, H, W) feature maps; the networks compiled by
-        ``core`` with ``config`` (threads) on first use."""
+    def __call__(self, feats: list[np.ndarray], anchors: np.ndarray, input_hw: tuple[int, int]
+                 ) -> np.ndarray:
+        """(N, 17, 3) float32: x, y (pixels of the network input, ``input_hw`` (H, W)) and
+        confidence of the keypoints at ``anchors`` (N,) int (columns of the head's output: the
+        scales' cells row by row, P3 first), from ``feats``, the three (C, H, W) float32
+        feature maps the network output."""
         anchors = np.asarray(anchors, np.int64)
         out = np.zeros((len(anchors), 17, 3), np.float32)
         starts = np.cumsum([0] + [f.shape[1] * f.shape[2] for f in feats])
@@ -401,7 +403,7 @@ class _KeypointHead:
                 cells[k, :, ya - y + 2:yb - y + 2, xa - x + 2:xb - x + 2] = f[:, ya:yb, xa:xb]
             ys, xs = row[:, None] + dy - 1, col[:, None] + dx - 1                # (n, 9)
             inside = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).astype(np.float32)
-            req = self._net(s, core, config)
+            req = self._net(s)
             req.infer({0: cells, 1: inside.reshape(-1, 1, 3, 3)})
             raw = req.get_output_tensor(0).data.reshape(-1, 17, 3)            # (n, 17, 3)
             stride = input_hw[0] / h
@@ -422,6 +424,22 @@ def _constant(value) -> np.ndarray | None:
     return np.array(node.get_data(), np.float32)
 
 
+def _without_keypoints(model, head: _KeypointHead):
+    """``model`` (the exported YOLO-pose ``ov.Model``) with its keypoint branch cut: outputs
+    (1, 4 + 1, anchors) (the boxes and person scores of the head's output) and the three
+    feature maps the branch reads; None where its output is not the Concat of boxes, scores and
+    keypoints."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    cat = model.get_results()[0].input_value(0).get_node()
+    parts = cat.input_values() if cat.get_type_name() == "Concat" else []
+    if len(parts) != 3 or parts[2].get_partial_shape()[1].get_length() != 51:
+        return None
+    boxes = ops.concat([parts[0], parts[1]], 1)
+    return ov.Model([boxes.output(0), *head.features], model.get_parameters(), "yolo-pose-boxes")
+
+
 class _OpenVinoYolo:
     """YOLO-pose's exported OpenVINO IR run by posekit: Ultralytics' letterbox, one network per
     input size with a static shape, and the decoding and NMS of Ultralytics' pose predictor.
@@ -430,7 +448,7 @@ class _OpenVinoYolo:
     size of each frame size the first time it is seen, and takes the padded frame as uint8 BGR
     (OpenVINO's preprocessing converts it to float RGB / 255 inside the network). Against
     Ultralytics' OpenVINO backend (dynamic shape, torch pre- and post-processing) this takes
-    120 ms instead of 138 per frame at ``imgsz=1280`` on vtest.avi in bfloat16
+    110 ms instead of 132 per frame at ``imgsz=1280`` on vtest.avi in bfloat16
     (``bench/bench_yolo_runtime.py``); in float32 the persons are torch's within 1e-3 px.
     Output: the exported head's (1, 4 + 1 + 17 * 3, anchors): box centre, size, person score,
     and each keypoint's x, y (input pixels) and confidence (ultralytics ``nn/modules/head.py``,
@@ -449,32 +467,17 @@ class _OpenVinoYolo:
     """
 
     def __init__(self, xml: Path, precision: str, threads: int, keypoint_head: bool = True):
-        import openvino as ov
-
-        self._ov = ov
         self._core = openvino_core()
         self._source = self._core.read_model(str(xml))
-        self._head = _KeypointHead.find(self._source) if keypoint_head else None
-        if self._head is not None:
-            self._source = self._without_keypoints(self._source, self._head)
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                        "INFERENCE_NUM_THREADS": threads}
+        self._head = None
+        if keypoint_head:
+            head = _KeypointHead.find(self._source, self._core, self.config)
+            cut = _without_keypoints(self._source, head) if head is not None else None
+            if cut is not None:
+                self._source, self._head = cut, head
         self._nets: dict[tuple[int, int], tuple] = {}
-
-    def _without_keypoints(self, model, head: _KeypointHead):
-        """``model`` with its keypoint branch cut: outputs (1, 4 + 1, anchors) (the boxes and
-        person scores of the head's output) and the three feature maps the branch reads.
-        ``model`` itself where its output is not the Concat of boxes, scores and keypoints."""
-        import openvino.opset13 as ops
-
-        cat = model.get_results()[0].input_value(0).get_node()
-        parts = cat.input_values() if cat.get_type_name() == "Concat" else []
-        if len(parts) != 3 or parts[2].get_partial_shape()[1].get_length() != 51:
-            self._head = None
-            return model
-        boxes = ops.concat([parts[0], parts[1]], 1)
-        return self._ov.Model([boxes.output(0), *head.features], model.get_parameters(),
-                              "yolo-pose-boxes")
 
     def _net(self, hw: tuple[int, int]):
         net = self._nets.get(hw)
@@ -521,7 +524,7 @@ class _OpenVinoYolo:
         boxes, scores = boxes[idx], scores[idx]
         if self._head is not None:
             feats = [req.get_output_tensor(i).data[0] for i in (1, 2, 3)]
-            kpts = self._head(feats, cols[idx], hw, self._core, self.config)
+            kpts = self._head(feats, cols[idx], hw)
         else:
             kpts = pred[idx, 5:].reshape(len(idx), (pred.shape[1] - 5) // 3, 3)
         # back to the frame (ultralytics utils/ops.py scale_boxes / scale_coords), clipped

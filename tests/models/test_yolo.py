@@ -136,7 +136,7 @@ HAVE_OPENVINO = importlib.util.find_spec("openvino") is not None
 
 
 @needs_yolo
-@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (part of posekit[yolo]) not installed")
+@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (a posekit dependency) not installed")
 def test_openvino_runtime_gives_the_torch_numbers(yolo, tmp_path, monkeypatch):
     """The OpenVINO export, compiled in float32, finds the same persons as torch float32 to a
     thousandth of a pixel (measured: 1e-4 px on vtest.avi at 1280 px); the exported model is
@@ -169,7 +169,7 @@ def test_openvino_runtime_gives_the_torch_numbers(yolo, tmp_path, monkeypatch):
 
 
 @needs_yolo
-@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (part of posekit[yolo]) not installed")
+@pytest.mark.skipif(not HAVE_OPENVINO, reason="openvino (a posekit dependency) not installed")
 def test_keypoint_branch_at_kept_anchors_matches_the_whole_network(yolo):
     """The runner cuts YOLO-pose's keypoint branch out of the network and runs it on the 5x5
     feature cells around each kept anchor: in float32 the keypoints are the whole network's
@@ -194,7 +194,7 @@ def test_keypoint_branch_at_kept_anchors_matches_the_whole_network(yolo):
     feats = [req.get_output_tensor(i).data[0] for i in (1, 2, 3)]
     assert [f.shape[1:] for f in feats] == [(32, 40), (16, 20), (8, 10)]
     anchors = np.arange(out.shape[1])
-    kp = cut._head(feats, anchors, hw, cut._core, cut.config)           # (anchors, 17, 3)
+    kp = cut._head(feats, anchors, hw)                                  # (anchors, 17, 3)
     ref = out[5:].T.reshape(-1, 17, 3)
     assert np.abs(kp[..., :2] - ref[..., :2]).max() < 1e-3              # input pixels
     assert np.abs(kp[..., 2] - ref[..., 2]).max() < 1e-5
