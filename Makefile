@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= yolo,serve,dev
+EXTRAS ?= yolo,serve,batch,dev
 SHARED := ../shared/data
 SAMPLES := samples
 
