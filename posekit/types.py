@@ -139,6 +139,23 @@ class Poses:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
 
+    def part(self, name: str) -> Poses:
+        """The keypoints of one named part (``"left_hand"``, ``"face"``, ...) of a whole-body
+        skeleton, as :class:`Poses` of the part's own skeleton (e.g. ``HAND_21``): same persons
+        and track IDs, keypoints, scores, world and presence sliced, boxes around the part's
+        finite keypoints (NaN where the part is missing), person scores the part's mean score.
+
+        Raises:
+            KeyError: the skeleton has no part ``name`` (the message lists its parts).
+        """
+        p = self.skeleton.part(name)
+        sl = p.slice
+        kp, sc = self.keypoints[:, sl], self.scores[:, sl]
+        ps = sc.mean(axis=1) if len(p) and len(self) else np.zeros(len(self), np.float32)
+        return Poses(kp, sc, p.skeleton, boxes_from_keypoints(kp), ps,
+                     None if self.world is None else self.world[:, sl],
+                     None if self.presence is None else self.presence[:, sl], self.track_ids)
+
     def to(self, skeleton: Skeleton) -> Poses:
         """The same persons expressed in ``skeleton`` (e.g. ``poses.to(COCO_17)``).
 
