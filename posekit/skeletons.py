@@ -252,16 +252,22 @@ _FACE_NAMES = tuple(f"mesh_{i:03d}" for i in range(468))
 FACE_468 = Skeleton("face468", _FACE_NAMES,
                     tuple(e for edges in FACE_CONTOURS.values() for e in edges))
 
-# iBUG 68 in the image of a face looking at the camera: "right" is the person's right (image
-# left), as in the 300-W markup.
-_IBUG_NAMES = (tuple(f"jaw_{i}" for i in range(17)) + tuple(f"right_brow_{i}" for i in range(5))
-               + tuple(f"left_brow_{i}" for i in range(5))
-               + tuple(f"nose_bridge_{i}" for i in range(4))
-               + tuple(f"nose_base_{i}" for i in range(5))
-               + tuple(f"right_eye_{i}" for i in range(6))
-               + tuple(f"left_eye_{i}" for i in range(6))
-               + tuple(f"outer_lip_{i}" for i in range(12))
-               + tuple(f"inner_lip_{i}" for i in range(8)))
+# iBUG 68, 0-based, named by side so that flips pair up by name: "right" is the person's right
+# (image left for a face looking at the camera), as in the 300-W markup (point 0 is at the
+# person's right ear, 36 the outer corner of the right eye, 48 the right mouth corner).
+_IBUG_NAMES = (
+    tuple(f"right_jaw_{i}" for i in range(8)) + ("chin",)
+    + tuple(f"left_jaw_{i}" for i in range(7, -1, -1))
+    + tuple(f"right_brow_{i}" for i in range(5)) + tuple(f"left_brow_{i}" for i in range(4, -1, -1))
+    + tuple(f"nose_bridge_{i}" for i in range(4))
+    + ("right_nostril_1", "right_nostril_0", "nose_base", "left_nostril_0", "left_nostril_1")
+    + tuple(f"right_eye_{i}" for i in range(6))
+    + tuple(f"left_eye_{i}" for i in (3, 2, 1, 0, 5, 4))
+    + ("right_mouth_0", "right_mouth_1", "right_mouth_2", "upper_lip_top", "left_mouth_2",
+       "left_mouth_1", "left_mouth_0", "left_mouth_3", "left_mouth_4", "lower_lip_bottom",
+       "right_mouth_4", "right_mouth_3")
+    + ("right_inner_mouth_0", "right_inner_mouth_1", "upper_lip_inner", "left_inner_mouth_1",
+       "left_inner_mouth_0", "left_inner_mouth_2", "lower_lip_inner", "right_inner_mouth_2"))
 
 
 def _chain(a: int, b: int, closed: bool = False) -> tuple[tuple[int, int], ...]:
@@ -272,10 +278,7 @@ def _chain(a: int, b: int, closed: bool = False) -> tuple[tuple[int, int], ...]:
 _IBUG_EDGES = (_chain(0, 16) + _chain(17, 21) + _chain(22, 26) + _chain(27, 30) + _chain(31, 35)
                + ((30, 33),) + _chain(36, 41, True) + _chain(42, 47, True) + _chain(48, 59, True)
                + _chain(60, 67, True))
-_IBUG_FLIPS = (tuple((i, 16 - i) for i in range(8)) + tuple((17 + i, 26 - i) for i in range(5))
-               + ((31, 35), (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
-                  (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)))
-IBUG_68 = Skeleton("ibug68", _IBUG_NAMES, _IBUG_EDGES, _IBUG_FLIPS)
+IBUG_68 = Skeleton("ibug68", _IBUG_NAMES, _IBUG_EDGES, _flips(_IBUG_NAMES))
 
 #: iBUG-68 point -> the face-mesh vertices whose mean it is (Peizhi Yan's correspondence,
 #: github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks), in iBUG order.
