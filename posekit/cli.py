@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from .errors import OutputError, PoseKitError
+from .errors import PoseKitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Real-time human pose estimation: run, evaluate, serve.",
@@ -40,14 +40,20 @@ def run(
                                        "image, or folder for annotated images."),
     json_path: Path | None = typer.Option(None, "--json", help="JSON Lines poses file."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Long-form CSV file."),
-    coco_path: Path | None = typer.Option(None, "--coco", help="COCO keypoint results JSON."),
+    coco_path: Path | None = typer.Option(None, "--coco", help="COCO keypoint results JSON "
+                                             "(keeps every scored person: up to 100 per "
+                                             "image, score 0.05, unless given)."),
     coco_gt: Path | None = typer.Option(None, "--coco-gt", help="COCO annotations whose "
                                            "image ids the --coco results use (by file name)."),
-    model_name: str = typer.Option("blazepose", "--model", "-m", help="Model name "
-                                   "(see `posekit info`)."),
-    max_people: int = typer.Option(5, "--max-people", min=1, help="Most persons per frame."),
-    min_score: float = typer.Option(0.5, "--min-score", min=0.0, max=1.0,
-                                    help="Person/landmark confidence threshold."),
+    model_name: str = typer.Option("auto", "--model", "-m", help="Model name (see `posekit "
+                                   "info`) or a trained model folder; auto: the best the "
+                                   "installed extras allow for the source."),
+    max_people: int | None = typer.Option(None, "--max-people", min=1,
+                                             help="Most persons per frame (default 20; 100 "
+                                             "with --coco)."),
+    min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0,
+                                              help="Person/landmark confidence threshold "
+                                              "(default 0.5; 0.05 with --coco)."),
     show: bool = typer.Option(False, "--show", help="Show a window with the annotated frames."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1,
                                              help="Stop after this many frames."),
@@ -59,21 +65,20 @@ def run(
                                             "tracked persons (frames 1-based)."),
     tiles: int = typer.Option(0, "--tiles", min=0, help="Detector tile size in pixels for "
                               "small people (0: whole frame only; blazepose only)."),
-    detect_every: int | None = typer.Option(None, "--detect-every", min=1,
-                                               help="Run the person detector every N frames "
-                                               "(video mode; tracked persons need none). "
-                                               "With --detector yolo, 2 is about 1.5x faster "
-                                               "for a few points of MOTA/IDF1."),
-    landmark_every: int = typer.Option(1, "--landmark-every", min=1,
-                                       help="With --detector yolo or --tiles: the landmark "
-                                       "network on each tracked person every N frames, its "
-                                       "landmarks carried by optical flow between (faster; "
-                                       "\"carried\": true in the JSONL)."),
-    detector: str = typer.Option("blazepose", "--detector", help="Person detector for "
-                                 "tracked video with --model blazepose: blazepose (its own "
-                                 "detector) or yolo (YOLO11n-pose person boxes at "
-                                 "--detector-size; finds people seen from behind and in "
-                                 "groups; needs the yolo extra)."),
+    detect_every: str = typer.Option("auto", "--detect-every",
+                                     help="Run the person detector every N frames, or auto "
+                                     "(with the YOLO detector: every 2nd frame in crowds or "
+                                     "after a person was lost, every 15th while one person "
+                                     "fills the view)."),
+    landmark_every: str = typer.Option("auto", "--landmark-every",
+                                       help="Top-down tracking: the landmark network on each "
+                                       "tracked person every N frames, landmarks carried by "
+                                       "optical flow between (\"carried\": true in the "
+                                       "JSONL); auto: 3 with the YOLO detector, else 1."),
+    detector: str = typer.Option("auto", "--detector", help="Person detector for tracked "
+                                 "video: yolo (YOLO11n-pose person boxes at --detector-size, "
+                                 "the yolo extra), model (the pose model's own; BlazePose's "
+                                 "is led by the face), or auto (yolo where installed)."),
     detector_size: int = typer.Option(1280, "--detector-size", min=32,
                                       help="YOLO detector input size in pixels."),
     heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the joint heatmaps "
@@ -92,125 +97,50 @@ def run(
     """Detect poses in SOURCE; write an annotated video or images and keypoint files.
 
     With no output option, writes ./runs/<source name>/ (annotated video or images, and
-    poses.jsonl); never over the input.
+    poses.jsonl); never over the input. With no flags, the best path the installed extras
+    allow runs (the summary line says which).
     """
-    from . import draw
-    from .io import (
-        CocoResultsSink,
-        CsvSink,
-        ImageSink,
-        JsonlSink,
-        VideoSink,
-        check_output_path,
-        open_source,
-    )
-    from .models import load_model
-    from .pipeline import run as run_pipeline
+    from .config import ModelConfig, OutputConfig, PipelineConfig, TrackConfig
 
     try:
-        src = open_source(source)
-        info = src.info
-        inputs = info.paths
-        still = info.kind in ("image", "images")
-        if out is None and json_path is None and csv_path is None and coco_path is None:
-            folder = Path("runs") / info.name
-            out = folder if still else folder / f"{info.name}.mp4"
-            json_path = folder / "poses.jsonl"
+        config = PipelineConfig(
+            model=ModelConfig(name=model_name, max_people=max_people, min_score=min_score),
+            track=TrackConfig(enabled=track, detector=detector, detector_size=detector_size,
+                              detect_every=_every("--detect-every", detect_every),
+                              landmark_every=_every("--landmark-every", landmark_every),
+                              tiles=tiles, smooth=smooth),
+            analyses=tuple(a.strip() for a in (analyze or "").split(",") if a.strip()),
+            outputs=OutputConfig(video=out, json=json_path, csv=csv_path, coco=coco_path,
+                                 coco_gt=coco_gt, mot=mot_path, events=events_path,
+                                 summary=summary_dir, heatmaps=heatmaps, mask=mask),
+            max_frames=max_frames)
         if show and not _has_display():
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
                        "a window", err=True)
             show = False
-        if track is None:
-            track = not still
-        if (events_path or summary_dir) and not analyze:
-            raise PoseKitError("--events and --summary need --analyze")
-        if mot_path is not None and not track:
-            raise PoseKitError("--mot needs tracking (drop --no-track)")
-        settings = dict(max_people=max_people, min_score=min_score,
-                        mode="image" if still else "video")
-        if model_name.startswith("blazepose") and model_name != "blazepose-mediapipe":
-            settings.update(heatmaps=heatmaps, mask=mask, tiles=tiles or None)
-            if detect_every:
-                settings["detect_every"] = detect_every
-        elif heatmaps or mask or tiles:
-            raise PoseKitError("--heatmaps, --mask and --tiles need --model blazepose")
-        if detector not in ("blazepose", "yolo"):
-            raise PoseKitError(f"--detector: expected blazepose or yolo, got {detector!r}")
-        if detector == "yolo" and (model_name != "blazepose" or not track):
-            raise PoseKitError("--detector yolo needs --model blazepose and tracking (for "
-                               "images use --model hybrid)")
-        if landmark_every > 1 and not (track and (detector == "yolo" or tiles)):
-            raise PoseKitError("--landmark-every needs tracking with --detector yolo or "
-                               "--tiles")
-        model = load_model(model_name, **settings)
-        stages, analyzer, event_sinks = [], None, []
-        if track:
-            model, stages = _tracking(model, smooth, detect_every, tiles=bool(tiles),
-                                      detector=detector, detector_size=detector_size,
-                                      landmark_every=landmark_every)
-        if analyze:
-            from .analysis import Analyzer, EventsSink
-
-            analyzer = Analyzer(analyze)
-            if events_path is not None:
-                event_sinks.append(EventsSink(check_output_path(events_path, inputs)))
-        sinks = []
-        try:
-            if out is not None:
-                if still and (out.suffix == "" or out.is_dir() or info.kind == "images"):
-                    sinks.append(ImageSink(out, inputs=inputs))
-                elif still:
-                    sinks.append(_SingleImageSink(out, inputs))
-                else:
-                    if out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
-                        raise OutputError(f"video output must end in .mp4: {out}")
-                    size = info.size_wh or (640, 480)
-                    sinks.append(VideoSink(out, fps=info.fps or 30.0, size_wh=size,
-                                           inputs=inputs))
-            if json_path is not None:
-                sinks.append(JsonlSink(json_path, model.skeleton, source=str(source),
-                                       fps=info.fps, size_wh=info.size_wh, inputs=inputs))
-            if csv_path is not None:
-                sinks.append(CsvSink(csv_path, inputs=inputs))
-            if coco_path is not None:
-                sinks.append(CocoResultsSink(coco_path, gt=coco_gt, inputs=inputs))
-            if mot_path is not None:
-                from .eval.mot import MotSink
-
-                sinks.append(MotSink(check_output_path(mot_path, inputs)))
-        except BaseException:
-            for s in sinks + event_sinks:
-                s.close()
-            src.close()
-            raise
-
-        def annotate(r):
-            img = r.frame.image
-            if heatmaps or mask:
-                from . import draw_maps
-
-                if mask and r.poses.extras.get("mask") is not None:
-                    img = draw_maps.render_mask(img, r.poses.extras["mask"])
-                if heatmaps and len(r.poses):
-                    img = draw_maps.render_heatmaps(img, r.poses)
-            img = draw.annotate(img, r.poses, fps=r.fps or None, min_score=min_score)
-            if "analysis" in r.extras:
-                from .analysis.overlay import draw_analysis
-
-                img = draw_analysis(img, r.poses, r.extras["analysis"], inplace=True)
-            return img
-
-        summary = _run_with_progress(
-            lambda *a, **k: run_pipeline(*a, stages=stages, analyzer=analyzer,
-                                         event_sinks=event_sinks, **k),
-            src, model, sinks, annotate, show, quiet, max_frames)
-        if analyzer is not None and summary_dir is not None:
-            analyzer.write_summary(summary_dir)
+        summary = _run_with_progress(source, config, show, quiet)
     except PoseKitError as e:
         _fail(str(e))
         return
-    outputs = ", ".join(str(s.path) for s in sinks + event_sinks)
-    if analyzer is not None:
+    _print_summary(summary)
+
+
+def _every(flag: str, value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise typer.BadParameter(f"expected an integer >= 1 or auto, got {value!r}",
+                                 param_hint=flag)
+    return n
+
+
+def _print_summary(summary) -> None:
+    outputs = ", ".join(summary.outputs)
+    if summary.config is not None and summary.config.analyses:
         reps = sum(1 for e in summary.events if e.get("type") == "rep")
         falls = sum(1 for e in summary.events if e.get("type") == "fall")
         typer.echo(f"analysis: {len(summary.events)} events ({reps} reps, {falls} falls)",
@@ -225,63 +155,9 @@ def run(
         raise typer.Exit(130)
 
 
-#: ``--detector yolo``: how often it runs by default; chosen on PETS09-S2L1 with
-#: ``bench/bench_mot.py`` (see its docstring; ``--detect-every 2`` is the faster setting).
-YOLO_DETECT_EVERY = 1
-
-
-def _tracking(model, smooth: bool, detect_every: int | None, tiles: bool = False,
-              detector: str = "blazepose", detector_size: int = 1280,
-              landmark_every: int = 1):
-    """(model, stages) for tracked video, then the One Euro smoother.
-
-    With tiled detection (many small people) or the YOLO person detector, a top-down tracker
-    wraps the two-stage model: the tracker's boxes become the landmark stage's ROIs.
-    Otherwise the model keeps its own video-mode tracking (BlazePose: ROIs rotated from the
-    previous frame's landmarks, which keeps bodies that are not upright: push-ups, sit-ups, a
-    person on the floor) and a tracker stage after it gives the IDs.
-    """
-    from .track import Smoother, TopDownTracker, Tracker
-
-    stages: list = []
-    if detector == "yolo":
-        from .models.yolo import person_detector
-
-        model = TopDownTracker(model, Tracker(), detector=person_detector(detector_size),
-                               detect_every=detect_every or YOLO_DETECT_EVERY,
-                               landmark_every=landmark_every)
-    elif tiles and hasattr(model, "detect") and hasattr(model, "landmarks"):
-        kw = {"detect_every": detect_every} if detect_every else {}
-        model = TopDownTracker(model, Tracker(), landmark_every=landmark_every, **kw)
-    else:
-        stages.append(Tracker())
-    if smooth:
-        stages.append(Smoother())
-    return model, stages
-
-
-class _SingleImageSink:
-    """Writes the annotated image of a single-image source to exactly ``path``."""
-
-    def __init__(self, path: Path, inputs):
-        from .io import check_output_path
-
-        self.path = check_output_path(path, inputs)
-
-    def write(self, frame, poses, image=None):
-        import cv2
-
-        ok, buf = cv2.imencode(self.path.suffix if self.path.suffix else ".png",
-                               frame.image if image is None else image)
-        if not ok:
-            raise OutputError(f"cannot encode an image as {self.path.suffix}: {self.path}")
-        buf.tofile(str(self.path))
-
-    def close(self):
-        pass
-
-
-def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, max_frames):
+def _run_with_progress(source, config, show: bool, quiet: bool):
+    """:func:`posekit.pipeline.process` with a rich progress bar (and a window with
+    ``show``); prints the path that runs (:func:`posekit.config.describe`)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -291,19 +167,32 @@ def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, m
         TimeRemainingColumn,
     )
 
-    info = src.info
-    total = info.frames if not info.live else None
-    if max_frames and total:
-        total = min(total, max_frames)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]:>6.1f} frames/s")]
-    if total:
-        columns += [TimeElapsedColumn(), TimeRemainingColumn()]
-    progress = Progress(*columns, disable=quiet, transient=False)
+    from .config import describe, yolo_available
+    from .pipeline import process
+
+    progress: list = []
     window = [False]
 
+    def on_start(info, resolved):
+        typer.echo(f"posekit: {describe(resolved)}", err=True)
+        if not yolo_available() and config.model.name == "auto":
+            typer.echo("note: pip install 'posekit[yolo]' adds the YOLO person detector "
+                       "(crowds, people seen from behind) and the hybrid image model",
+                       err=True)
+        total = info.frames if not info.live else None
+        if config.max_frames and total:
+            total = min(total, config.max_frames)
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:>6.1f} frames/s")]
+        if total:
+            columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+        p = Progress(*columns, disable=quiet, transient=False)
+        p.start()
+        progress.append((p, p.add_task(info.name, total=total, rate=0.0)))
+
     def on_result(r):
-        progress.update(task, advance=1, rate=r.fps)
+        p, task = progress[0]
+        p.update(task, advance=1, rate=r.fps)
         if show:
             import cv2
 
@@ -314,17 +203,15 @@ def _run_with_progress(run_pipeline, src, model, sinks, annotate, show, quiet, m
             if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                 raise KeyboardInterrupt
 
-    with progress:
-        task = progress.add_task(info.name, total=total, rate=0.0)
-        try:
-            return run_pipeline(src, model, sinks, annotate=annotate, on_result=on_result,
-                                max_frames=max_frames)
-        finally:
-            model.close()
-            if window[0]:
-                import cv2
+    try:
+        return process(source, config, on_start=on_start, on_result=on_result)
+    finally:
+        if progress:
+            progress[0][0].stop()
+        if window[0]:
+            import cv2
 
-                cv2.destroyAllWindows()
+            cv2.destroyAllWindows()
 
 
 @app.command()

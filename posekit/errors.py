@@ -7,6 +7,7 @@ The tree::
      ├── ModelError              weights missing, wrong version, backend failure
      ├── OutputError             an output path cannot be written, or would overwrite an input
      ├── DatasetError            a ground-truth file cannot be read or understood
+ ├── ConfigError             a pipeline setting is unknown, out of range or contradicts another
      └── MissingExtraError       an optional dependency is not installed
 
 The CLI catches ``PoseKitError`` and prints its message on one line with exit code 2.
@@ -33,6 +34,11 @@ class OutputError(PoseKitError):
 
 class DatasetError(PoseKitError):
     """A ground-truth dataset file cannot be read or has an unexpected layout."""
+
+
+class ConfigError(PoseKitError, ValueError):
+    """A pipeline or backend setting is unknown, out of range, or contradicts another; the
+    message says what was expected (``expected ..., got ...``)."""
 
 
 class MissingExtraError(PoseKitError, ImportError):

@@ -195,7 +195,8 @@ def frames(source: str | int | Source, model: PoseModel, *, stages: Iterable[Sta
 
 @dataclass
 class RunSummary:
-    """What :func:`run` did: frames processed, wall time (s), mean rates (frames/s)."""
+    """What :func:`run` did: frames processed, wall time (s), mean rates (frames/s); from
+    :func:`process` also the resolved ``config`` and the ``outputs`` written."""
 
     frames: int
     seconds: float
@@ -204,6 +205,8 @@ class RunSummary:
     interrupted: bool = False
     error: BaseException | None = None
     events: list[dict] = field(default_factory=list)
+    config: Any = None
+    outputs: list[str] = field(default_factory=list)
 
 
 class _Writer:
@@ -314,3 +317,323 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
     dt = time.perf_counter() - t0
     return RunSummary(n, dt, n / dt if dt > 0 else 0.0, n / model_s if model_s > 0 else 0.0,
                       interrupted, summary_error, events)
+
+
+# ----------------------------------------------------------------------------------------------
+# The one builder: PipelineConfig -> model, stages, analyzer, sinks
+
+
+@dataclass
+class Pipeline:
+    """What :func:`build` makes of a resolved :class:`~posekit.config.PipelineConfig`.
+
+    Attributes:
+        config: the resolved config (no ``"auto"`` left; :func:`posekit.config.describe`).
+        model: the pose model (for tracked video with a person detector or tiles, the top-down
+            model that owns its tracker: :class:`posekit.track.TopDownTracker`).
+        stages: per-frame stages after the model (tracker, One Euro smoother), in order.
+        analyzer: the :class:`posekit.analysis.Analyzer` of ``config.analyses``, or None.
+    """
+
+    config: Any
+    model: PoseModel
+    stages: list
+    analyzer: Any = None
+
+    def __call__(self, frame: Frame | np.ndarray) -> Poses:
+        """Model and stages on one frame (the service's streams call this)."""
+        from .models import as_frame
+
+        frame = as_frame(frame)
+        poses = self.model(frame)
+        for st in self.stages:
+            poses = st.update(poses, frame.time_s)
+        return poses
+
+    def close(self) -> None:
+        """Close the model (stages hold no resources)."""
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            close()
+
+
+def build(config, kind: str = "video", *, model_factory: Callable[..., PoseModel] | None = None
+          ) -> Pipeline:
+    """The one builder: model, stages and analyzer of ``config`` for a source of ``kind``.
+
+    Args:
+        config: a :class:`~posekit.config.PipelineConfig` (resolved here for ``kind`` when it
+            still has ``"auto"`` fields).
+        kind: the source kind (``image``, ``images``, ``video``, ``camera``, ``stream``).
+        model_factory: replaces :func:`posekit.models.load_model` (tests inject fake backends);
+            called as ``factory(name, **settings)``.
+
+    Raises:
+        ConfigError: an invalid setting or combination. ModelError, MissingExtraError: as
+            :func:`posekit.models.load_model`.
+    """
+    from .config import STILL_KINDS
+    from .models import load_model
+
+    cfg = config if config.resolved else config.resolve(kind)
+    m, t, o = cfg.model, cfg.track, cfg.outputs
+    settings = dict(m.settings)
+    settings.update(max_people=m.max_people, min_score=m.min_score,
+                    mode="image" if kind in STILL_KINDS else "video")
+    if m.name == "blazepose":
+        if o.heatmaps:
+            settings["heatmaps"] = True
+        if o.mask:
+            settings["mask"] = True
+        if t.tiles:
+            settings["tiles"] = t.tiles
+        if isinstance(t.detect_every, int) and t.detector == "model":
+            settings["detect_every"] = t.detect_every
+    model = (model_factory or load_model)(m.name, **settings)
+    stages: list = []
+    try:
+        if t.enabled:
+            model, stages = _tracking(model, cfg)
+    except BaseException:
+        model.close()
+        raise
+    analyzer = None
+    if cfg.analyses:
+        from .analysis import Analyzer
+
+        analyzer = Analyzer(list(cfg.analyses))
+    return Pipeline(cfg, model, stages, analyzer)
+
+
+def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
+    """(model, stages) for tracked video, then the One Euro smoother.
+
+    With the YOLO person detector or BlazePose's tiled detector, the top-down model wraps the
+    two-stage model and owns the tracker (the tracked persons' boxes become the landmark
+    stage's ROIs). Otherwise the model keeps its own video-mode tracking (BlazePose: ROIs
+    rotated from the previous frame's landmarks, which keeps bodies that are not upright:
+    push-ups, sit-ups, a person on the floor) and a tracker stage after it gives the IDs.
+    """
+    from .errors import ConfigError
+    from .track import Smoother, TopDownTracker, Tracker
+
+    t = cfg.track
+    stages: list = []
+    two_stage = callable(getattr(model, "detect", None)) and getattr(model, "config", None) \
+        is not None and hasattr(model.config, "box_scale")
+    if t.detector == "yolo" or t.tiles:
+        if not two_stage:
+            raise ConfigError(f"top-down tracking: expected a two-stage landmark model "
+                              f"(blazepose), got {getattr(model, 'name', model)!r}")
+        kw: dict[str, Any] = {"landmark_every": int(t.landmark_every)}
+        if t.detector == "yolo":
+            from .models.yolo import person_detector
+
+            kw["detector"] = person_detector(t.detector_size)
+        if t.detect_every != "auto" or t.detector == "yolo":
+            kw["detect_every"] = t.detect_every
+        model = TopDownTracker(model, Tracker(), **kw)
+    else:
+        stages.append(Tracker())
+    if t.smooth:
+        stages.append(Smoother())
+    return model, stages
+
+
+def default_outputs(config, info) -> Any:
+    """``config`` with the default outputs where it names none: ``./runs/<source name>/``
+    with the annotated video (or images) and ``poses.jsonl``."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .config import STILL_KINDS
+
+    if config.outputs.any_file:
+        return config
+    folder = Path("runs") / info.name
+    still = info.kind in STILL_KINDS
+    return replace(config, outputs=replace(
+        config.outputs, video=folder if still else folder / f"{info.name}.mp4",
+        json=folder / "poses.jsonl"))
+
+
+def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
+    """(sinks, event sinks) for ``config.outputs`` and a source described by ``info``.
+
+    Every sink refuses to write over an input (``info.paths``). On an error the sinks made so
+    far are closed before it propagates.
+
+    Raises:
+        OutputError: an output cannot be written, or two outputs are the same file.
+    """
+    from .config import STILL_KINDS
+    from .errors import OutputError
+    from .io import (CocoResultsSink, CsvSink, ImageSink, JsonlSink, VideoSink,
+                     check_output_path)
+
+    o = config.outputs
+    inputs = info.paths
+    still = info.kind in STILL_KINDS
+    _check_distinct(o, inputs)
+    sinks: list = []
+    event_sinks: list = []
+    try:
+        out = o.video
+        if out is not None:
+            if still and (out.suffix == "" or out.is_dir() or info.kind == "images"):
+                sinks.append(ImageSink(out, inputs=inputs))
+            elif still:
+                sinks.append(_SingleImageSink(out, inputs))
+            else:
+                if out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
+                    raise OutputError(f"video output must end in .mp4: {out}")
+                sinks.append(VideoSink(out, fps=info.fps or 30.0,
+                                       size_wh=info.size_wh or (640, 480), inputs=inputs))
+        if o.json is not None:
+            sinks.append(JsonlSink(o.json, skeleton, source=str(source), fps=info.fps,
+                                   size_wh=info.size_wh, inputs=inputs))
+        if o.csv is not None:
+            sinks.append(CsvSink(o.csv, inputs=inputs))
+        if o.coco is not None:
+            sinks.append(CocoResultsSink(o.coco, gt=o.coco_gt, inputs=inputs))
+        if o.mot is not None:
+            from .eval.mot import MotSink
+
+            sinks.append(MotSink(check_output_path(o.mot, inputs)))
+        if o.events is not None:
+            from .analysis import EventsSink
+
+            event_sinks.append(EventsSink(check_output_path(o.events, inputs)))
+    except BaseException:
+        for s in sinks + event_sinks:
+            s.close()
+        raise
+    return sinks, event_sinks
+
+
+def _check_distinct(outputs, inputs) -> None:
+    """Two outputs resolving to the same file (through ``..`` or symlinks) are refused
+    before anything is written."""
+    import os
+
+    from .errors import OutputError
+
+    seen: dict[str, str] = {}
+    for name, p in outputs.paths().items():
+        if name == "summary":
+            continue
+        key = os.path.realpath(p)
+        if key in seen:
+            raise OutputError(f"--{seen[key]} and --{name} are the same file: {p}")
+        seen[key] = name
+
+
+def annotator(config) -> Callable[[Result], np.ndarray]:
+    """The drawing of a result for image and video outputs: skeletons, IDs, the fps counter,
+    analysis overlays, and (BlazePose) heatmaps or the segmentation mask where asked."""
+    o = config.outputs
+    min_score = config.model.min_score if config.model.min_score is not None else 0.5
+
+    def annotate(r: Result) -> np.ndarray:
+        from . import draw
+
+        img = r.frame.image
+        if o.heatmaps or o.mask:
+            from . import draw_maps
+
+            if o.mask and r.poses.extras.get("mask") is not None:
+                img = draw_maps.render_mask(img, r.poses.extras["mask"])
+            if o.heatmaps and len(r.poses):
+                img = draw_maps.render_heatmaps(img, r.poses)
+        img = draw.annotate(img, r.poses, fps=r.fps or None, min_score=min_score)
+        if "analysis" in r.extras:
+            from .analysis.overlay import draw_analysis
+
+            img = draw_analysis(img, r.poses, r.extras["analysis"], inplace=True)
+        return img
+
+    return annotate
+
+
+def process(source: str | int | Source, config=None, *,
+            on_start: Callable[[Any, Any], None] | None = None,
+            on_result: Callable[[Result], None] | None = None,
+            model_factory: Callable[..., PoseModel] | None = None) -> RunSummary:
+    """Open ``source``, build ``config`` for it, run everything into its outputs, close.
+
+    The one entry point under ``posekit run``, service jobs, ``posekit batch`` and the Python
+    API::
+
+        from posekit.config import PipelineConfig, OutputConfig
+        summary = posekit.process("video.mp4", PipelineConfig(
+            outputs=OutputConfig(json="poses.jsonl")))
+
+    Args:
+        source: anything :func:`posekit.io.open_source` accepts, or an open source.
+        config: a :class:`~posekit.config.PipelineConfig` (None: the defaults, writing
+            ``./runs/<source name>/``); with no file output, :func:`default_outputs` applies.
+        on_start: called as ``on_start(source_info, resolved_config)`` before the first frame
+            (the CLI starts its progress bar and prints the path that runs).
+        on_result: called with each :class:`Result` (progress bars, windows).
+        model_factory: see :func:`build`.
+
+    Returns:
+        the :class:`RunSummary` (``config`` holds the resolved config).
+    Raises:
+        SourceError, ConfigError, ModelError, OutputError: as :func:`build` and
+            :func:`build_sinks`; a source that breaks midway is reported in
+            ``RunSummary.error`` instead, with the frames before it kept.
+    """
+    from .config import PipelineConfig
+
+    config = config if config is not None else PipelineConfig()
+    src = _as_source(source)
+    try:
+        info = src.info
+        config = default_outputs(config, info)
+        pipe = build(config, info.kind, model_factory=model_factory)
+    except BaseException:
+        src.close()
+        raise
+    try:
+        sinks, event_sinks = build_sinks(pipe.config, info, str(source), pipe.model.skeleton)
+    except BaseException:
+        pipe.close()
+        src.close()
+        raise
+    try:
+        if on_start is not None:
+            on_start(info, pipe.config)
+        summary = run(src, pipe.model, sinks, stages=pipe.stages, analyzer=pipe.analyzer,
+                      event_sinks=event_sinks, annotate=annotator(pipe.config),
+                      on_result=on_result, max_frames=pipe.config.max_frames)
+    finally:
+        pipe.close()
+    summary.config = pipe.config
+    summary.outputs = [str(s.path) for s in sinks + event_sinks if hasattr(s, "path")]
+    if pipe.analyzer is not None and pipe.config.outputs.summary is not None:
+        pipe.analyzer.write_summary(pipe.config.outputs.summary)
+    return summary
+
+
+class _SingleImageSink:
+    """Writes the annotated image of a single-image source to exactly ``path``."""
+
+    def __init__(self, path, inputs):
+        from .io import check_output_path
+
+        self.path = check_output_path(path, inputs)
+
+    def write(self, frame, poses, image=None):
+        import cv2
+
+        from .errors import OutputError
+
+        ok, buf = cv2.imencode(self.path.suffix if self.path.suffix else ".png",
+                               frame.image if image is None else image)
+        if not ok:
+            raise OutputError(f"cannot encode an image as {self.path.suffix}: {self.path}")
+        buf.tofile(str(self.path))
+
+    def close(self):
+        pass

@@ -354,12 +354,10 @@ class BlazePose:
     skeleton = BLAZEPOSE_33
 
     def __init__(self, config: BlazePoseConfig | None = None, **settings):
-        fields = BlazePoseConfig.__dataclass_fields__
-        unused = sorted(k for k in settings if k not in fields)
-        if unused:
-            log.debug("blazepose ignores settings %s", ", ".join(unused))
-        known = {k: v for k, v in settings.items() if k in fields}
-        self.config = replace(config, **known) if config else BlazePoseConfig(**known)
+        from ..config import check_settings
+
+        check_settings("blazepose", settings, BlazePoseConfig.__dataclass_fields__)
+        self.config = replace(config, **settings) if config else BlazePoseConfig(**settings)
         files = blazepose_files()
         self._det = _Net(files.detector, self.config.num_threads)
         self.runtime = resolve_runtime(self.config.runtime)

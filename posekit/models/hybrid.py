@@ -460,9 +460,11 @@ class HybridPose:
         own = {f.name for f in fields(HybridConfig)}
         known = (set(self._YOLO_KEYS) | set(self._BLAZE_KEYS) | own
                  | {k for k, _ in self._FUSE_KEYS})
-        unused = sorted(k for k in settings if k not in known)
-        if unused:
-            log.debug("hybrid ignores settings %s", ", ".join(unused))
+        from ..config import check_settings
+
+        check_settings("hybrid", settings, known | {"mode"})
+        if settings.get("mode", "image") not in ("image", "video"):
+            raise ModelError(f"mode must be 'image' or 'video', got {settings['mode']!r}")
         base = config if config is not None else HybridConfig()
         cfg = {k: settings[k] for k in own if k in settings}
         fuse = {v: settings[k] for k, v in self._FUSE_KEYS if k in settings}

@@ -75,6 +75,9 @@ class MediaPipePose:
 
     def __init__(self, *, max_people: int = 5, min_score: float = 0.5, mode: str = "video",
                  **unused):
+        from ..config import check_settings
+
+        check_settings("blazepose-mediapipe", unused, ("max_people", "min_score", "mode"))
         self.config = MediaPipeConfig(max_people=max_people, min_score=min_score, mode=mode)
         if mode not in ("image", "video"):
             raise ModelError(f"mode must be 'image' or 'video', got {mode!r}")

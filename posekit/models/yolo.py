@@ -231,6 +231,11 @@ def openvino_model(weights: str | os.PathLike) -> Path:
     return out
 
 
+#: The keyword settings :class:`YoloPose` takes.
+_YOLO_SETTINGS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half",
+                  "bf16", "num_threads", "runtime", "mode")
+
+
 #: Person score threshold of YOLO as a person detector (``posekit run --detector yolo``),
 #: chosen on PETS09-S2L1 with ``bench/bench_mot.py`` (see its docstring): low-score boxes only
 #: continue tracks (``TopDownTracker.new_detection_score``).
@@ -561,15 +566,20 @@ class YoloPose:
     def __init__(self, *, weights: str | os.PathLike | None = None, imgsz: int = 640,
                  min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
                  device: str | None = None, half: bool = False, bf16: bool | None = False,
-                 num_threads: int | None = None, runtime: str = "auto", **unused):
+                 num_threads: int | None = None, runtime: str = "auto", mode: str = "image",
+                 **unused):
         self.config = YoloConfig(weights=None if weights is None else str(weights),
                                  imgsz=int(imgsz), min_score=float(min_score), iou=float(iou),
                                  max_people=int(max_people), device=device, half=bool(half),
                                  bf16=bf16, num_threads=num_threads, runtime=str(runtime))
         if self.config.max_people < 1:
             raise ModelError(f"max_people must be at least 1, got {max_people}")
-        if unused:
-            log.debug("yolo: ignoring options %s", sorted(unused))
+        from ..config import check_settings
+
+        check_settings("yolo", unused, _YOLO_SETTINGS)
+        if mode not in ("image", "video"):
+            raise ModelError(f"mode must be 'image' or 'video', got {mode!r} (YOLO is the same "
+                             "in both: every frame on its own)")
         _import_ultralytics()
         from ultralytics import YOLO
 

@@ -172,13 +172,16 @@ class TopDownTracker:
                  prediction_box_weight: float | None = None, coast: bool | None = None,
                  edge_min_aspect: float = 0.15, landmark_every: int = 1,
                  flow: LandmarkFlow | None = None):
-        if detect_every < 1:
-            raise ValueError(f"detect_every: expected >= 1, got {detect_every}")
+        if detect_every != "auto" and (not isinstance(detect_every, (int, np.integer))
+                                       or detect_every < 1):
+            raise ValueError(f"detect_every: expected an integer >= 1 or 'auto', got "
+                             f"{detect_every!r}")
         if landmark_every < 1:
             raise ValueError(f"landmark_every: expected >= 1, got {landmark_every}")
         self.model = model
         self.tracker = tracker or Tracker()
         self.detect_every = detect_every
+        self.schedule = DetectorSchedule() if detect_every == "auto" else None
         self.same_person = same_person
         self.duplicate_distance = duplicate_distance
         self.max_rois = max_rois
@@ -202,6 +205,7 @@ class TopDownTracker:
         # the persons of the last frame with landmarks, and each one's row by track key
         self._carry: tuple[Poses | None, dict[int, int]] = (None, {})
         self._count = 0
+        self._since_detect = 0
         self.last_timings: dict[str, float] = {}
         self.last_poses: Poses | None = None
         self.skeleton = getattr(model, "skeleton", None)
@@ -214,6 +218,9 @@ class TopDownTracker:
         if self.flow is not None:
             self.flow.reset()
         self._count = 0
+        self._since_detect = 0
+        if self.schedule is not None:
+            self.schedule.reset()
 
     def close(self) -> None:
         """Close the wrapped model."""
@@ -234,7 +241,12 @@ class TopDownTracker:
         det_index = np.full(len(tboxes), -1, np.int64)   # all_boxes row -> detection row
         dets = None
         count = self._count
-        detect_now = count % self.detect_every == 0
+        if self.schedule is not None:
+            detect_now = self.schedule.due(count, self._since_detect, tboxes[tids >= 0],
+                                           frame.shape_hw)
+        else:
+            detect_now = count % self.detect_every == 0
+        self._since_detect = 0 if detect_now else self._since_detect + 1
         if detect_now and self.detector is not None:
             td = time.perf_counter()
             dets = self._external_detections(frame)
@@ -315,6 +327,8 @@ class TopDownTracker:
             poses = poses.replace(extras={**poses.extras, "appearance": app})
         poses = poses.replace(extras={**poses.extras, "boxes_kind": "outline"})
         self.last_poses = poses
+        if self.schedule is not None:
+            self.schedule.observe(poses, n_tracked)
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
         end = time.perf_counter()
@@ -542,6 +556,64 @@ class TopDownTracker:
             if apart[i, keep].all():
                 keep.append(i)
         return np.sort(np.array(keep, np.int64))
+
+
+class DetectorSchedule:
+    """The adaptive person-detector cadence of top-down tracking (``detect_every="auto"``).
+
+    The detector (the costly step: YOLO at 1280 px costs about ten landmark passes) runs:
+
+    - on the first frame, and on the frame after a tracked person was lost (no landmarks and
+      no detection: coasting) or found fewer persons than were tracked;
+    - otherwise every ``min_every`` frames while several persons are tracked, or one person
+      smaller than ``fill`` of the frame's height (new people may enter unseen);
+    - every ``max_every`` frames while exactly one confirmed person is tracked whose box is at
+      least ``fill`` of the frame's height (one person filling the view: the landmark stage
+      tracks them alone, and the periodic run still finds anyone who enters).
+
+    Args:
+        min_every, max_every: the shortest and longest intervals in frames (>= 1).
+        fill: box height / frame height at which one tracked person fills the view.
+    """
+
+    def __init__(self, *, min_every: int = 2, max_every: int = 15, fill: float = 0.4):
+        if not 1 <= min_every <= max_every:
+            raise ValueError(f"DetectorSchedule: expected 1 <= min_every <= max_every, got "
+                             f"{min_every}, {max_every}")
+        if not 0.0 < fill <= 1.0:
+            raise ValueError(f"DetectorSchedule.fill: expected (0, 1], got {fill}")
+        self.min_every, self.max_every, self.fill = int(min_every), int(max_every), float(fill)
+        self.reset()
+
+    def reset(self) -> None:
+        self._lost = True
+
+    def due(self, count: int, since: int, confirmed_boxes: np.ndarray,
+            shape_hw: tuple[int, int]) -> bool:
+        """Whether the detector runs on this frame.
+
+        Args:
+            count: 0-based frame count since the start (or :meth:`reset`).
+            since: frames since the detector last ran.
+            confirmed_boxes: (T, 4) xyxy pixels, the confirmed tracks' predicted boxes.
+            shape_hw: the frame's (height, width) in pixels.
+        """
+        if count == 0 or self._lost:
+            return True
+        every = self.min_every
+        if len(confirmed_boxes) == 1:
+            h = float(confirmed_boxes[0, 3] - confirmed_boxes[0, 1])
+            if h >= self.fill * shape_hw[0]:
+                every = self.max_every
+        return since + 1 >= every
+
+    def observe(self, poses: Poses, n_tracked: int) -> None:
+        """Note the frame's persons before track assignment: a person lost (coasting, or
+        fewer persons with landmarks than tracked ROIs) makes the next frame a detector
+        frame."""
+        coasting = np.asarray(poses.extras.get("coasting", np.zeros(len(poses), bool)), bool)
+        found = int(len(poses) - coasting.sum())
+        self._lost = bool(coasting.any()) or found < n_tracked
 
 
 def _concat(a: Poses, b: Poses) -> Poses:
