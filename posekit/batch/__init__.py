@@ -1,0 +1,21 @@
+"""Many sources on Ray: ``posekit batch``.
+
+- :mod:`.inputs`: files, folders, globs and text files of paths -> sources;
+- :mod:`.manifest`: ``DIR/manifest.json``, each source's status, content and config hash;
+- :mod:`.table`: the one Parquet table (a part per source) under ``DIR/poses.parquet/``;
+- :mod:`.worker`: one source through the pipeline (no Ray in it);
+- :mod:`.runner`: the Ray actors, retries, resumption and progress (:func:`run_batch`);
+- :mod:`.cli`: the ``posekit batch`` command.
+
+Ray and pyarrow are the ``batch`` extra (``pip install 'posekit[batch]'``) and are imported only
+when a batch runs.
+"""
+
+from .inputs import BatchSource, expand_inputs, unique_names
+from .manifest import Manifest, config_hash, content_hash
+from .table import TABLE_DIR, jsonl_to_table, read_table
+from .worker import DEFAULT_CONFIG, make_config, process_source
+
+__all__ = ["DEFAULT_CONFIG", "TABLE_DIR", "BatchSource", "Manifest", "config_hash",
+           "content_hash", "expand_inputs", "jsonl_to_table", "make_config", "process_source",
+           "read_table", "unique_names"]
