@@ -14,8 +14,8 @@ when a batch runs.
 from .inputs import BatchSource, expand_inputs, unique_names
 from .manifest import Manifest, config_hash, content_hash
 from .table import TABLE_DIR, jsonl_to_table, read_table
-from .worker import DEFAULT_CONFIG, make_config, process_source
+from .worker import ModelCache, batch_config, batch_defaults, process_source
 
-__all__ = ["DEFAULT_CONFIG", "TABLE_DIR", "BatchSource", "Manifest", "config_hash",
-           "content_hash", "expand_inputs", "jsonl_to_table", "make_config", "process_source",
-           "read_table", "unique_names"]
+__all__ = ["TABLE_DIR", "BatchSource", "Manifest", "ModelCache", "batch_config",
+           "batch_defaults", "config_hash", "content_hash", "expand_inputs", "jsonl_to_table",
+           "process_source", "read_table", "unique_names"]

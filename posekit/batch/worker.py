@@ -20,38 +20,12 @@ from .table import TABLE_DIR, jsonl_to_table, write_part
 
 log = logging.getLogger(__name__)
 
-#: The pipeline settings a batch runs with when none are given (``posekit batch``'s defaults).
-#: ``num_threads``: inference threads of the model (one per worker: workers do not fight over
-#: cores). ``max_frames``: at most this many frames per source (None: all).
-DEFAULT_CONFIG: dict[str, Any] = {"model": "blazepose", "max_people": 5, "min_score": 0.5,
-                                  "track": True, "smooth": True, "max_frames": None,
-                                  "num_threads": 1}
+#: The JSON Lines poses file in each source's folder (the table is built from it).
+JSONL_NAME = "poses.jsonl"
 
 #: Environment variables that cap the threads of the numeric libraries to one per worker.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "TBB_NUM_THREADS")
-
-
-def make_config(**settings: Any) -> dict[str, Any]:
-    """The batch's pipeline config: :data:`DEFAULT_CONFIG` with ``settings`` applied.
-
-    Raises:
-        PoseKitError: an unknown setting (the message names the valid ones), or a value of
-            the wrong kind.
-    """
-    unknown = sorted(set(settings) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise PoseKitError(f"unknown batch setting(s) {', '.join(unknown)}; expected one of "
-                           f"{', '.join(DEFAULT_CONFIG)}")
-    cfg = {**DEFAULT_CONFIG, **settings}
-    if not isinstance(cfg["model"], str) or not cfg["model"]:
-        raise PoseKitError(f"model must be a model name, got {cfg['model']!r}")
-    if cfg["max_frames"] is not None and int(cfg["max_frames"]) < 1:
-        raise PoseKitError(f"max_frames must be at least 1, got {cfg['max_frames']}")
-    if int(cfg["num_threads"]) < 1:
-        raise PoseKitError(f"num_threads must be at least 1, got {cfg['num_threads']}")
-    json.dumps(cfg)  # must be JSON-able: it is hashed into the manifest
-    return cfg
 
 
 def limit_threads(n: int = 1) -> None:
@@ -73,43 +47,123 @@ def limit_threads(n: int = 1) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
-# replaced by posekit.pipeline.process once config.py lands
-def _build_model(config: dict[str, Any], still: bool, cache: dict):
-    """The model for ``config`` (image or video mode), built once per worker and reused."""
-    from ..models import load_model
+class _KeptModel:
+    """A model the worker keeps across sources: ``close()`` does nothing (the :class:`ModelCache`
+    closes it), everything else is the model's."""
 
-    key = json.dumps([config["model"], config["max_people"], config["min_score"],
-                      config["num_threads"], still], sort_keys=True)
-    if key not in cache:
-        for old in cache.values():  # one pipeline per worker: free the previous config's
-            old.close()
-        cache.clear()
-        settings = dict(max_people=config["max_people"], min_score=config["min_score"],
-                        mode="image" if still else "video")
-        if config["model"] == "blazepose":
-            settings["num_threads"] = int(config["num_threads"])
-        cache[key] = load_model(config["model"], **settings)
-    model = cache[key]
-    model.reset()  # no state (tracked ROIs) carried from the previous source
-    return model
+    def __init__(self, model):
+        self._model = model
+
+    def __call__(self, frame, *args, **kwargs):
+        return self._model(frame, *args, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+class ModelCache:
+    """Models built once per worker and lent to each source with the same settings.
+
+    :meth:`factory` is a ``model_factory`` for :func:`posekit.pipeline.process`: the first call
+    with given ``(name, settings)`` loads the model, later calls reset it (no tracked ROIs carried
+    from the previous source) and lend it again. At most ``size`` models are kept (by default
+    two: a batch of videos and image folders needs the video- and the image-mode model); the
+    least recently used one is closed. Trackers, smoothers and sinks are built afresh per source
+    by the pipeline, so track IDs start anew in every source.
+
+    Attributes:
+        loads: how many models were loaded (the tests check models load once per worker).
+    """
+
+    def __init__(self, size: int = 2):
+        self.size = max(1, int(size))
+        self._models: dict[str, Any] = {}
+        self.loads = 0
+
+    def factory(self, name: str, **settings: Any):
+        from ..models import load_model
+
+        key = json.dumps([name, settings], sort_keys=True, default=str)
+        model = self._models.pop(key, None)
+        if model is None:
+            while len(self._models) >= self.size:
+                self._models.pop(next(iter(self._models))).close()
+            model = load_model(name, **settings)
+            self.loads += 1
+        else:
+            model.reset()
+        self._models[key] = model  # most recently used last
+        return _KeptModel(model)
+
+    def close(self) -> None:
+        """Close every kept model."""
+        while self._models:
+            self._models.popitem()[1].close()
+
+
+def batch_config(config=None, *, json_name: str = JSONL_NAME):
+    """The template pipeline config of a batch: ``config`` (a
+    :class:`~posekit.config.PipelineConfig`; None: :func:`batch_defaults`) writing JSON Lines
+    poses to ``json_name``. Output paths in the template are relative: each source's are put
+    under its own folder by :func:`process_source`.
+
+    Raises:
+        ConfigError: an output path that is absolute or leaves the source's folder.
+    """
+    from dataclasses import replace
+
+    from ..config import PipelineConfig
+    from ..errors import ConfigError
+
+    cfg = config if config is not None else PipelineConfig(**batch_defaults())
+    if cfg.outputs.json is None:
+        cfg = replace(cfg, outputs=replace(cfg.outputs, json=Path(json_name)))
+    for field, p in cfg.outputs.paths().items():
+        if p.is_absolute() or ".." in p.parts:
+            raise ConfigError(f"outputs.{field}: expected a path relative to the source's "
+                              f"folder, got {str(p)!r}")
+    return cfg
+
+
+def batch_defaults() -> dict[str, Any]:
+    """The batch's config where ``posekit run``'s defaults are too slow for a CPU archive:
+    ``blazepose`` with its own video-mode tracking (``track.detector="model"``, no YOLO person
+    detector) and one inference thread per worker (``num_threads=1``), see docs/batch.md."""
+    from ..config import ModelConfig, TrackConfig
+
+    return {"model": ModelConfig(name="blazepose", settings={"num_threads": 1}),
+            "track": TrackConfig(detector="model")}
+
+
+def _rebase(cfg, folder: Path):
+    """``cfg`` with every output path put under ``folder``."""
+    from dataclasses import replace
+
+    moved = {k: folder / p for k, p in cfg.outputs.paths().items()}
+    return replace(cfg, outputs=replace(cfg.outputs, **moved))
 
 
 def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
                    name: str | None = None, table_dir: str | Path | None = None,
-                   cache: dict | None = None,
+                   cache: ModelCache | None = None,
                    on_progress: Callable[[int, int | None], None] | None = None,
                    progress_every_s: float = 0.5) -> dict[str, Any]:
-    """Run the pipeline over ``source``, writing ``out_dir/poses.jsonl`` and its table part.
+    """Run the one pipeline (:func:`posekit.pipeline.process`) over ``source`` into ``out_dir``,
+    then write its table part.
 
     Args:
         source: a video file, image file or image folder (anything ``posekit run`` takes).
-        out_dir: the source's output folder (created).
-        config: from :func:`make_config`.
+        out_dir: the source's output folder (created); the config's relative output paths are
+            put under it (``poses.jsonl``, and any other output the config asks for).
+        config: :meth:`PipelineConfig.to_dict` of :func:`batch_config`'s template.
         name: the ``source`` column of the table and the part's file name (default: the
             folder name of ``out_dir``).
         table_dir: where the part ``<name>.parquet`` goes (default: ``out_dir/../poses.parquet``).
-        cache: a dict kept by the caller between calls: the built model is kept in it and
-            reused by the next source with the same config (models load once per worker).
+        cache: a :class:`ModelCache` the caller keeps between calls (models load once per
+            worker); None: a model loaded for this source alone.
         on_progress: called as ``on_progress(frames_done, frames_expected)`` at most every
             ``progress_every_s`` seconds and once at the end (``frames_expected`` None when the
             container does not say).
@@ -120,24 +174,51 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         failed: no part is written, and a stale part is removed), ``host:pid`` of this process,
         and the output files relative to ``out_dir``'s parent.
 
-    Never raises for a bad source or model (the error comes back in the dict); only
+    Never raises for a bad source, config or model (the error comes back in the dict); only
     ``KeyboardInterrupt`` and the like pass.
     """
+    from ..config import PipelineConfig
+    from ..pipeline import process
+
     t0 = time.perf_counter()
     out = Path(out_dir)
     name = name or out.name
     part = Path(table_dir) / f"{name}.parquet" if table_dir else \
         out.parent / TABLE_DIR / f"{name}.parquet"
-    jsonl = out / "poses.jsonl"
     result: dict[str, Any] = {"frames": 0, "persons": 0, "seconds": 0.0, "error": None,
                               "worker": f"{socket.gethostname()}:{os.getpid()}",
-                              "outputs": {"jsonl": f"{name}/poses.jsonl",
-                                          "table": f"{TABLE_DIR}/{name}.parquet"}}
-    cache = {} if cache is None else cache
+                              "outputs": {"table": f"{TABLE_DIR}/{name}.parquet"}}
+    own_cache = cache is None
+    cache = ModelCache() if cache is None else cache
+    expected: list[int | None] = [None]
+    last = [0.0]
+
+    def on_start(info, cfg) -> None:
+        n = info.frames
+        if cfg.max_frames and n:
+            n = min(n, cfg.max_frames)
+        expected[0] = n
+        if on_progress is not None:
+            on_progress(0, n)
+
+    def on_result(r) -> None:
+        now = time.perf_counter()
+        if on_progress is not None and now - last[0] >= progress_every_s:
+            last[0] = now
+            on_progress(r.frame.index + 1, expected[0])
+
     try:
         part.unlink(missing_ok=True)
-        summary = _run(source, out, jsonl, config, cache, on_progress, progress_every_s)
+        cfg = _rebase(PipelineConfig.from_dict(config), out)
+        jsonl = cfg.outputs.json
+        result["outputs"].update({k: str(p.relative_to(out.parent))
+                                  for k, p in cfg.outputs.paths().items()})
+        out.mkdir(parents=True, exist_ok=True)
+        summary = process(source, cfg, on_start=on_start, on_result=on_result,
+                          model_factory=cache.factory)
         result["frames"] = summary.frames
+        if on_progress is not None:
+            on_progress(summary.frames, expected[0])
         if summary.error is not None:
             raise summary.error
         if summary.interrupted:
@@ -152,48 +233,10 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
     except Exception as e:  # noqa: BLE001 - a bug or library failure fails this source only
         log.exception("source %s failed", source)
         result["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+    finally:
+        if own_cache:
+            cache.close()
     if result["error"] is not None:
         part.unlink(missing_ok=True)
     result["seconds"] = time.perf_counter() - t0
     return result
-
-
-# replaced by posekit.pipeline.process once config.py lands
-def _run(source, out: Path, jsonl: Path, config, cache, on_progress, every_s):
-    """Build the pipeline as ``posekit run`` does (model, tracker, smoother, JSONL sink)."""
-    from ..io import JsonlSink, open_source
-    from ..pipeline import run as run_pipeline
-    from ..track import Smoother, Tracker
-
-    src = open_source(source)
-    try:
-        info = src.info
-        still = info.kind in ("image", "images")
-        model = _build_model(config, still, cache)
-        stages = []
-        if config["track"] and not still:
-            stages.append(Tracker())
-            if config["smooth"]:
-                stages.append(Smoother())
-        out.mkdir(parents=True, exist_ok=True)
-        sink = JsonlSink(jsonl, model.skeleton, source=str(source), fps=info.fps,
-                         size_wh=info.size_wh, inputs=info.paths)
-    except BaseException:
-        src.close()
-        raise
-    expected = info.frames
-    if config["max_frames"] and expected:
-        expected = min(expected, int(config["max_frames"]))
-    last = [0.0]
-
-    def tick(r) -> None:
-        now = time.perf_counter()
-        if on_progress is not None and now - last[0] >= every_s:
-            last[0] = now
-            on_progress(r.frame.index + 1, expected)
-
-    summary = run_pipeline(src, model, [sink], stages=stages, on_result=tick,
-                           max_frames=config["max_frames"])
-    if on_progress is not None:
-        on_progress(summary.frames, expected)
-    return summary
