@@ -120,9 +120,25 @@ def run(
             show = False
         summary = _run_with_progress(source, config, show, quiet)
     except PoseKitError as e:
-        _fail(str(e))
+        _fail(_as_flags(str(e)))
         return
     _print_summary(summary)
+
+
+#: Config fields as ``posekit run`` spells them, for error messages.
+_FLAGS = {"track.landmark_every": "--landmark-every", "track.detect_every": "--detect-every",
+          "track.detector_size": "--detector-size", "track.detector": "--detector",
+          "track.enabled=False": "--no-track", "track.enabled": "--track",
+          "track.tiles": "--tiles", "model.max_people": "--max-people",
+          "model.min_score": "--min-score", "model.name": "--model", "outputs.mot": "--mot",
+          "outputs.events": "--events", "outputs.summary": "--summary", "max_frames":
+          "--max-frames", "tiles, heatmaps and mask": "--tiles, --heatmaps and --mask"}
+
+
+def _as_flags(msg: str) -> str:
+    for field_name, flag in _FLAGS.items():
+        msg = msg.replace(field_name, flag)
+    return msg.replace("--detector='yolo'", "--detector yolo")
 
 
 def _every(flag: str, value: str) -> int | str:
@@ -258,13 +274,48 @@ _mount_subcommands()
 
 
 def main() -> None:
-    """Entry point of the ``posekit`` command."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        app()
-    except KeyboardInterrupt:
+    """Entry point of the ``posekit`` command.
+
+    SIGTERM (``kill``) and SIGHUP (the terminal closed) stop a run the way Ctrl-C does: the
+    outputs are finalized, then the exit code is 128 + the signal number (130 SIGINT,
+    143 SIGTERM, 129 SIGHUP; see ``posekit.io.signals``). Warnings print as ``warning: ...``.
+    """
+    from .io.signals import signal_name, stop_on_signals
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(_CliLogFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    code: int | str | None = 0
+    with stop_on_signals() as stop:
+        try:
+            app()
+        except KeyboardInterrupt:
+            code = 130
+        except SystemExit as e:
+            code = e.code
+        except BaseException:
+            if stop.signum is None:
+                raise
+            code = 1  # e.g. the closed terminal (SIGHUP) failing a last print
+    if stop.signum is not None:
+        try:
+            typer.echo(f"interrupted by {signal_name(stop.signum)}", err=True)
+        except (OSError, ValueError):
+            pass
+        sys.exit(stop.exit_code)
+    if code == 130:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+    sys.exit(code)
+
+
+class _CliLogFormatter(logging.Formatter):
+    """``warning: skipped b.jpg: ...``: the CLI's own one-line style for log records."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.levelno >= logging.ERROR:
+            msg += "\n" + self.formatException(record.exc_info)
+        return msg
 
 
 if __name__ == "__main__":  # pragma: no cover
