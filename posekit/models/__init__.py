@@ -49,6 +49,9 @@ _REGISTRY: dict[str, str | Callable[..., PoseModel]] = {
     "blazepose": "posekit.models.blazepose:BlazePose",
     "yolo": "posekit.models.yolo:YoloPose",
     "hybrid": "posekit.models.hybrid:HybridPose",
+    "hands": "posekit.models.hands:Hands",
+    "face": "posekit.models.face:Face",
+    "holistic": "posekit.models.holistic:Holistic",
 }
 
 
