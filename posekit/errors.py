@@ -4,6 +4,8 @@ The tree::
 
     PoseKitError                 base: anything posekit raises on purpose
      ├── SourceError             an input cannot be opened or decoded (file, camera, stream)
+     │    ├── PixelLimitError    an image or video frame is over the pixel limit (from its header)
+     │    └── TruncatedVideoError  a video ends before the frame count its container declares
      ├── ModelError              weights missing, wrong version, backend failure
      ├── OutputError             an output path cannot be written, or would overwrite an input
      ├── DatasetError            a ground-truth file cannot be read or understood
@@ -22,6 +24,25 @@ class PoseKitError(Exception):
 
 class SourceError(PoseKitError):
     """An input (image, video, camera, stream) cannot be opened or decoded."""
+
+
+class PixelLimitError(SourceError):
+    """An image or video frame is larger (width x height) than the pixel limit; raised from the
+    header, before any pixel is decoded."""
+
+
+class TruncatedVideoError(SourceError):
+    """A video's decoding ended before the frame count its container declares (a cut or
+    damaged file); raised after the frames that did decode.
+
+    Attributes:
+        frames: frames decoded. declared: the container's frame count (None when unknown).
+    """
+
+    def __init__(self, message: str, frames: int, declared: int | None):
+        super().__init__(message)
+        self.frames = frames
+        self.declared = declared
 
 
 class ModelError(PoseKitError):

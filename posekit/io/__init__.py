@@ -7,13 +7,23 @@ from .sinks import (
                     JsonlSink,
                     Sink,
                     VideoSink,
+                    check_distinct_outputs,
                     check_output_path,
                     person_records,
 )
-from .sources import IMAGE_EXTS, VIDEO_EXTS, Source, SourceInfo, open_source, read_image
+from .sources import (
+                    IMAGE_EXTS,
+                    MAX_IMAGE_PIXELS,
+                    VIDEO_EXTS,
+                    Source,
+                    SourceInfo,
+                    open_source,
+                    read_image,
+)
 
 __all__ = [
                     "IMAGE_EXTS",
+                    "MAX_IMAGE_PIXELS",
                     "VIDEO_EXTS",
                     "CocoResultsSink",
                     "CsvSink",
@@ -23,6 +33,7 @@ __all__ = [
                     "Source",
                     "SourceInfo",
                     "VideoSink",
+                    "check_distinct_outputs",
                     "check_output_path",
                     "open_source",
                     "person_records",

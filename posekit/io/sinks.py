@@ -1,9 +1,19 @@
 """Sinks: annotated video and images, JSON Lines, CSV and COCO keypoint results.
 
 Every sink is a context manager with ``write(frame, poses)`` (the video and image sinks take the
-annotated image too) and ``close()``, which always finalizes the file: the MP4's trailer is
-written, JSON Lines are flushed line by line, the COCO file is written atomically. Sinks refuse
-to write over an input file (:class:`posekit.errors.OutputError`).
+annotated image too) and ``close()``, which always finalizes the file: the MP4's last fragment
+and index are written, the COCO file is written atomically. Sinks refuse to write over an input
+file (:class:`posekit.errors.OutputError`).
+
+Nothing is lost on any stop (see ``docs/faults.md``):
+
+- the MP4 is *fragmented* (a fragment about every second, written out as it is made), so what
+  was encoded before a crash, ``kill -9`` or a full disk plays;
+- JSON Lines and CSV are written a whole frame at a time with one ``write`` call on an unbuffered
+  file, so they end on a whole line after any stop;
+- a full disk (``ENOSPC``) raises :class:`posekit.errors.OutputError` ``no space left on device
+  writing <file>`` with one line; the file keeps its last whole line (JSON Lines, CSV) or its
+  last whole fragment (MP4), and closing it afterwards never raises again.
 
 JSON Lines schema (one JSON object per line; NaN is written as ``null``)::
 
@@ -28,11 +38,14 @@ CSV (long form, one row per landmark):
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
 import logging
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,6 +57,63 @@ from ..skeletons import COCO_17, Skeleton
 from ..types import Frame, Poses
 
 log = logging.getLogger(__name__)
+
+#: errno values that mean "the disk (or the user's quota) is full".
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def write_error(e: BaseException, path: str | Path) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` (or PyAV error) writing ``path``:
+    ``no space left on device writing x.mp4`` for a full disk or quota, else
+    ``cannot write x.mp4: <reason>``."""
+    name = Path(path).name
+    if getattr(e, "errno", None) in _FULL:
+        return OutputError(f"no space left on device writing {name}")
+    why = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return OutputError(f"cannot write {name}: {why}")
+
+
+def check_distinct_outputs(outputs: Mapping[str, str | Path | None] | Iterable[str | Path | None],
+                           inputs: Iterable[str | Path] = ()) -> None:
+    """Refuse outputs that would be the same file, before anything is written.
+
+    Two outputs are the same file when their paths resolve to one (``..``, symlinks, a
+    relative and an absolute path) or, for files that exist, when they are one inode (hard
+    links). An output that is one of ``inputs`` is refused too.
+
+    Args:
+        outputs: ``{label: path}`` (labels such as ``"--json"`` name the outputs in the
+            message; None paths are skipped), or just the paths.
+        inputs: input files that no output may be.
+    Raises:
+        OutputError: ``--json and --csv are the same file: p.txt`` (or ``refusing to
+            overwrite the input x``).
+    """
+    items = list(outputs.items()) if isinstance(outputs, Mapping) else \
+        [(str(p), p) for p in outputs]
+    seen: list[tuple[str, Path, str]] = []
+    ins = [Path(i) for i in inputs]
+    for label, p in items:
+        if p is None:
+            continue
+        p = Path(p)
+        real = os.path.realpath(p)
+        for i in ins:
+            if _same(real, p, os.path.realpath(i), i):
+                raise OutputError(f"refusing to overwrite the input {i} ({label})")
+        for other_label, other, other_real in seen:
+            if _same(real, p, other_real, other):
+                raise OutputError(f"{other_label} and {label} are the same file: {p}")
+        seen.append((label, p, real))
+
+
+def _same(real_a: str, a: Path, real_b: str, b: Path) -> bool:
+    if real_a == real_b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def check_output_path(path: str | Path, inputs: list[Path] | tuple = ()) -> Path:
@@ -68,11 +138,57 @@ def check_output_path(path: str | Path, inputs: list[Path] | tuple = ()) -> Path
     return p
 
 
-def _open_text(path: Path):
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+class LineFile:
+    """An unbuffered text file written in whole records: :meth:`append` writes one string
+    (whole lines) with ``os.write``, so the file never ends inside a record, whatever stops
+    the process afterwards.
+
+    A full disk raises :class:`OutputError` (``no space left on device writing <name>``) after
+    cutting the file back to the end of the last whole record; later appends raise it again.
+
+    Args:
+        path: the file (created or truncated).
+        mode: permission bits of a new file (``0o600`` for private outputs).
+    """
+
+    def __init__(self, path: str | Path, *, mode: int = 0o666):
+        self.path = Path(path)
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                                           | getattr(os, "O_CLOEXEC", 0), mode)
+        except OSError as e:
+            raise write_error(e, self.path) from None
+        self._end = 0
+        self.error: OutputError | None = None
+
+    def append(self, text: str) -> None:
+        if self.error is not None:
+            raise self.error
+        if self._fd is None:
+            raise OutputError(f"{self.path.name} is closed")
+        data = memoryview(text.encode("utf-8"))
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as e:
+            self.error = write_error(e, self.path)
+            if done:
+                try:  # back to the last whole record
+                    os.ftruncate(self._fd, self._end)
+                except OSError:  # pragma: no cover - truncating frees space; cannot fail
+                    log.warning("cannot cut %s back to its last whole line", self.path)
+            raise self.error from None
+        self._end += done
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
 
 
 def _num(x: float, nd: int = 2):
@@ -125,12 +241,19 @@ class Sink:
 
 
 class JsonlSink(Sink):
-    """Poses as JSON Lines; every line is flushed as it is written."""
+    """Poses as JSON Lines, one ``os.write`` per line (see :class:`LineFile`): the file ends
+    on a whole line after any stop, also a full disk.
+
+    Args:
+        mode: permission bits of the new file (``0o600`` for private outputs).
+    Raises:
+        OutputError: the file cannot be written (``no space left on device writing ...``).
+    """
 
     def __init__(self, path, skeleton: Skeleton, *, source: str = "", fps: float = 0.0,
-                 size_wh=None, inputs=()):
+                 size_wh=None, inputs=(), mode: int = 0o666):
         self.path = check_output_path(path, inputs)
-        self._f = _open_text(self.path)
+        self._f = LineFile(self.path, mode=mode)
         self.frames = 0
         self._line({"type": "header", "format": "posekit.poses/1", "skeleton": skeleton.name,
                     "keypoints": list(skeleton.keypoints),
@@ -138,8 +261,7 @@ class JsonlSink(Sink):
                     "fps": fps, "size_wh": list(size_wh) if size_wh else None})
 
     def _line(self, obj) -> None:
-        self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._f.flush()
+        self._f.append(json.dumps(obj, separators=(",", ":")) + "\n")
 
     def write(self, frame: Frame, poses: Poses, image=None) -> None:
         h, w = frame.shape_hw
@@ -148,21 +270,35 @@ class JsonlSink(Sink):
         self.frames += 1
 
     def close(self) -> None:
-        if self._f is not None and not self._f.closed:
+        if self._f is not None:
             self._f.close()
 
 
 class CsvSink(Sink):
-    """Long-form CSV: one row per person and landmark, flushed per frame."""
+    """Long-form CSV: one row per person and landmark; each frame's rows are written with one
+    ``os.write`` (see :class:`LineFile`), so the file ends on a whole row after any stop.
+
+    Raises:
+        OutputError: the file cannot be written (``no space left on device writing ...``).
+    """
 
     HEADER = ["frame", "time_s", "person", "track_id", "landmark", "x", "y", "z_world",
               "visibility"]
 
-    def __init__(self, path, *, inputs=()):
+    def __init__(self, path, *, inputs=(), mode: int = 0o666):
         self.path = check_output_path(path, inputs)
-        self._f = _open_text(self.path)
-        self._w = csv.writer(self._f)
+        self._f = LineFile(self.path, mode=mode)
+        self._buf = io.StringIO()
+        self._w = csv.writer(self._buf)
         self._w.writerow(self.HEADER)
+        self._flush()
+
+    def _flush(self) -> None:
+        text = self._buf.getvalue()
+        self._buf.seek(0)
+        self._buf.truncate()
+        if text:
+            self._f.append(text)
 
     def write(self, frame: Frame, poses: Poses, image=None) -> None:
         names = poses.skeleton.keypoints
@@ -174,11 +310,10 @@ class CsvSink(Sink):
                 self._w.writerow([frame.index, f"{frame.time_s:.6f}", i, tid, name,
                                   fmt(poses.keypoints[i, k, 0]), fmt(poses.keypoints[i, k, 1]),
                                   fmt(z, 4), fmt(poses.scores[i, k], 4)])
-        self._f.flush()
+        self._flush()
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        self._f.close()
 
 
 _COCO_NUM = re.compile(r"(\d+)(?!.*\d)")
@@ -224,23 +359,50 @@ class CocoResultsSink(Sink):
                                  "score": round(float(coco.person_scores[i]), 4)})
 
     def close(self) -> None:
+        if self.results is None:
+            return
+        results, self.results = self.results, None
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.results))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(results))
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise write_error(e, self.path) from None
 
 
 class VideoSink(Sink):
-    """H.264 MP4 (yuv420p, ``+faststart``, browser-playable) through PyAV, x264 preset
-    ``ultrafast`` by default so that encoding leaves the CPU to inference (larger files).
+    """H.264 MP4 (yuv420p, browser-playable) through PyAV, x264 preset ``ultrafast`` by default
+    so that encoding leaves the CPU to inference (larger files).
+
+    The MP4 is **fragmented** (``movflags=frag_keyframe+empty_moov+default_base_moof``, a
+    fragment at least every ``fragment_s`` seconds, each written out as soon as it is complete):
+    what was encoded before a crash, ``kill -9`` or a power cut plays in PyAV/FFmpeg and
+    browsers, losing at most the last fragment. The trade-off: a few hundred bytes per
+    fragment, no sample index in the header (players seek through the fragments' own index,
+    written at the end by ``close()``), and players older than fragmented MP4 support (very
+    old QuickTime) may not open it.
 
     Frames are written at the source's frame rate with presentation times from
     ``frame.time_s`` (so variable-rate live sources keep their timing). Odd frame sizes are
     padded by one pixel at the right/bottom (H.264 4:2:0 needs even sizes). ``close()`` flushes
-    the encoder and writes the trailer, so a run that stops early still leaves a playable file.
+    the encoder and writes the last fragment. A full disk raises :class:`OutputError` ``no
+    space left on device writing x.mp4``; the file is then cut back to its last whole fragment
+    (so it decodes without error) and ``close()`` does not raise again.
+
+    Args:
+        fps: nominal frame rate (frames per second).
+        size_wh: (width, height) in pixels of the written frames.
+        crf, preset: x264 quality and speed.
+        fragment_s: longest fragment, seconds (what a hard stop can lose, at most).
+        mode: permission bits of the new file (``0o600`` for private outputs).
+    Raises:
+        OutputError: the file cannot be created or written.
     """
 
     def __init__(self, path, *, fps: float, size_wh: tuple[int, int], inputs=(),
-                 crf: int = 23, preset: str = "ultrafast"):
+                 crf: int = 23, preset: str = "ultrafast", fragment_s: float = 1.0,
+                 mode: int = 0o666):
         import av
 
         self.path = check_output_path(path, inputs)
@@ -249,10 +411,17 @@ class VideoSink(Sink):
         self._even = (w + (w & 1), h + (h & 1))
         rate = Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(30)
         self.fps = float(rate)
+        self.error: OutputError | None = None
+        self._c = None
         try:
-            self._c = av.open(str(self.path), "w", options={"movflags": "+faststart"})
+            # Created here with its permission bits; FFmpeg opens it with O_TRUNC later.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode))
+            self._c = av.open(str(self.path), "w", format="mp4", options={
+                "movflags": "frag_keyframe+empty_moov+default_base_moof",
+                "frag_duration": str(int(fragment_s * 1e6)),
+                "flush_packets": "1"})
         except (av.FFmpegError, OSError) as e:
-            raise OutputError(f"cannot write {self.path}: {e}") from None
+            raise write_error(e, self.path) from None
         s = self._c.add_stream("libx264", rate=rate)
         s.width, s.height = self._even
         s.pix_fmt = "yuv420p"
@@ -266,6 +435,10 @@ class VideoSink(Sink):
               ) -> None:
         import av
 
+        if self.error is not None:
+            raise self.error
+        if self._c is None:
+            raise OutputError(f"{self.path.name} is closed")
         img = frame.image if image is None else image
         if img.shape[1] != self.size_wh[0] or img.shape[0] != self.size_wh[1]:
             img = cv2.resize(img, self.size_wh, interpolation=cv2.INTER_AREA)
@@ -279,19 +452,75 @@ class VideoSink(Sink):
         self._last_pts = pts
         vf.pts = pts
         vf.time_base = Fraction(1, 1000)
-        for packet in self._s.encode(vf):
-            self._c.mux(packet)
+        try:
+            for packet in self._s.encode(vf):
+                self._c.mux(packet)
+        except (av.FFmpegError, OSError) as e:
+            self._fail(e)
         self.frames += 1
 
+    def _fail(self, e: BaseException):
+        self.error = write_error(e, self.path)
+        raise self.error from None
+
     def close(self) -> None:
-        if self._c is None:
+        import av
+
+        c, self._c = self._c, None
+        if c is None:
             return
+        reported = self.error is not None   # raised by write() already
         try:
-            for packet in self._s.encode():
-                self._c.mux(packet)
+            if self.error is None:
+                try:
+                    for packet in self._s.encode():
+                        c.mux(packet)
+                except (av.FFmpegError, OSError) as e:
+                    self.error = write_error(e, self.path)
+            try:
+                c.close()
+            except (av.FFmpegError, OSError) as e:
+                self.error = self.error or write_error(e, self.path)
         finally:
-            self._c.close()
-            self._c = None
+            if self.error is not None:
+                keep = complete_mp4_length(self.path)
+                try:
+                    if keep is not None and keep < self.path.stat().st_size:
+                        os.truncate(self.path, keep)
+                except OSError:  # pragma: no cover - truncating frees space
+                    log.warning("cannot cut %s back to its last whole fragment", self.path)
+        if self.error is not None and not reported:
+            raise self.error
+
+
+def complete_mp4_length(path: str | Path) -> int | None:
+    """Length in bytes of the part of a (fragmented) MP4 made of whole top-level boxes, with a
+    trailing ``moof`` that lost its ``mdat`` dropped too: where to cut a file whose writing
+    stopped midway (ISO/IEC 14496-12 4.2: a box is a 32-bit big-endian size, a 4-byte type,
+    and a 64-bit size after them when the 32-bit size is 1). None when the file is not MP4.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            pos = 0
+            good = 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                head = f.read(16)
+                n = int.from_bytes(head[:4], "big")
+                kind = head[4:8]
+                if n == 1 and len(head) >= 16:
+                    n = int.from_bytes(head[8:16], "big")
+                elif n == 0:
+                    n = size - pos
+                if n < 8 or pos + n > size:
+                    break
+                pos += n
+                if kind != b"moof":
+                    good = pos
+            return good if pos else None
+    except OSError:
+        return None
 
 
 class ImageSink(Sink):
@@ -326,5 +555,6 @@ class ImageSink(Sink):
         try:
             buf.tofile(str(out))
         except OSError as e:
-            raise OutputError(f"cannot write {out}: {e.strerror or e}") from None
+            out.unlink(missing_ok=True)  # never leave a cut image behind
+            raise write_error(e, out) from None
         self.written.append(out)
