@@ -11,10 +11,14 @@ Every event is a flat JSON-serialisable dict with ``type`` (``rep``, ``fall``, `
 ``posture``), ``track_id`` (int), ``time_s`` (the frame time at which it was emitted) and
 times in seconds:
 
-- ``rep``: ``exercise``, ``rep`` (the track's count so far), ``side``, ``start_s``,
-  ``bottom_s``, ``end_s``, ``duration_s``, ``bottom_deg``, ``rest_deg``, ``range_deg``,
-  ``signal``, ``thresholds``, ``checks`` (list of ``{name, value, threshold, op, unit, ok}``),
-  ``form_ok``;
+- ``rep`` of a named counter: ``exercise``, ``rep`` (the track's count so far), ``side``,
+  ``start_s``, ``bottom_s``, ``end_s``, ``duration_s``, ``bottom_deg``, ``rest_deg``,
+  ``range_deg``, ``signal``, ``thresholds``, ``checks`` (list of ``{name, value, threshold,
+  op, unit, ok}``), ``form_ok``;
+- ``rep`` of the class-agnostic counter (``reps``, :mod:`.cycles`): ``counter`` = ``"reps"``,
+  ``exercise`` (a named exercise it looks like, or ``"unknown"``), ``count`` and ``rep`` (the
+  track's count so far), ``start_s``, ``turn_s`` (the far turning point; also ``bottom_s``),
+  ``end_s``, ``duration_s``, ``swing_body``;
 - ``fall``: ``onset_s``, ``ground_s``, ``confidence``, ``drop_body``,
   ``peak_speed_body_per_s``, ``torso_deg``, ``stayed_down``, ``track_lost``, ...;
 - ``gesture``: ``name`` (``wave_one_hand``, ``wave_two_hands``, ``hands_up``, ``t_pose``,
@@ -43,6 +47,7 @@ from ..errors import OutputError, PoseKitError
 from ..skeletons import BLAZEPOSE_33
 from ..types import Poses
 from .angles import ANGLE_NAMES, AngleSeries, track_ids_of
+from .cycles import CycleConfig, RepFinder
 from .falls import FallConfig, FallDetector
 from .features import frame_features
 from .gestures import GestureConfig, GestureDetector
@@ -52,8 +57,9 @@ from .reps import EXERCISES, ExerciseCounter, ExerciseSpec
 log = logging.getLogger(__name__)
 
 #: Analysis names accepted by :class:`Analyzer` (besides the exercise names).
-ANALYSES = ("posture", "falls", "gestures", "angles")
-_ALIASES = {"fall": "falls", "gesture": "gestures", "push-up": "pushup", "push_up": "pushup",
+ANALYSES = ("reps", "posture", "falls", "gestures", "angles")
+_ALIASES = {"rep": "reps", "repetitions": "reps", "fall": "falls", "gesture": "gestures",
+            "push-up": "pushup", "push_up": "pushup",
             "sit-up": "situp", "sit_up": "situp", "jumpingjack": "jumping_jack",
             "jumping-jack": "jumping_jack", "bicep_curl": "curl", "biceps_curl": "curl"}
 
@@ -115,6 +121,7 @@ class _Track:
     first_s: float
     last_s: float
     counters: dict = field(default_factory=dict)
+    cycles: RepFinder | None = None
     fall: FallDetector | None = None
     gesture: GestureDetector | None = None
     posture: PostureMonitor | None = None
@@ -129,12 +136,15 @@ class Analyzer:
 
     Args:
         analyses: comma-separated names (or a list): exercises (``squat``, ``pushup``,
-            ``curl``, ``jumping_jack``, ``lunge``, ``situp``) and ``posture``, ``falls``,
-            ``gestures``, ``angles`` (joint-angle time series for the summary; always kept
-            unless ``keep_series=False``).
+            ``curl``, ``jumping_jack``, ``lunge``, ``situp``), ``reps`` (any repeated
+            movement, no exercise named: :class:`~posekit.analysis.cycles.RepFinder`) and
+            ``posture``, ``falls``, ``gestures``, ``angles`` (joint-angle time series for the
+            summary; always kept unless ``keep_series=False``).
         exercises: exercise specs by name (default :data:`posekit.analysis.reps.EXERCISES`);
             pass modified :class:`~posekit.analysis.reps.ExerciseSpec` to change thresholds.
-        fall_config, posture_config, gesture_config: thresholds of those analyses.
+        fall_config, posture_config, gesture_config, cycle_config: thresholds of those
+            analyses (``cycle_config``: :class:`~posekit.analysis.cycles.CycleConfig` of
+            ``reps``).
         min_visibility: landmark score below which angles are NaN.
         keep_series: keep every track's angle time series (for :meth:`write_summary`).
         forget_s: a track unseen this long stops receiving "missing" updates.
@@ -161,12 +171,15 @@ class Analyzer:
                  fall_config: FallConfig | None = None,
                  posture_config: PostureConfig | None = None,
                  gesture_config: GestureConfig | None = None,
+                 cycle_config: CycleConfig | None = None,
                  min_visibility: float = 0.5, keep_series: bool = True,
                  forget_s: float = 10.0, handover_s: float | None = None,
                  handover_dist: float = 3.0):
         self._specs = dict(exercises if exercises is not None else EXERCISES)
         self.exercises, others = parse_analyses(analyses, self._specs)
         self.do_posture = "posture" in others
+        self.do_reps = "reps" in others
+        self.cycle_config = cycle_config or CycleConfig()
         self.do_falls = "falls" in others
         self.do_gestures = "gestures" in others
         self.fall_config = fall_config or FallConfig()
@@ -187,7 +200,8 @@ class Analyzer:
     @property
     def names(self) -> list[str]:
         """The configured analyses, exercises first."""
-        return [*self.exercises, *(n for n, on in (("posture", self.do_posture),
+        return [*self.exercises, *(n for n, on in (("reps", self.do_reps),
+                                                   ("posture", self.do_posture),
                                                    ("falls", self.do_falls),
                                                    ("gestures", self.do_gestures)) if on)]
 
@@ -197,6 +211,7 @@ class Analyzer:
             tr = _Track(tid, t, t)
             tr.counters = {n: ExerciseCounter(self._specs[n]) for n in self.exercises}
             tr.fall = FallDetector(self.fall_config) if self.do_falls else None
+            tr.cycles = RepFinder(self.cycle_config, self._specs) if self.do_reps else None
             tr.gesture = GestureDetector(self.gesture_config) if self.do_gestures else None
             tr.posture = PostureMonitor(self.posture_config) if self.do_posture else None
             tr.series = AngleSeries(ANGLE_NAMES) if self.keep_series else None
@@ -230,6 +245,9 @@ class Analyzer:
                 tr.series.append(time_s, tr.angles)
             for ec in tr.counters.values():
                 out += [self._ev("rep", tid, time_s, r) for r in ec.update(time_s, f)]
+            if tr.cycles is not None:
+                out += [self._ev("rep", tid, time_s, r) for r in
+                        tr.cycles.update(time_s, poses.keypoints[i], poses.scores[i], f)]
             if tr.fall is not None:
                 out += [self._ev("fall", tid, time_s, e) for e in tr.fall.update(time_s, f)]
             if tr.gesture is not None:
@@ -306,6 +324,8 @@ class Analyzer:
         out: list[dict] = []
         t = self.last_time_s or 0.0
         for tid, tr in self.tracks.items():
+            if tr.cycles is not None:
+                out += [self._ev("rep", tid, t, e) for e in tr.cycles.finish()]
             if tr.fall is not None:
                 out += [self._ev("fall", tid, t, e) for e in tr.fall.finish()]
             if tr.gesture is not None:
@@ -332,6 +352,10 @@ class Analyzer:
                               "signal": ec.counters[0].signal_name if len(ec.counters) == 1
                               else ec.spec.signal,
                               "last_rep": ec.reps[-1] if ec.reps else None}
+        if tr.cycles is not None:
+            counters["reps"] = {"count": tr.cycles.count, "state": tr.cycles.exercise,
+                                "value_deg": None, "signal": "pose",
+                                "last_rep": tr.cycles.reps[-1] if tr.cycles.reps else None}
         alerts = []
         if tr.posture is not None:
             lim = tr.posture.c.limits
@@ -376,6 +400,9 @@ class Analyzer:
             d: dict = {"first_s": tr.first_s, "last_s": tr.last_s, "frames": tr.frames}
             d["reps"] = {n: {"count": ec.count, "reps": ec.reps} for n, ec in
                          tr.counters.items()}
+            if tr.cycles is not None:
+                d["reps"]["reps"] = {"count": tr.cycles.count, "exercise": tr.cycles.exercise,
+                                     "reps": tr.cycles.reps}
             evs = [e for e in self.events if e["track_id"] == tid]
             if tr.fall is not None:
                 d["falls"] = [e for e in evs if e["type"] == "fall"]
@@ -399,7 +426,9 @@ class Analyzer:
             "analysis_us_per_frame": round(1e6 * self.cost_s / self.frames, 1)
             if self.frames else None,
             "counts": {n: sum(tr.counters[n].count for tr in self.tracks.values())
-                       for n in self.exercises},
+                       for n in self.exercises} | ({"reps": sum(
+                           tr.cycles.count for tr in self.tracks.values())}
+                           if self.do_reps else {}),
             "events": len(self.events), "tracks": tracks,
         })
 
@@ -448,6 +477,15 @@ def _html_report(summ: dict, pngs: list[str]) -> str:
         rows.append(f"<h2>Track {esc(tid)}</h2><p>{d['frames']} frames, "
                     f"{d['first_s']:.2f}-{d['last_s']:.2f} s</p>")
         for name, r in d.get("reps", {}).items():
+            if name == "reps":       # the class-agnostic counter
+                rows.append(f"<h3>reps (any movement): {r['count']}, exercise "
+                            f"{esc(str(r['exercise']))}</h3><table><tr><th>#</th><th>start s"
+                            "</th><th>turn s</th><th>end s</th><th>exercise</th></tr>")
+                rows += [f"<tr><td>{rep['count']}</td><td>{rep['start_s']:.2f}</td>"
+                         f"<td>{rep['turn_s']:.2f}</td><td>{rep['end_s']:.2f}</td>"
+                         f"<td>{esc(str(rep['exercise']))}</td></tr>" for rep in r["reps"]]
+                rows.append("</table>")
+                continue
             rows.append(f"<h3>{esc(name)}: {r['count']} reps</h3><table><tr><th>#</th>"
                         "<th>start s</th><th>bottom s</th><th>end s</th><th>range deg</th>"
                         "<th>form</th></tr>")

@@ -1,0 +1,576 @@
+"""Class-agnostic repetition counting: find the repeating movement of a track and count its
+cycles, with no exercise named (``--analyze reps``).
+
+**Features.** Each sample of a track is its body-relative skeleton: the image positions of 13
+body landmarks (nose, shoulders, elbows, wrists, hips, knees, ankles; BlazePose-33 names) minus
+the centre of the visible shoulders and hips, divided by the body scale (the larger of the torso
+length and the shoulder width, as a running maximum over ``scale_s`` seconds, so that a torso
+foreshortened during a frontal push-up or a crunch does not rescale the pose). A moving or
+zooming camera shifts and scales the whole skeleton and leaves these features unchanged; a
+landmark below ``min_visibility`` is missing, and a dimension missing in more than
+``max_missing`` of the window is left out (partial visibility: a close-up without legs, legs
+leaving the frame).
+
+**Cycle finder** (run on the last ``window_s`` seconds every ``hop_s`` seconds):
+
+1. The window's features (T, D), gaps filled by linear interpolation and smoothed by a centred
+   moving average of ``smooth_s``, are projected on their first principal component: the
+   direction of largest pose change, which for a repeated movement is the movement itself
+   (principal-component projection of pose sequences for repetition counting, e.g. the
+   "PCA of the joint trajectories" of Ferreira et al., "Exploring workout repetition counting
+   and validation through deep learning", ICIAR 2020; the temporal self-similarity of RepNet,
+   Dwibedi et al., "Counting Out Time: Class Agnostic Video Repetition Counting in the Wild",
+   CVPR 2020, is used below to decide what repeats).
+2. Turning points of that 1D signal by hysteresis (a zigzag: an extreme is confirmed once the
+   signal has come back by ``hysteresis`` of the window's range, and at least ``min_swing``
+   body scales): no period is assumed, so a changing tempo and pauses at either end are
+   harmless.
+3. The **rest side** is the side of the track's start position (the pose at its first turning
+   point, kept for the track's life): a repetition leaves it, passes the far turning point and
+   comes back (``start_s``, ``turn_s``, ``end_s``: the edges of the rest plateaus and the middle
+   of the far plateau, plateaus being within ``plateau`` of the swing of the extreme).
+4. A cycle counts only when it **repeats**: its far pose and swing match another cycle of the
+   track (temporal self-similarity as in RepNet: the distance between the far poses at most
+   ``max_far_distance`` of the swing, durations within a factor ``max_duration_ratio``), so a
+   single movement (sitting down, a stretch, a fall) is no repetition.
+
+Live use: a repetition is reported when the signal is back at the rest side (within
+``plateau`` of the start level) or the next rest turning point is confirmed, i.e. within one
+period of its end; the first repetition of a set waits for the second to confirm it.
+:meth:`RepFinder.finish` also counts a last return that is not yet confirmed by hysteresis.
+
+**Exercise label** (:func:`label_exercise`): rules from the named counters
+(:data:`posekit.analysis.reps.EXERCISES`): a repetition is a squat, push-up, ... when that
+exercise's angle signal swings through its active threshold by at least its minimum range and
+the body position gate passes; the set's label is the majority over its repetitions, else
+``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from ..errors import PoseKitError
+from ..skeletons import BLAZEPOSE_33
+from .reps import EXERCISES, ExerciseSpec
+
+#: Landmarks of the body-relative features (BlazePose-33 names).
+CYCLE_POINTS = ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                "right_knee", "left_ankle", "right_ankle")
+_PTS = np.array([BLAZEPOSE_33.index(n) for n in CYCLE_POINTS])
+_TORSO = np.array([BLAZEPOSE_33.index(n) for n in ("left_shoulder", "right_shoulder",
+                                                  "left_hip", "right_hip")])
+_LABEL_KEYS = ("knee_mean", "knee_min", "elbow_mean", "left_elbow", "right_elbow", "hip_mean",
+               "shoulder_mean", "body_lean", "left_shoulder", "right_shoulder")
+
+
+class CycleConfigError(PoseKitError, ValueError):
+    """A :class:`CycleConfig` setting is unknown or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleConfig:
+    """Settings of :class:`RepFinder` (times in seconds, lengths in body scales).
+
+    Attributes:
+        window_s: history analysed each time (the longest repetition is half of it).
+        hop_s: the analysis runs at most this often (seconds of stream time).
+        max_rate_hz: samples closer in time than ``1 / max_rate_hz`` are skipped.
+        scale_s: the body scale is the running maximum over this many seconds.
+        smooth_s: width of the centred moving average before the turning points.
+        min_visibility: landmark score below which a landmark is missing.
+        max_missing: a feature missing in more than this fraction of the window is left out.
+        hysteresis: a turning point is confirmed once the signal has come back by this
+            fraction of the window's range (5th to 95th percentile).
+        min_swing: and by at least this many body scales (along the principal direction):
+            standing still, breathing or pose noise is no movement.
+        plateau: fraction of a cycle's swing within which samples belong to a turning
+            point's plateau (its start, middle and end times).
+        min_return: the way back must cover this fraction of the way out for a cycle to
+            count (a half-way return is no repetition).
+        min_duration_s, max_duration_s: allowed duration of one repetition.
+        max_far_distance: two cycles match when their far poses are closer than this
+            fraction of their swing (Euclidean distance in the feature space).
+        max_duration_ratio: and their durations differ by at most this factor.
+    """
+
+    window_s: float = 20.0
+    hop_s: float = 0.2
+    max_rate_hz: float = 20.0
+    scale_s: float = 4.0
+    smooth_s: float = 0.2
+    min_visibility: float = 0.5
+    max_missing: float = 0.4
+    hysteresis: float = 0.3
+    min_swing: float = 0.3
+    plateau: float = 0.15
+    min_return: float = 0.6
+    min_duration_s: float = 0.3
+    max_duration_s: float = 10.0
+    max_far_distance: float = 0.5
+    max_duration_ratio: float = 3.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise CycleConfigError(f"CycleConfig.{f.name} must be a positive number, "
+                                       f"got {v!r}")
+        for name in ("hysteresis", "plateau", "min_return", "max_missing", "min_visibility"):
+            if getattr(self, name) >= 1:
+                raise CycleConfigError(f"CycleConfig.{name} must be below 1, got "
+                                       f"{getattr(self, name)!r}")
+        if self.max_duration_s * 2 > self.window_s:
+            raise CycleConfigError("CycleConfig.window_s must be at least twice "
+                                   "max_duration_s")
+
+
+def body_relative(keypoints: np.ndarray, scores: np.ndarray, min_visibility: float
+                  ) -> tuple[np.ndarray, float]:
+    """One person's body-relative landmark offsets and body size.
+
+    Args:
+        keypoints: (33, 2) BlazePose-33 pixels (x right, y down).
+        scores: (33,) visibility.
+        min_visibility: landmarks scored below it are missing (NaN).
+
+    Returns:
+        ``(offsets, size)``: (26,) float64 pixels, the :data:`CYCLE_POINTS` minus the centre of
+        the visible shoulders and hips (x, y interleaved; NaN where missing or without two
+        visible torso landmarks), and the body size in pixels (the larger of the mid-shoulder
+        to mid-hip length and the shoulder width; NaN if unknown).
+    """
+    k = np.asarray(keypoints, np.float64)
+    ok = np.asarray(scores) >= min_visibility
+    tv = ok[_TORSO]
+    if tv.sum() < 2:
+        return np.full(2 * len(_PTS), np.nan), math.nan
+    centre = k[_TORSO[tv]].mean(0)
+    off = k[_PTS] - centre
+    off[~ok[_PTS]] = np.nan
+    sh, hp = k[_TORSO[:2]], k[_TORSO[2:]]
+    torso = float(np.hypot(*(sh.mean(0) - hp.mean(0)))) if tv[:2].any() and tv[2:].any() \
+        else math.nan
+    width = float(np.hypot(*(sh[0] - sh[1]))) if tv[:2].all() else math.nan
+    size = np.nanmax([torso, width]) if math.isfinite(torso) or math.isfinite(width) \
+        else math.nan
+    return off.ravel(), float(size)
+
+
+def turning_points(z: np.ndarray, h: float) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Alternating extremes of a 1D signal with hysteresis (a zigzag).
+
+    Args:
+        z: (T,) finite values.
+        h: an extreme is confirmed once the signal has moved back from it by ``h``.
+
+    Returns:
+        ``(confirmed, last)``: the confirmed turning points as ``(index, +1 max / -1 min)`` in
+        time order, and the running (unconfirmed) extreme after the last one (``(index, 0)``
+        when the signal never moved by ``h``).
+    """
+    tps: list[tuple[int, int]] = []
+    n = len(z)
+    if n == 0:
+        return tps, (0, 0)
+    zl = z.tolist()
+    i_hi = i_lo = 0
+    trend = 0
+    for i in range(1, n):
+        v = zl[i]
+        if trend >= 0 and v > zl[i_hi]:
+            i_hi = i
+        if trend <= 0 and v < zl[i_lo]:
+            i_lo = i
+        if trend == 0:
+            if zl[i_hi] - zl[i_lo] >= h:
+                if i_hi > i_lo:
+                    tps.append((i_lo, -1))
+                    trend, i_hi = 1, i_hi
+                else:
+                    tps.append((i_hi, 1))
+                    trend, i_lo = -1, i_lo
+        elif trend > 0 and zl[i_hi] - v >= h:
+            tps.append((i_hi, 1))
+            trend, i_lo = -1, i
+        elif trend < 0 and v - zl[i_lo] >= h:
+            tps.append((i_lo, -1))
+            trend, i_hi = 1, i
+    last = (i_hi, 1) if trend > 0 else (i_lo, -1) if trend < 0 else (0, 0)
+    return tps, last
+
+
+def _fill(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation of the NaNs of each column (edges: nearest value)."""
+    out = x.copy()
+    idx = np.arange(len(x))
+    for j in np.flatnonzero(~np.isfinite(x).all(0)):
+        v = x[:, j]
+        m = np.isfinite(v)
+        out[:, j] = np.interp(idx, idx[m], v[m])
+    return out
+
+
+def _moving_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving average of odd width ``k`` along axis 0 (edges: fewer samples)."""
+    if k <= 1 or len(x) < 3:
+        return x
+    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x]), axis=0)
+    n = len(x)
+    r = k // 2
+    lo = np.clip(np.arange(n) - r, 0, n)
+    hi = np.clip(np.arange(n) + r + 1, 0, n)
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def _running_max(x: np.ndarray, t: np.ndarray, span_s: float) -> np.ndarray:
+    """Centred running maximum over ``span_s`` seconds, NaN-ignoring (NaN where all are)."""
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+    r = max(0, int(round(0.5 * span_s / max(dt, 1e-3))))
+    v = np.where(np.isfinite(x), x, -np.inf)
+    if r > 0:
+        v = np.lib.stride_tricks.sliding_window_view(
+            np.pad(v, r, mode="edge"), 2 * r + 1).max(1)
+    return np.where(np.isfinite(v), v, np.nan)
+
+
+@dataclass
+class Cycle:
+    """One cycle found in a window (times in seconds, poses in the feature space)."""
+
+    start_s: float
+    turn_s: float
+    end_s: float
+    swing: float            # along the principal direction, body scales
+    far: np.ndarray         # (D,) mean pose over the far plateau (NaN where left out)
+    rest: np.ndarray        # (D,) pose at the start
+    confirmed_end: bool     # the return was confirmed (hysteresis or back at the start level)
+    i_start: int = 0
+    i_turn: int = 0
+    i_end: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def matches(self, other: Cycle, c: CycleConfig) -> bool:
+        """Same movement: far poses within ``max_far_distance`` of the swing (in the
+        features both have) and durations within ``max_duration_ratio``."""
+        m = np.isfinite(self.far) & np.isfinite(other.far) & np.isfinite(self.rest) \
+            & np.isfinite(other.rest)
+        if m.sum() < 4:
+            return False
+        d = float(np.linalg.norm(self.far[m] - other.far[m]))
+        a = max(float(np.linalg.norm(self.far[m] - self.rest[m])),
+                float(np.linalg.norm(other.far[m] - other.rest[m])))
+        da, db = max(self.duration_s, 1e-3), max(other.duration_s, 1e-3)
+        return a > 0 and d <= c.max_far_distance * a and max(da, db) / min(da, db) \
+            <= c.max_duration_ratio
+
+
+def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndarray | None,
+                *, final: bool = False) -> tuple[list[Cycle], np.ndarray | None]:
+    """The cycles of one track's window.
+
+    Args:
+        t: (T,) seconds, increasing.
+        X: (T, D) body-relative features in body scales (NaN missing).
+        c: settings.
+        rest_pose: (D,) the track's start position, or None to take the first turning point.
+        final: the stream has ended: a last return that covers ``min_return`` of the way
+            out counts even though no later movement confirms it.
+
+    Returns:
+        ``(cycles, rest_pose)``: complete cycles in time order (not yet checked for
+        repetition), and the rest pose used (the one given, or the new one).
+    """
+    T = len(t)
+    if T < 5:
+        return [], rest_pose
+    keep = np.isfinite(X).mean(0) >= 1.0 - c.max_missing
+    # x and y of a landmark go together
+    keep = np.repeat(keep.reshape(-1, 2).all(1), 2)
+    if keep.sum() < 4:
+        return [], rest_pose
+    dt = float(np.median(np.diff(t)))
+    Y = _fill(X[:, keep])
+    k = max(1, int(round(c.smooth_s / max(dt, 1e-3))))
+    Y = _moving_mean(Y, k + (k + 1) % 2)
+    mu = Y.mean(0)
+    Yc = Y - mu
+    w, v = np.linalg.eigh(Yc.T @ Yc)
+    axis = v[:, -1]
+    if rest_pose is not None:
+        r = rest_pose[keep]
+        rm = np.isfinite(r)
+        if rm.sum() >= 4 and float((r[rm] - mu[rm]) @ axis[rm]) > 0:
+            axis = -axis            # the rest side is the low side
+    z = Yc @ axis
+    lo_q, hi_q = np.percentile(z, [5, 95])
+    h = max(c.hysteresis * (hi_q - lo_q), c.min_swing)
+    tps, last = turning_points(z, h)
+    if rest_pose is None:
+        if not tps:
+            return [], None
+        i0, s0 = tps[0]
+        if s0 > 0:
+            z, axis = -z, -axis
+            tps = [(i, -s) for i, s in tps]
+            last = (last[0], -last[1])
+        rest_pose = np.full(X.shape[1], np.nan)
+        rest_pose[keep] = Y[i0]
+    seq = tps + ([last] if last[1] != 0 else [])
+    confirmed = len(tps)
+    out = []
+    for j in range(len(seq) - 2):
+        (a, sa), (b, sb), (e, se) = seq[j], seq[j + 1], seq[j + 2]
+        if not (sa < 0 < sb and se < 0):
+            continue
+        za, zb, ze = z[a], z[b], z[e]
+        swing = zb - za
+        back = zb - ze
+        if swing < h or back < c.min_return * swing:
+            continue
+        tol = c.plateau * swing
+        # the end: the first sample after the far turn back within the plateau of the start
+        # level (live), else the next rest turning point once confirmed
+        seg = z[b:e + 1]
+        near_start = np.flatnonzero(seg <= za + tol)
+        is_confirmed = j + 2 < confirmed
+        if near_start.size:
+            i_end = b + int(near_start[0])
+            is_confirmed = True
+        else:
+            near_e = np.flatnonzero(seg <= ze + tol)
+            i_end = b + int(near_e[0])
+        if not is_confirmed:
+            continue
+        # the start: the last sample of the rest plateau before the far turn
+        pre = np.flatnonzero(z[a:b + 1] <= za + tol)
+        i_start = a + int(pre[-1])
+        # the far plateau
+        near = z >= zb - tol
+        lo = hi = b
+        while lo > a and near[lo - 1]:
+            lo -= 1
+        while hi < e and near[hi + 1]:
+            hi += 1
+        dur = t[i_end] - t[i_start]
+        if not (c.min_duration_s <= dur <= c.max_duration_s):
+            continue
+        far = np.full(X.shape[1], np.nan)
+        far[keep] = Y[lo:hi + 1].mean(0)
+        rest = np.full(X.shape[1], np.nan)
+        rest[keep] = Y[a]
+        out.append(Cycle(float(t[i_start]), float(0.5 * (t[lo] + t[hi])), float(t[i_end]),
+                         float(swing), far, rest, is_confirmed, i_start, (lo + hi) // 2,
+                         i_end))
+    return out, rest_pose
+
+
+def label_exercise(feats: list[dict], i_start: int, i_turn: int, i_end: int,
+                   specs: dict[str, ExerciseSpec] | None = None) -> str:
+    """The named exercise one repetition looks like, by the rules of the named counters.
+
+    An exercise fits when its signal (``ExerciseSpec.signal``; one-sided exercises take the
+    side that moves more) is at or beyond the ``active`` threshold at the turning point, has
+    moved by at least ``min_range`` from the start, and the body-position gate
+    (``ExerciseSpec.body``) passes over the repetition. Of several fitting exercises, the one
+    whose signal moved most beyond its ``min_range`` wins.
+
+    Args:
+        feats: per-sample dicts of :func:`~posekit.analysis.features.frame_features`.
+        i_start, i_turn, i_end: sample indices of the repetition's start, turn and end.
+        specs: the candidate exercises (default :data:`~posekit.analysis.reps.EXERCISES`).
+
+    Returns:
+        The exercise name, or ``"unknown"``.
+    """
+    specs = EXERCISES if specs is None else specs
+    seg = feats[i_start:i_end + 1]
+    if len(seg) < 3:
+        return "unknown"
+    best, best_score = "unknown", 0.0
+    j = i_turn - i_start
+    for name, sp in specs.items():
+        sign = 1.0 if sp.active > sp.rest else -1.0
+        score = -math.inf
+        for side in sp.sides:
+            key = sp.signal.replace("{side}", side)
+            vals = np.array([f.get(key, math.nan) for f in seg], np.float64)
+            if not np.isfinite(vals).any():
+                continue
+            u = sign * vals
+            k = min(max(j, 0), len(u) - 1)
+            win = u[max(0, k - 2):k + 3]
+            if not np.isfinite(win).any():
+                continue
+            turn = float(np.nanmax(win))
+            start = float(np.nanmin(u[: max(1, k)])) if np.isfinite(u[:max(1, k)]).any() \
+                else math.nan
+            rng = turn - start
+            if turn >= sign * sp.active and rng >= sp.min_range:
+                score = max(score, rng / sp.min_range)
+        if score == -math.inf:
+            continue
+        if name == "lunge" and not _one_leg_leads(seg, j):
+            continue
+        if sp.body is not None:
+            vals = np.array([f.get(sp.body.feature, math.nan) for f in seg], np.float64)
+            if sp.body.evaluate(vals, np.ones(len(vals), bool))["ok"] is False:
+                continue
+        if score > best_score:
+            best, best_score = name, score
+    return best
+
+
+def _one_leg_leads(seg: list[dict], j: int) -> bool:
+    """A lunge bends one knee clearly more than the other at the turning point (front leg);
+    both knees alike is a squat: ``knee_mean - knee_min`` (half the difference between the
+    knees) at least 15 degrees."""
+    k = min(max(j, 0), len(seg) - 1)
+    d = [f.get("knee_mean", math.nan) - f.get("knee_min", math.nan)
+         for f in seg[max(0, k - 2):k + 3]]
+    d = [v for v in d if math.isfinite(v)]
+    return bool(d) and float(np.median(d)) >= 15.0
+
+
+@dataclass
+class RepFinder:
+    """Class-agnostic repetition counter of one track (see the module doc).
+
+    Feed :meth:`update` every frame the track is seen; :meth:`finish` at the end.
+
+    Attributes:
+        count: repetitions reported.
+        reps: the reported repetition dicts.
+        exercise: the set's label so far (majority of the repetitions' labels, ties to
+            the latest; ``"unknown"`` when none is known).
+    """
+
+    config: CycleConfig = field(default_factory=CycleConfig)
+    specs: dict[str, ExerciseSpec] | None = None
+    count: int = 0
+    reps: list = field(default_factory=list)
+    _t: list = field(default_factory=list)
+    _x: list = field(default_factory=list)
+    _size: list = field(default_factory=list)
+    _f: list = field(default_factory=list)
+    _rest: np.ndarray | None = None
+    _last_run: float = -math.inf
+    _last_end: float = -math.inf
+    _memory: list = field(default_factory=list)
+    _labels: Counter = field(default_factory=Counter)
+    _finished: bool = False
+
+    @property
+    def exercise(self) -> str:
+        if not self._labels:
+            return "unknown"
+        known = {k: v for k, v in self._labels.items() if k != "unknown"}
+        if not known:
+            return "unknown"
+        return max(known, key=lambda k: known[k])
+
+    def update(self, time_s: float, keypoints: np.ndarray, scores: np.ndarray,
+               feats: dict | None = None) -> list[dict]:
+        """One frame of this track.
+
+        Args:
+            time_s: seconds, increasing.
+            keypoints: (33, 2) BlazePose-33 pixels; scores: (33,).
+            feats: the frame's :func:`~posekit.analysis.features.frame_features` dict (for
+                the exercise label), or None.
+
+        Returns:
+            The repetitions completed (and confirmed) by this frame: dicts with ``count``,
+            ``rep`` (the same number), ``exercise``, ``start_s``, ``turn_s`` (also as
+            ``bottom_s``), ``end_s``, ``duration_s``, ``swing_body`` and ``counter`` =
+            ``"reps"``.
+        """
+        c = self.config
+        if self._t and time_s - self._t[-1] < 1.0 / c.max_rate_hz:
+            return []
+        off, size = body_relative(keypoints, scores, c.min_visibility)
+        self._t.append(float(time_s))
+        self._x.append(off)
+        self._size.append(size)
+        self._f.append({k: feats.get(k, math.nan) for k in _LABEL_KEYS} if feats else {})
+        while self._t[-1] - self._t[0] > c.window_s:
+            del self._t[0], self._x[0], self._size[0], self._f[0]
+        if time_s - self._last_run < c.hop_s:
+            return []
+        self._last_run = time_s
+        return self._analyse(final=False)
+
+    def finish(self) -> list[dict]:
+        """End of the stream: repetitions whose return is not yet confirmed by a later
+        movement. Call once; later calls return []."""
+        if self._finished:
+            return []
+        self._finished = True
+        return self._analyse(final=True)
+
+    def _analyse(self, final: bool) -> list[dict]:
+        c = self.config
+        if len(self._t) < 5:
+            return []
+        t = np.asarray(self._t)
+        size = _running_max(np.asarray(self._size), t, c.scale_s)
+        X = np.asarray(self._x) / size[:, None]
+        cycles, self._rest = find_cycles(t, X, c, self._rest, final=final)
+        out = []
+        for i, cy in enumerate(cycles):
+            if cy.turn_s <= self._last_end:
+                continue        # reported already (found again in a later window)
+            others = [o for j, o in enumerate(cycles) if j != i] + [
+                m for m in self._memory
+                if abs(m.turn_s - cy.turn_s) >= 0.5 * max(cy.duration_s, 1e-3)]
+            if not any(cy.matches(o, c) for o in others):
+                self._remember(cy)
+                continue
+            label = label_exercise(self._f, cy.i_start, cy.i_turn, cy.i_end, self.specs)
+            self._labels[label] += 1
+            self.count += 1
+            self._last_end = cy.end_s
+            self._remember(cy)
+            rep = {"counter": "reps", "exercise": label, "count": self.count,
+                   "rep": self.count, "start_s": round(cy.start_s, 4),
+                   "turn_s": round(cy.turn_s, 4), "bottom_s": round(cy.turn_s, 4),
+                   "end_s": round(cy.end_s, 4), "duration_s": round(cy.duration_s, 4),
+                   "swing_body": round(cy.swing, 3)}
+            self.reps.append(rep)
+            out.append(rep)
+        return out
+
+    def _remember(self, cy: Cycle) -> None:
+        """Keep the cycle's poses (one per turning time) for matching later cycles."""
+        if any(abs(m.turn_s - cy.turn_s) < 0.5 * max(cy.duration_s, 1e-3)
+               for m in self._memory):
+            return
+        self._memory.append(cy)
+        del self._memory[:-20]
+
+
+def count_cycles(times: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 config: CycleConfig | None = None) -> list[dict]:
+    """Offline helper: the repetitions of one person's pose sequence.
+
+    Args:
+        times: (T,) seconds, increasing.
+        keypoints: (T, 33, 2) BlazePose-33 pixels; scores: (T, 33).
+        config: settings (default :class:`CycleConfig`).
+
+    Returns:
+        The repetition dicts of :meth:`RepFinder.update`, in order.
+    """
+    rf = RepFinder(config or CycleConfig())
+    out: list[dict] = []
+    for t, k, s in zip(times, keypoints, scores):
+        out += rf.update(float(t), k, s)
+    return out + rf.finish()
