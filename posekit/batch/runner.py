@@ -1,0 +1,435 @@
+"""Run a batch on Ray: one actor per worker, resumable through the manifest.
+
+:func:`run_batch` does, in order:
+
+1. expands the inputs (:mod:`.inputs`), names each source's folder ``DIR/<name>/`` and reads
+   ``DIR/manifest.json`` (:mod:`.manifest`);
+2. hashes each source (reusing the recorded hash where size and mtime are unchanged) and skips
+   the sources already done with the same content and config hash (and, unless
+   ``retry_failed``, those that already failed with them); when nothing is left it returns
+   without starting Ray;
+3. connects to Ray: an already initialised Ray (``ray.init`` called by the caller), an existing
+   cluster (``address="auto"``, ``"ray://host:10001"``), or, with no address, a local cluster
+   started for the run and stopped after it;
+4. starts ``workers`` actors (:class:`BatchWorker`, one CPU each, numeric libraries capped to one
+   thread, models loaded once per actor and kept across sources) and hands each one source at a
+   time; a source whose worker process dies (killed, out of memory, node lost) is given to a
+   fresh actor, at most ``retries`` more times, then fails with the reason;
+5. records every finished source in the manifest as it finishes (saved at most every 2 s and at
+   the end) while the worker has already written its outputs and table part, so a killed run
+   keeps every finished source and a rerun picks up the rest.
+
+A source that cannot be opened or decoded fails alone: its error is in the manifest and the
+:class:`BatchResult`, and the other sources go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingExtraError, PoseKitError
+from .inputs import BatchSource, expand_inputs, unique_names
+from .manifest import Manifest, config_hash, content_hash, now_iso, source_stat
+from .table import TABLE_DIR, TABLE_FORMAT
+from .worker import ModelCache, batch_config, limit_threads, process_source
+
+log = logging.getLogger(__name__)
+
+#: Seconds between manifest saves while a batch runs (and once at the end).
+SAVE_EVERY_S = 2.0
+
+
+class BatchWorker:
+    """A Ray actor's state: the kept models and where to report progress.
+
+    Each actor is one worker process with one inference thread (:func:`limit_threads`); its
+    :class:`~posekit.batch.worker.ModelCache` keeps the models across sources with the same
+    config, so they load once per worker, not once per video.
+    """
+
+    def __init__(self, progress=None, threads: int = 1):
+        limit_threads(threads)
+        self._cache = ModelCache()
+        self._progress = progress
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def ready(self) -> str:
+        """``host:pid`` of the worker process (returns once the actor is up)."""
+        return self.worker
+
+    def process(self, name: str, source: str, out_dir: str, config: dict[str, Any]) -> dict:
+        """:func:`~posekit.batch.worker.process_source` of ``source`` into ``out_dir/name``."""
+        board = self._progress
+        pid = os.getpid()
+
+        def report(frames: int, expected: int | None) -> None:
+            if board is not None:
+                board.report.remote(name, frames, expected, self.worker, pid)
+
+        return process_source(source, Path(out_dir) / name, config, name=name,
+                              table_dir=Path(out_dir) / TABLE_DIR, cache=self._cache,
+                              on_progress=report)
+
+
+class ProgressBoard:
+    """A Ray actor the workers report ``(frames, expected, worker, pid)`` per source to."""
+
+    def __init__(self):
+        self._state: dict[str, tuple] = {}
+
+    def report(self, name: str, frames: int, expected: int | None, worker: str,
+               pid: int) -> None:
+        self._state[name] = (frames, expected, worker, pid)
+
+    def snapshot(self) -> dict[str, tuple]:
+        return dict(self._state)
+
+
+@dataclass
+class BatchProgress:
+    """What the batch has done so far (passed to ``on_progress``).
+
+    Attributes:
+        sources_total: sources this run processes (those not done before).
+        sources_finished: of those, finished (done or failed).
+        failed: of those, failed.
+        frames_done: frames processed so far, finished and running sources.
+        frames_expected: sum of the frame counts the containers state for this run's sources
+            (capped by ``max_frames``); sources with no count add nothing.
+        running: source name -> ``{"frames", "expected", "worker" ("host:pid"), "pid"}``.
+        elapsed_s: seconds since the run started.
+    """
+
+    sources_total: int
+    sources_finished: int = 0
+    failed: int = 0
+    frames_done: int = 0
+    frames_expected: int = 0
+    running: dict[str, dict] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class BatchResult:
+    """What :func:`run_batch` did.
+
+    Attributes:
+        out_dir: the batch folder.
+        sources: every source of the batch, in input order (names).
+        done: sources processed by this run.
+        skipped: sources done by an earlier run with the same content and config (no work).
+        failed: name -> one-line error, for sources that failed (in this run, or in an earlier
+            one with the same content and config and not retried: see ``failed_before``).
+        failed_before: the sources of ``failed`` that this run did not try again.
+        unfinished: sources this run did not finish (interrupted); ``skipped`` in the manifest.
+        frames: frames processed by this run; persons: person rows written to the table.
+        seconds: wall time of the whole call (hashing, Ray start, models, every source).
+        process_seconds: from the first task handed out to the last result.
+        workers: actors used (0 when nothing was left to do).
+        retried: worker losses recovered by handing the source to a fresh worker.
+        interrupted: the run was stopped (Ctrl-C).
+    """
+
+    out_dir: Path
+    sources: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    failed_before: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    frames: int = 0
+    persons: int = 0
+    seconds: float = 0.0
+    process_seconds: float = 0.0
+    workers: int = 0
+    retried: int = 0
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the whole call (end to end)."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 every source done (now or before), 1 some failed, 2 all failed (nothing done),
+        130 interrupted."""
+        if self.interrupted:
+            return 130
+        if self.failed:
+            return 2 if not (self.done or self.skipped) else 1
+        return 0
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtraError("posekit batch (ray)", "batch") from None
+    return ray
+
+
+def _expected_frames(src: BatchSource, max_frames: int | None) -> int | None:
+    """The frame count the container states (image count for a folder), capped; None when
+    unknown or unreadable (the worker then reports the error)."""
+    from ..io import open_source
+
+    try:
+        with open_source(src.path) as s:
+            n = s.info.frames
+    except Exception:  # noqa: BLE001 - the worker names the error
+        return None
+    if n and max_frames:
+        n = min(n, max_frames)
+    return n
+
+
+def _lost_errors(ray) -> tuple[type[BaseException], ...]:
+    exc = ray.exceptions
+    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "WorkerCrashedError",
+             "NodeDiedError", "ObjectLostError", "OwnerDiedError")
+    return tuple(getattr(exc, n) for n in names if hasattr(exc, n))
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+
+
+def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=None, *,
+              address: str | None = None, workers: int | None = None, retries: int = 2,
+              full_hash: bool = False, force: bool = False, retry_failed: bool = False,
+              on_progress: Callable[[BatchProgress], None] | None = None,
+              progress_every_s: float = 0.5, ray_init: dict[str, Any] | None = None
+              ) -> BatchResult:
+    """Process every source of ``inputs`` into ``out_dir`` on Ray (steps in the module docstring).
+
+    Args:
+        inputs: paths, folders, globs or text files of paths (:func:`expand_inputs`), or
+            :class:`BatchSource` items.
+        out_dir: the batch folder: ``<name>/poses.jsonl`` (and the config's other outputs) per
+            source, ``poses.parquet/<name>.parquet`` table parts, ``manifest.json``.
+        config: a :class:`~posekit.config.PipelineConfig` whose output paths are relative to each
+            source's folder (None: :func:`~posekit.batch.worker.batch_defaults`); JSON Lines
+            poses are always written (the table is built from them).
+        address: None: use the Ray already initialised in this process, else start a local
+            cluster for the run and stop it after; ``"auto"`` or ``"ray://host:10001"``: an
+            existing cluster (sources and ``out_dir`` must then be paths every node can read
+            and write, e.g. a shared file system).
+        workers: actors, one CPU each (None: the cluster's CPUs, or this machine's cores).
+        retries: how many more times a source is handed to a fresh worker after its worker
+            process died (>= 0). A source that fails with an error is not retried.
+        full_hash: hash every byte of each source instead of its size and first and last MiB.
+        force: process every source, also those already done.
+        retry_failed: process again the sources that failed in an earlier run with the same
+            content and config (by default they are reported as failed again without work: a
+            corrupt file fails the same way; a file that changed is always processed).
+        on_progress: called with a :class:`BatchProgress` about every ``progress_every_s``
+            seconds (from this thread).
+        ray_init: extra keyword arguments for ``ray.init`` (``runtime_env``...).
+
+    Returns:
+        a :class:`BatchResult` (``exit_code`` for the CLI).
+
+    Raises:
+        PoseKitError: no source in ``inputs``, bad ``workers``/``retries``.
+        OutputError: ``out_dir`` or its manifest cannot be written or read.
+        MissingExtraError: Ray is not installed (``pip install 'posekit[batch]'``).
+    """
+    from ..errors import ConfigError
+
+    t_start = time.perf_counter()
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers: expected an integer >= 1, got {workers}")
+    if retries < 0:
+        raise ConfigError(f"retries: expected an integer >= 0, got {retries}")
+    sources = [s if isinstance(s, BatchSource) else None for s in inputs]
+    if any(s is None for s in sources):
+        sources = expand_inputs([str(s) for s in inputs if not isinstance(s, BatchSource)]) + \
+            [s for s in inputs if isinstance(s, BatchSource)]
+    out = Path(out_dir).absolute()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from ..errors import OutputError
+
+        raise OutputError(f"cannot create the batch folder {out}: {e.strerror or e}") from None
+    cfg = batch_config(config)
+    cfg_dict = cfg.to_dict()
+    chash = config_hash(cfg_dict, TABLE_FORMAT)
+    manifest = Manifest(out)
+    names = unique_names(sources, manifest.names_by_path())
+    result = BatchResult(out, sources=list(names))
+    todo: list[tuple[str, BatchSource, int | None]] = []
+    for src, name in zip(sources, names):
+        old = manifest.sources.get(name, {})
+        st = source_stat(src.path)
+        prefix = "sha256:" if full_hash else "fast1:"
+        same = st is not None and old.get("stat") == st and old.get("source") == src.path \
+            and str(old.get("content_hash") or "").startswith(prefix)
+        chash_src = old["content_hash"] if same else content_hash(src.path, full=full_hash)
+        if not force and manifest.is_done(name, chash_src, chash):
+            result.skipped.append(name)
+            manifest.update(name, stat=st)
+            continue
+        if not (force or retry_failed) and old.get("status") == "failed" and chash_src \
+                and old.get("content_hash") == chash_src and old.get("config_hash") == chash:
+            result.failed[name] = old.get("error") or "failed"
+            result.failed_before.append(name)
+            continue
+        expected = old.get("frames_expected") if same and old.get("config_hash") == chash \
+            else _expected_frames(src, cfg.max_frames)
+        manifest.update(name, source=src.path, kind=src.kind, status="pending", error=None,
+                        content_hash=chash_src, config_hash=chash, stat=st,
+                        frames_expected=expected, attempts=0)
+        todo.append((name, src, expected))
+    manifest.config, manifest.config_hash = cfg_dict, chash
+    manifest.save()
+    if todo:
+        _run_on_ray(todo, out, cfg_dict, manifest, result, address=address, workers=workers,
+                    retries=retries, on_progress=on_progress, every_s=progress_every_s,
+                    ray_init=ray_init or {}, t_start=t_start)
+    result.seconds = time.perf_counter() - t_start
+    return result
+
+
+def _connect(ray, address: str | None, workers: int | None, extra: dict) -> bool:
+    """Initialise Ray; True when this call started a local cluster (to be shut down)."""
+    if ray.is_initialized():
+        return False
+    kw = {"include_dashboard": False, "log_to_driver": False,
+          "logging_level": logging.WARNING, **extra}
+    if address:
+        try:
+            ray.init(address=address, **kw)
+        except Exception as e:  # noqa: BLE001 - ConnectionError, RuntimeError, ...
+            raise PoseKitError(f"cannot connect to the Ray cluster at {address}: "
+                               f"{_short(e)}") from None
+        return False
+    ray.init(num_cpus=workers or os.cpu_count() or 1, **kw)
+    return True
+
+
+def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: BatchResult, *,
+                address, workers, retries, on_progress, every_s, ray_init, t_start) -> None:
+    ray = _ray()
+    lost = _lost_errors(ray)
+    started = _connect(ray, address, workers, ray_init)
+    actors: list = []
+    board = None
+    queue = deque(todo)
+    inflight: dict = {}
+    attempts: dict[str, int] = {}
+    finished_frames = 0
+    expected_total = sum(e or 0 for _, _, e in todo)
+    progress = BatchProgress(len(todo), frames_expected=expected_total)
+    last_save = time.perf_counter()
+    try:
+        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        n = min(n, len(todo))
+        board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+        worker_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(BatchWorker)
+
+        def new_actor():
+            return worker_cls.remote(board)
+
+        idle = [new_actor() for _ in range(n)]
+        actors.extend(idle)
+        result.workers = n
+        t_first = time.perf_counter()
+        while queue or inflight:
+            while queue and idle:
+                actor = idle.pop()
+                name, src, expected = queue.popleft()
+                attempts[name] = attempts.get(name, 0) + 1
+                manifest.update(name, attempts=attempts[name])
+                ref = actor.process.remote(name, src.path, str(out), cfg_dict)
+                inflight[ref] = (actor, (name, src, expected))
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=every_s)
+            for ref in ready:
+                actor, item = inflight.pop(ref)
+                name = item[0]
+                try:
+                    res = ray.get(ref)
+                except lost as e:
+                    try:
+                        ray.kill(actor, no_restart=True)
+                    except Exception:  # noqa: BLE001 - already gone
+                        pass
+                    actors.remove(actor)
+                    fresh = new_actor()
+                    actors.append(fresh)
+                    idle.append(fresh)
+                    if attempts[name] <= retries:
+                        log.warning("worker lost on %s (attempt %d of %d): %s; retrying", name,
+                                    attempts[name], retries + 1, _short(e))
+                        result.retried += 1
+                        queue.appendleft(item)
+                        continue
+                    res = {"error": f"worker lost {attempts[name]} times on this source "
+                                    f"({_short(e)})", "frames": 0, "persons": 0,
+                           "seconds": 0.0}
+                except ray.exceptions.RayTaskError as e:  # a bug outside process_source
+                    idle.append(actor)
+                    res = {"error": _short(e.cause if e.cause is not None else e),
+                           "frames": 0, "persons": 0, "seconds": 0.0}
+                else:
+                    idle.append(actor)
+                _record(manifest, result, name, res)
+                finished_frames += res.get("frames", 0)
+                progress.sources_finished += 1
+                progress.failed = len(result.failed)
+            now = time.perf_counter()
+            if now - last_save >= SAVE_EVERY_S:
+                manifest.save()
+                last_save = now
+            if on_progress is not None:
+                snap = ray.get(board.snapshot.remote())
+                running = {item[0]: item for _, item in inflight.values()}
+                progress.running = {
+                    k: {"frames": v[0], "expected": v[1], "worker": v[2], "pid": v[3]}
+                    for k, v in snap.items() if k in running}
+                progress.frames_done = finished_frames + sum(
+                    r["frames"] for r in progress.running.values())
+                progress.elapsed_s = now - t_start
+                on_progress(progress)
+        result.process_seconds = time.perf_counter() - t_first
+    except KeyboardInterrupt:
+        result.interrupted = True
+        for _, item in list(inflight.values()) + [(None, q) for q in queue]:
+            manifest.update(item[0], status="skipped", error="the batch was interrupted "
+                            "before this source finished")
+            result.unfinished.append(item[0])
+    finally:
+        try:
+            manifest.save()
+        finally:
+            for a in actors + ([board] if board is not None else []):
+                try:
+                    ray.kill(a, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+            if started:
+                ray.shutdown()
+
+
+def _record(manifest: Manifest, result: BatchResult, name: str, res: dict) -> None:
+    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "worker", "outputs")
+              if k in res}
+    if res.get("error"):
+        manifest.update(name, status="failed", error=res["error"], finished_at=now_iso(),
+                        **fields)
+        result.failed[name] = res["error"]
+    else:
+        manifest.update(name, status="done", error=None, finished_at=now_iso(), **fields)
+        result.done.append(name)
+        result.frames += int(res.get("frames") or 0)
+        result.persons += int(res.get("persons") or 0)
