@@ -1,11 +1,12 @@
 """The pose service: a FastAPI app with REST routes, a WebSocket stream and a live web page.
 
-Routes (``--token``/``ServeConfig.token`` guards all of them but the page and its static files;
-send ``Authorization: Bearer <token>`` or ``?token=<token>``):
+Routes (``--token``/``ServeConfig.token`` guards all of them but the page, the API docs and their
+static files; send ``Authorization: Bearer <token>`` or ``?token=<token>``):
 
 ====================================  ==========================================================
 ``GET /``                             the web page (live webcam tab, video upload tab)
-``GET /docs``, ``GET /openapi.json``  interactive API docs and the OpenAPI schema
+``GET /docs``, ``GET /openapi.json``  API docs (Swagger UI served from local files, no token
+                                      in the page: use its Authorize button) and the schema
 ``GET /v1/info``                      model, skeleton (keypoint names, edges), limits
 ``POST /v1/poses``                    one image (raw body or multipart) -> poses as JSON, or the
                                       annotated image with ``?annotate=1``
@@ -23,7 +24,15 @@ Every bad input gets a 4xx status and a JSON body ``{"error": "<code>", "message
 line>"}`` (codes: ``unauthorized``, ``not_an_image``, ``unsupported_media_type``,
 ``corrupt_image``, ``corrupt_video``, ``too_large``, ``too_many_pixels``, ``empty_body``,
 ``bad_multipart``, ``invalid_request``, ``unknown_job``, ``job_not_done``, ``queue_full`` (503),
-``not_found``, ``method_not_allowed``); never a traceback.
+``insufficient_storage`` (507, the disk is full; the service keeps serving), ``forbidden_host``
+and ``forbidden_origin`` (403), ``not_found``, ``method_not_allowed``); never a traceback.
+
+Hardening (see ``docs/faults.md``): a request whose ``Host`` is not an allowed host
+(``ServeConfig.allowed_hosts``: loopback names and the bound address by default) is refused,
+which defeats DNS rebinding; a WebSocket, or a POST/PUT/PATCH/DELETE, whose ``Origin`` is not the
+server's own (or one of ``allowed_origins``) is refused; ``?token=`` values are redacted from the
+server's logs; job files are private (folders 0700, files 0600) and finished jobs are deleted
+after ``job_retention_s``.
 
 Poses use the JSON Lines schema of :mod:`posekit.io.sinks` (``person_records``): keypoints in
 pixels of the uploaded image (x right, y down) with visibility, world landmarks in metres.
@@ -33,7 +42,9 @@ Timings are seconds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import re
 import secrets
 import threading
 import time
@@ -42,12 +53,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -77,6 +88,11 @@ STATIC = Path(__file__).parent / "static"
 SkeletonName = Literal["native", "blazepose33", "coco17", "lsp14", "mpii16", "crowdpose14"]
 
 
+#: Finished jobs are deleted one day after they finished, unless ``job_retention_s`` says
+#: otherwise (``posekit serve --job-retention-hours``).
+DEFAULT_JOB_RETENTION_S = 24 * 3600.0
+
+
 def default_jobs_dir() -> Path:
     """``<user data dir>/posekit/jobs`` (platformdirs)."""
     from platformdirs import user_data_path
@@ -89,7 +105,8 @@ class ServeConfig:
     """Settings of the service (the ``posekit serve`` options map onto these).
 
     Attributes:
-        model: registered model name (``posekit.models.load_model``).
+        model: registered model name (``posekit.models.load_model``) or ``"auto"``: the
+            defaults of ``posekit run`` (:mod:`posekit.config`), per image, stream and job.
         max_people: most persons per image/frame.
         min_score: person/landmark confidence threshold in [0, 1].
         token: when set, every route but the page needs ``Authorization: Bearer <token>`` or
@@ -103,9 +120,16 @@ class ServeConfig:
         max_streams: most WebSocket streams at once (each has its own model instance).
         tracking: run a tracker and a smoother per stream and per job (track IDs).
         annotate_jobs: write an annotated video for each job (JSON Lines are always written).
+        allowed_hosts: host names or addresses accepted in the ``Host`` header (lower case,
+            no port; ``"*"`` accepts any). ``posekit serve`` adds the address it binds to and
+            its ``--allow-host`` names.
+        allowed_origins: browser origins (``"https://app.example:8443"``) allowed to open the
+            WebSocket or to POST/DELETE besides the server's own origin (``"*"``: any).
+        job_retention_s: finished jobs (done, partial, failed, cancelled) and their files are
+            deleted this many seconds after they finished (None: kept until deleted).
     """
 
-    model: str = "blazepose"
+    model: str = "auto"
     max_people: int = 5
     min_score: float = 0.5
     token: str | None = None
@@ -117,8 +141,23 @@ class ServeConfig:
     max_streams: int = 4
     tracking: bool = True
     annotate_jobs: bool = True
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    allowed_origins: tuple[str, ...] = ()
+    job_retention_s: float | None = DEFAULT_JOB_RETENTION_S
 
     def __post_init__(self):
+        for name in ("allowed_hosts", "allowed_origins"):
+            v = getattr(self, name)
+            if isinstance(v, str) or not all(isinstance(h, str) and h.strip() for h in v):
+                raise ValueError(f"ServeConfig.{name}: expected a list of non-empty strings, "
+                                 f"got {v!r}")
+            norm = tuple(h.strip().lower().rstrip("/") for h in v)
+            object.__setattr__(self, name, norm)
+        object.__setattr__(self, "allowed_hosts",
+                           tuple(_bare_host(h) for h in self.allowed_hosts))
+        if self.job_retention_s is not None and not self.job_retention_s > 0:
+            raise ValueError("ServeConfig.job_retention_s: expected seconds > 0 or None, got "
+                             f"{self.job_retention_s}")
         for name in ("max_people", "max_image_bytes", "max_video_bytes", "max_pixels",
                      "job_queue_size", "max_streams"):
             if int(getattr(self, name)) < 1:
@@ -127,6 +166,22 @@ class ServeConfig:
             raise ValueError(f"ServeConfig.min_score: expected 0..1, got {self.min_score}")
         if self.token is not None and not self.token:
             raise ValueError("ServeConfig.token: expected a non-empty string or None")
+
+    def pipeline_config(self, *, own_detector: bool = False):
+        """The :class:`posekit.config.PipelineConfig` every image, stream and job is built
+        from (through :func:`posekit.pipeline.build`, as ``posekit run`` builds).
+
+        Args:
+            own_detector: track with the model's own detector (an injected model factory's
+                models are not two-stage landmark models).
+        """
+        from ..config import ModelConfig, PipelineConfig, TrackConfig
+
+        return PipelineConfig(
+            model=ModelConfig(name=self.model, max_people=self.max_people,
+                              min_score=self.min_score),
+            track=TrackConfig(enabled=None if self.tracking else False,
+                              detector="model" if own_detector else "auto"))
 
 
 # ------------------------------------------------------------------- OpenAPI documentation
@@ -261,16 +316,21 @@ class _Service:
             close()
 
 
-def _stages_factory(config: ServeConfig) -> Callable[[], list]:
-    def make() -> list:
-        if not config.tracking:
-            return []
-        try:
-            from ..track import Smoother, Tracker
-        except ImportError:  # pragma: no cover - the track package ships with posekit
-            log.warning("posekit.track is not available: streams and jobs run without IDs")
-            return []
-        return [Tracker(), Smoother()]
+def _pipeline_factory(config: ServeConfig, model_factory: Callable[[str], Any] | None
+                      ) -> Callable[[str], Any]:
+    """``factory(kind) -> posekit.pipeline.Pipeline`` for kind ``"image"`` (the shared model
+    of ``POST /v1/poses``), ``"stream"`` (one per WebSocket) or ``"video"`` (one per job):
+    the one builder, with the service's config."""
+    from ..pipeline import build
+
+    pcfg = config.pipeline_config(own_detector=model_factory is not None)
+    factory = None
+    if model_factory is not None:
+        def factory(name: str, **settings):
+            return model_factory(settings.get("mode", "video"))
+
+    def make(kind: str):
+        return build(pcfg, kind, model_factory=factory)
     return make
 
 
@@ -354,7 +414,9 @@ def create_app(config: ServeConfig | None = None, *,
         config: settings (defaults: :class:`ServeConfig`).
         model_factory: ``factory(mode) -> PoseModel`` with mode ``"image"`` (the shared model
             of ``POST /v1/poses``) or ``"video"`` (one per stream, one for the job worker).
-            Default: ``load_model(config.model, max_people=..., min_score=..., mode=mode)``.
+            Default: the models :func:`posekit.pipeline.build` makes of
+            :meth:`ServeConfig.pipeline_config` (as ``posekit run`` does); an injected factory
+            is tracked with its own detector.
         analyzer_factory: ``factory(names) -> analyzer`` for ``WS /v1/stream?analyze=a,b``
             (an object with ``update(poses, time_s) -> list[dict]``); default
             ``posekit.analysis.Analyzer(names)`` where available.
@@ -363,18 +425,17 @@ def create_app(config: ServeConfig | None = None, *,
     a model that cannot load fails the start-up with :class:`posekit.errors.ModelError`.
     """
     config = config or ServeConfig()
-    if model_factory is None:
-        from ..models import load_model
+    pipelines = _pipeline_factory(config, model_factory)
 
-        def model_factory(mode: str):
-            return load_model(config.model, max_people=config.max_people,
-                              min_score=config.min_score, mode=mode)
+    def model_factory(kind: str):
+        return pipelines("image").model
     jobs_dir = Path(config.jobs_dir) if config.jobs_dir is not None else default_jobs_dir()
-    stages = _stages_factory(config)
-    runner = jobs_mod.make_runner(lambda: model_factory("video"), annotate=config.annotate_jobs,
-                                  stages_factory=stages, max_pixels=config.max_pixels)
+    runner = jobs_mod.make_runner(lambda: pipelines("video"), annotate=config.annotate_jobs,
+                                  max_pixels=config.max_pixels)
     svc = _Service(config, model_factory, analyzer_factory or _default_analyzer_factory,
-                   JobManager(jobs_dir, runner, queue_size=config.job_queue_size), runner)
+                   JobManager(jobs_dir, runner, queue_size=config.job_queue_size,
+                              retention_s=config.job_retention_s), runner)
+    install_token_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -399,6 +460,8 @@ def create_app(config: ServeConfig | None = None, *,
                   "times are seconds.")
     app.state.service = svc
     app.state.config = config
+    app.add_middleware(HostOriginGuard, allowed_hosts=config.allowed_hosts,
+                       allowed_origins=config.allowed_origins)
 
     # ---------------------------------------------------------------- errors as JSON
     @app.exception_handler(ApiError)
@@ -439,6 +502,16 @@ def create_app(config: ServeConfig | None = None, *,
         return JSONResponse({"error": "client_disconnected", "message": "the client closed "
                              "the connection before the body was received"}, status_code=400)
 
+    @app.exception_handler(OSError)
+    async def _os_error(request, exc: OSError):
+        if exc.errno in _DISK_FULL:
+            log.error("disk full during %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse({"error": "insufficient_storage", "message": "the server's "
+                                 "disk is full; try again later"}, status_code=507)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal_error", "message": "internal server error "
+                             "(see the server log)"}, status_code=500)
+
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -478,15 +551,27 @@ def create_app(config: ServeConfig | None = None, *,
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
+    @app.get("/openapi.json", include_in_schema=False)
     async def openapi():
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=guard)
-    async def docs(token: str | None = Query(None)):
-        url = "/openapi.json" + (f"?token={quote(token, safe='')}" if config.token and token
-                                 else "")
-        return get_swagger_ui_html(openapi_url=url, title="posekit API")
+    docs_assets = _docs_assets()
+    if docs_assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        # Local files only, and never the token: the Authorize button asks for it.
+        if docs_assets is None:
+            return HTMLResponse(_NO_DOCS_PAGE, headers={"Cache-Control": "no-cache"})
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="posekit API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/favicon.ico",
+                                   swagger_ui_parameters={"validatorUrl": None})
+        page.headers["Content-Security-Policy"] = _DOCS_CSP
+        page.headers["Referrer-Policy"] = "no-referrer"
+        return page
 
     # ---------------------------------------------------------------------- REST
     @app.get("/v1/info", response_model=InfoOut, dependencies=guard, responses=_ERRORS,
@@ -562,7 +647,7 @@ def create_app(config: ServeConfig | None = None, *,
 
     def _result(job_id: str, name: str) -> Path:
         rec = _job(job_id)
-        if rec.state != "done":
+        if rec.state not in ("done", "partial"):
             raise ApiError(409, "job_not_done", f"job {job_id} is {rec.state}"
                            + (f": {rec.error}" if rec.error else ""))
         p = svc.jobs.result_path(job_id, name)
@@ -628,18 +713,19 @@ def create_app(config: ServeConfig | None = None, *,
         try:
             await ws.accept()
             try:
-                model = await run_in_threadpool(svc.model_factory, "video")
+                pipe = await run_in_threadpool(pipelines, "stream")
+                model = pipe.model
             except PoseKitError as e:
                 log.error("stream: model failed to load: %s", e)
                 await ws.send_json({"type": "error", "error": "model_error", "message": str(e)})
                 await ws.close(code=1011)
                 return
-            session = StreamSession(model, stages=stages(),
+            session = StreamSession(model, stages=pipe.stages,
                                     skeleton=None if skel == "native" else SKELETONS[skel],
                                     analyzer=analyzer, max_pixels=config.max_pixels)
             out_sk = model.skeleton if skel == "native" else SKELETONS[skel]
             await _serve_stream(ws, session, config, {
-                "type": "hello", "model": config.model, "skeleton": out_sk.name,
+                "type": "hello", "model": pipe.config.model.name, "skeleton": out_sk.name,
                 "keypoints": list(out_sk.keypoints), "edges": [list(e) for e in out_sk.edges],
                 "max_bytes": config.max_image_bytes, "analyze": names,
                 "tracking": config.tracking})

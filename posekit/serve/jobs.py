@@ -320,29 +320,21 @@ class JobManager:
                 self._finish(rec, "done")
 
 
-def make_runner(model_factory: Callable[[], object], *, annotate: bool = True,
-                stages_factory: Callable[[], list] | None = None,
+def make_runner(pipeline_factory: Callable[[], object], *, annotate: bool = True,
                 max_pixels: int | None = None) -> JobRunner:
-    """The standard job runner: decodes the video, runs the model (created once, lazily, in the
-    worker thread; ``reset()`` between jobs), tracker and smoother, and writes an annotated
+    """The standard job runner: decodes the video, runs the pipeline that
+    ``pipeline_factory()`` builds (:func:`posekit.pipeline.build`, as ``posekit run`` does;
+    a fresh one per job, so track IDs start as in ``posekit run``), and writes an annotated
     H.264 MP4 and JSON Lines poses through :func:`posekit.pipeline.run`.
 
     Raises (inside the worker, recorded as the job's error):
         SourceError: the video cannot be decoded, or breaks midway.
     """
-    from .. import draw
     from ..io import JsonlSink, VideoSink, open_source
-    from ..pipeline import run
-
-    state: dict = {}
+    from ..pipeline import annotator, run
 
     def runner(rec: JobRecord, input_path: Path, folder: Path,
                on_frame: Callable[[int, int], None]) -> None:
-        model = state.get("model")
-        if model is None:
-            model = state["model"] = model_factory()
-        else:
-            model.reset()
         src = open_source(str(input_path))
         info = src.info
         if info.kind != "video":
@@ -359,6 +351,12 @@ def make_runner(model_factory: Callable[[], object], *, annotate: bool = True,
         tmp_jsonl = folder / f".{JSONL}.tmp"
         sinks = []
         try:
+            pipe = pipeline_factory()
+        except BaseException:
+            src.close()
+            raise
+        model = pipe.model
+        try:
             if annotate:
                 sinks.append(VideoSink(tmp_video, fps=info.fps or 30.0,
                                        size_wh=info.size_wh or (640, 480)))
@@ -368,6 +366,7 @@ def make_runner(model_factory: Callable[[], object], *, annotate: bool = True,
             for s in sinks:
                 s.close()
             src.close()
+            pipe.close()
             raise
         count = [0]
 
@@ -375,11 +374,12 @@ def make_runner(model_factory: Callable[[], object], *, annotate: bool = True,
             count[0] += 1
             on_frame(count[0], len(r.poses))
 
-        stages = stages_factory() if stages_factory is not None else []
-        summary = run(src, model, sinks, stages=stages,
-                      annotate=(lambda r: draw.annotate(r.frame.image, r.poses,
-                                                        fps=r.fps or None)) if annotate
-                      else None, on_result=on_result)
+        try:
+            summary = run(src, model, sinks, stages=pipe.stages,
+                          annotate=annotator(pipe.config) if annotate else None,
+                          on_result=on_result)
+        finally:
+            pipe.close()
         if summary.error is not None:
             raise summary.error
         if summary.frames == 0:
@@ -389,10 +389,4 @@ def make_runner(model_factory: Callable[[], object], *, annotate: bool = True,
             os.replace(tmp_video, folder / VIDEO)
         os.replace(tmp_jsonl, folder / JSONL)
 
-    def close() -> None:
-        m = state.pop("model", None)
-        if m is not None:
-            m.close()
-
-    runner.close = close  # type: ignore[attr-defined]
     return runner
