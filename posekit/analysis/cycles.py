@@ -315,9 +315,14 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
     h = max(c.hysteresis * (hi_q - lo_q), c.min_swing)
     tps, last = turning_points(z, h)
     if rest_pose is None:
-        if not tps:
+        if len(tps) < 3:        # not one whole cycle yet: the start position is unknown
             return [], None
-        i0, s0 = tps[0]
+        # the start position: the first turning point at the usual level of its side (the
+        # first samples of a track are often a glitch of the pose model)
+        lev = {sg: float(np.median([z[i] for i, s in tps if s == sg])) for sg in (-1, 1)
+               if any(s == sg for _, s in tps)}
+        i0, s0 = next(((i, s) for i, s in tps
+                       if abs(z[i] - lev[s]) <= 0.25 * (hi_q - lo_q)), tps[0])
         if s0 > 0:
             z, axis = -z, -axis
             tps = [(i, -s) for i, s in tps]
@@ -378,8 +383,8 @@ def label_exercise(feats: list[dict], i_start: int, i_turn: int, i_end: int,
     """The named exercise one repetition looks like, by the rules of the named counters.
 
     An exercise fits when its signal (``ExerciseSpec.signal``; one-sided exercises take the
-    side that moves more) is at or beyond the ``active`` threshold at the turning point, has
-    moved by at least ``min_range`` from the start, and the body-position gate
+    side that moves more) reaches the ``active`` threshold during the repetition and spans at
+    least ``min_range``, and the body-position gate
     (``ExerciseSpec.body``) passes over the repetition. Of several fitting exercises, the one
     whose signal moved most beyond its ``min_range`` wins.
 
@@ -396,29 +401,20 @@ def label_exercise(feats: list[dict], i_start: int, i_turn: int, i_end: int,
     if len(seg) < 3:
         return "unknown"
     best, best_score = "unknown", 0.0
-    j = i_turn - i_start
     for name, sp in specs.items():
         sign = 1.0 if sp.active > sp.rest else -1.0
         score = -math.inf
         for side in sp.sides:
             key = sp.signal.replace("{side}", side)
-            vals = np.array([f.get(key, math.nan) for f in seg], np.float64)
-            if not np.isfinite(vals).any():
+            u = sign * np.array([f.get(key, math.nan) for f in seg], np.float64)
+            if np.isfinite(u).sum() < 3:
                 continue
-            u = sign * vals
-            k = min(max(j, 0), len(u) - 1)
-            win = u[max(0, k - 2):k + 3]
-            if not np.isfinite(win).any():
-                continue
-            turn = float(np.nanmax(win))
-            start = float(np.nanmin(u[: max(1, k)])) if np.isfinite(u[:max(1, k)]).any() \
-                else math.nan
-            rng = turn - start
-            if turn >= sign * sp.active and rng >= sp.min_range:
-                score = max(score, rng / sp.min_range)
+            hi, lo = float(np.nanmax(u)), float(np.nanmin(u))
+            if hi >= sign * sp.active and hi - lo >= sp.min_range:
+                score = max(score, (hi - lo) / sp.min_range)
         if score == -math.inf:
             continue
-        if name == "lunge" and not _one_leg_leads(seg, j):
+        if name == "lunge" and not _one_leg_leads(seg, i_turn - i_start):
             continue
         if sp.body is not None:
             vals = np.array([f.get(sp.body.feature, math.nan) for f in seg], np.float64)
