@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import re
 import secrets
 import threading
 import time
@@ -53,7 +52,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -70,6 +68,8 @@ from ..errors import ModelError, PoseKitError, SourceError
 from ..skeletons import SKELETONS
 from ..types import Frame
 from . import jobs as jobs_mod
+from .guard import HostOriginGuard, install_token_redaction
+from .guard import bare_host as _bare_host
 from .jobs import JobManager, JobQueueFull, JobRecord
 from .stream import LatestSlot, Pending, StreamSession, error_message
 from .uploads import (
@@ -380,6 +380,31 @@ def _probe_video(path: Path, max_pixels: int):
         return info
     finally:
         src.close()
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+# The docs page loads only this server's files; Swagger UI's initializer is an inline script.
+_DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+             "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+
+_NO_DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>posekit API</title></head><body><h1>posekit API</h1>
+<p>The interactive docs need Swagger UI's files, packaged in <code>fastapi-offline</code>:
+<code>pip install 'posekit[serve]'</code>. The OpenAPI schema is at
+<a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
+
+
+def _docs_assets() -> Path | None:
+    """The folder of the pinned Swagger UI files (``swagger-ui-bundle.js``, ``swagger-ui.css``)
+    that the ``fastapi-offline`` package ships, or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(list(spec.submodule_search_locations)[0]) / "static"
+    return d if (d / "swagger-ui-bundle.js").is_file() else None
 
 
 def _tail(e: BaseException) -> str:

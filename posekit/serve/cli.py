@@ -65,6 +65,17 @@ def serve(
     queue_size: int = typer.Option(4, "--queue-size", min=1, help="Most video jobs waiting."),
     max_streams: int = typer.Option(4, "--max-streams", min=1,
                                     help="Most live WebSocket streams at once."),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="Another name this server "
+                                          "is reached by (the Host header), e.g. "
+                                          "pose.example.org; repeatable. Loopback names and "
+                                          "the --host address are always allowed."),
+    allow_origin: list[str] = typer.Option([], "--allow-origin", help="Another web origin "
+                                           "(https://app.example) allowed to open the "
+                                           "WebSocket or upload; repeatable."),
+    job_retention_hours: float = typer.Option(24.0, "--job-retention-hours", min=0.0,
+                                              help="Delete finished jobs and their files "
+                                              "this many hours after they finished (0: keep "
+                                              "them until deleted)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the pose API (REST + WebSocket) and a live web page; docs at /docs."""
@@ -91,7 +102,11 @@ def serve(
                              max_image_bytes=int(max_image_mb * 1e6),
                              max_video_bytes=int(max_video_mb * 1e6),
                              max_pixels=int(max_megapixels * 1e6), job_queue_size=queue_size,
-                             max_streams=max_streams)
+                             max_streams=max_streams,
+                             allowed_hosts=allowed_hosts(host, allow_host),
+                             allowed_origins=tuple(allow_origin),
+                             job_retention_s=job_retention_hours * 3600.0
+                             if job_retention_hours > 0 else None)
     except ValueError as e:
         _fail(str(e))
         return
@@ -111,6 +126,28 @@ def serve(
                f"  docs {url}docs  model {model_name}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(),
                 ws_max_size=config.max_image_bytes + 4096, timeout_graceful_shutdown=5)
+
+
+def allowed_hosts(host: str, extra: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The ``Host`` names the server answers to: loopback names, the address it binds to, and
+    ``extra`` (``--allow-host``). Bound to every interface (``0.0.0.0``, ``::``), it also
+    answers to this machine's host name and the addresses that name resolves to."""
+    names = ["localhost", "127.0.0.1", "::1", *extra]
+    if host in ("0.0.0.0", "::", ""):
+        me = socket.gethostname()
+        names += [me, socket.getfqdn()]
+        try:
+            names += [i[4][0] for i in socket.getaddrinfo(me, None)]
+        except OSError:
+            pass
+    else:
+        names.append(host)
+    out: list[str] = []
+    for n in names:
+        n = n.strip().lower()
+        if n and n not in out:
+            out.append(n)
+    return tuple(out)
 
 
 def _has_websocket_library() -> bool:

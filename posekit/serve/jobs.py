@@ -9,7 +9,12 @@ Layout of ``jobs_dir`` (one folder per job, named by its id)::
       <id>/annotated.mp4   results, renamed into place only when the job finished
       <id>/poses.jsonl
 
-A job goes ``queued -> running -> done`` (or ``failed`` / ``cancelled``). ``job.json`` is written
+A job goes ``queued -> running -> done`` (or ``partial`` / ``failed`` / ``cancelled``). A video
+that ends before the frame count its container declares (a cut upload) ends ``partial``: its
+results hold every frame that decoded, ``error`` says ``ended at frame 391 of 795`` and
+``frames_done`` / ``frames_total`` keep both counts. A full disk fails the job with ``no space
+left on device writing annotated.mp4``. Job folders are private (0700, files 0600), and a
+finished job is deleted ``retention_s`` seconds after it finished. ``job.json`` is written
 with a temporary file and ``os.replace``, so a crash leaves the old or the new record, never a
 torn one; the result files appear only complete. When the manager starts it lists every job
 folder: finished jobs are served as before, and jobs that were queued or running when the
@@ -36,8 +41,8 @@ from ..errors import PoseKitError, SourceError
 
 log = logging.getLogger(__name__)
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
-FINAL = ("done", "failed", "cancelled")
+STATES = ("queued", "running", "done", "partial", "failed", "cancelled")
+FINAL = ("done", "partial", "failed", "cancelled")
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 RECORD = "job.json"
 VIDEO = "annotated.mp4"
@@ -47,6 +52,11 @@ INTERRUPTED = "interrupted: the server stopped before the job finished"
 
 class JobQueueFull(PoseKitError):
     """The job queue holds ``queue_size`` waiting jobs already."""
+
+
+class PartialJob(PoseKitError):
+    """Raised by a runner whose results are in place but cover only part of the input (a
+    truncated video): the job ends ``partial`` with this message."""
 
 
 @dataclass
@@ -92,11 +102,15 @@ class JobRecord:
 def write_json_atomic(path: Path, obj) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class _Stop(Exception):
@@ -117,12 +131,18 @@ class JobManager:
         queue_size: most jobs waiting (not counting the running one); :meth:`submit` raises
             :class:`JobQueueFull` beyond it.
         progress_interval_s: how often a running job's ``job.json`` is rewritten (seconds).
+        retention_s: finished jobs are deleted this many seconds after they finished (checked
+            at start and every ``sweep_interval_s``); None keeps them.
+        sweep_interval_s: how often the worker looks for expired jobs while idle (seconds).
     """
 
     def __init__(self, jobs_dir: str | Path, runner: JobRunner, *, queue_size: int = 4,
-                 progress_interval_s: float = 1.0):
+                 progress_interval_s: float = 1.0, retention_s: float | None = None,
+                 sweep_interval_s: float = 60.0):
         self.dir = Path(jobs_dir)
         self.runner = runner
+        self.retention_s = retention_s
+        self.sweep_interval_s = sweep_interval_s
         self.queue_size = max(1, int(queue_size))
         self.progress_interval_s = progress_interval_s
         self._q: queue.Queue = queue.Queue()
@@ -136,9 +156,11 @@ class JobManager:
     # ------------------------------------------------------------------------ life cycle
     def start(self) -> None:
         """Create the folder, recover the jobs found in it and start the worker thread."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.dir, 0o700)
         shutil.rmtree(self.dir / ".incoming", ignore_errors=True)
         self._recover()
+        self.sweep()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._work, name="posekit-jobs", daemon=True)
         self._thread.start()
@@ -186,8 +208,9 @@ class JobManager:
     def new_upload_dir(self) -> tuple[str, Path]:
         """A fresh job id and a private folder to receive its upload into."""
         job_id = uuid.uuid4().hex
+        (self.dir / ".incoming").mkdir(exist_ok=True, mode=0o700)
         d = self.dir / ".incoming" / job_id
-        d.mkdir(parents=True)
+        d.mkdir(mode=0o700)
         return job_id, d
 
     def discard_upload(self, folder: Path) -> None:
@@ -243,6 +266,21 @@ class JobManager:
             shutil.rmtree(self.dir / job_id, ignore_errors=True)
         return True
 
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Delete the finished jobs older than ``retention_s`` (by ``finished_s``); returns
+        their ids."""
+        if self.retention_s is None:
+            return []
+        now = time.time() if now is None else now
+        with self._lock:
+            old = [r.id for r in self._jobs.values() if r.state in FINAL
+                   and r.finished_s is not None and now - r.finished_s > self.retention_s]
+        gone = [i for i in old if self.delete(i)]
+        if gone:
+            log.info("deleted %d finished job(s) older than %.0f s", len(gone),
+                     self.retention_s)
+        return gone
+
     # ---------------------------------------------------------------------------- worker
     def _save(self, rec: JobRecord) -> None:
         d = self.dir / rec.id
@@ -260,7 +298,11 @@ class JobManager:
 
     def _work(self) -> None:
         while True:
-            job_id = self._q.get()
+            try:
+                job_id = self._q.get(timeout=self.sweep_interval_s)
+            except queue.Empty:
+                self._sweep_quietly()
+                continue
             if job_id is None or self._stopping.is_set():
                 return
             with self._lock:
@@ -281,6 +323,13 @@ class JobManager:
                     deleted = job_id not in self._jobs
                 if deleted:
                     shutil.rmtree(self.dir / job_id, ignore_errors=True)
+            self._sweep_quietly()
+
+    def _sweep_quietly(self) -> None:
+        try:
+            self.sweep()
+        except Exception:  # noqa: BLE001 - never stop the worker over housekeeping
+            log.exception("sweeping expired jobs failed")
 
     def _run_one(self, rec: JobRecord, ev: threading.Event) -> None:
         folder = self.dir / rec.id
@@ -303,6 +352,10 @@ class JobManager:
         except _Stop:
             if self._stopping.is_set() and rec.id in self._jobs:
                 self._finish(rec, "failed", INTERRUPTED)
+            return
+        except PartialJob as e:
+            log.info("job %s partial: %s", rec.id, e)
+            self._finish(rec, "partial", str(e))
             return
         except PoseKitError as e:
             log.info("job %s failed: %s", rec.id, e)

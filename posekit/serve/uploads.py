@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +21,8 @@ import anyio
 import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
+
+from ..io.sources import image_size_wh, sniff_image  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ async def save_video_body(request, limit: int, folder: Path) -> tuple[Path, str]
     else:
         name = unquote(request.headers.get("x-filename", ""))[:200]
         path = folder / f"input{_video_ext(name, ct)}"
-        async with await anyio.open_file(path, "wb") as f:
+        async with await anyio.open_file(path, "wb", opener=private_opener) as f:
             async for chunk in limited_stream(request, limit, "video"):
                 await f.write(chunk)
     if path.stat().st_size == 0:
@@ -174,9 +175,14 @@ async def save_video_body(request, limit: int, folder: Path) -> tuple[Path, str]
     return path, os.path.basename(name)[:200]
 
 
+def private_opener(path, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a new file is created with mode 0600."""
+    return os.open(path, flags, 0o600)
+
+
 def _copy_file(src: BinaryIO, path: Path) -> None:
     src.seek(0)
-    with open(path, "wb") as f:
+    with open(path, "wb", opener=private_opener) as f:
         shutil.copyfileobj(src, f, 1 << 20)
 
 
@@ -188,75 +194,6 @@ def _video_ext(name: str, ct: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- images
-def sniff_image(data: bytes) -> str | None:
-    """The image format from its magic bytes: ``"jpeg"``, ``"png"``, ``"webp"``, another
-    recognised but unsupported name (``"gif"``, ``"bmp"``, ``"tiff"``), or None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data[:2] == b"BM":
-        return "bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def image_size_wh(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """(width, height) in pixels read from the header of a JPEG (first SOFn segment, ITU T.81
-    B.2.2), PNG (IHDR, PNG spec 11.2.2) or WebP (VP8/VP8L/VP8X chunk, RFC 9649) without
-    decoding the pixels; None when the header is truncated or malformed."""
-    try:
-        if fmt == "png":
-            if data[12:16] != b"IHDR":
-                return None
-            return struct.unpack(">II", data[16:24])
-        if fmt == "webp":
-            chunk = data[12:16]
-            if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-            if chunk == b"VP8L" and data[20] == 0x2F:
-                b = int.from_bytes(data[21:25], "little")
-                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
-            if chunk == b"VP8X":
-                return (int.from_bytes(data[24:27], "little") + 1,
-                        int.from_bytes(data[27:30], "little") + 1)
-            return None
-        if fmt == "jpeg":
-            i = 2
-            n = len(data)
-            while i + 4 <= n:
-                if data[i] != 0xFF:
-                    return None
-                while i < n and data[i] == 0xFF:    # fill bytes
-                    i += 1
-                if i >= n:
-                    return None
-                m = data[i]
-                i += 1
-                if m in (0xD8, 0x01) or 0xD0 <= m <= 0xD7:   # no length
-                    continue
-                if m == 0xD9:
-                    return None
-                seg = struct.unpack(">H", data[i:i + 2])[0]
-                if m in _SOF:
-                    h, w = struct.unpack(">HH", data[i + 3:i + 7])
-                    return w, h
-                i += seg
-            return None
-    except (struct.error, IndexError):
-        return None
-    return None
-
-
 def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
     """Decode a JPEG, PNG or WebP image to (H, W, 3) uint8 BGR (EXIF orientation applied).
 

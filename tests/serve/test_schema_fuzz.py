@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 # schemathesis' pytest fixture loader does not work with pytest 9 (it reads a private node
 # attribute), so the schema is built at import with its own temporary jobs folder.
 _JOBS = Path(tempfile.mkdtemp(prefix="posekit-fuzz-"))
-app = create_app(ServeConfig(model="fake", jobs_dir=_JOBS / "jobs", job_queue_size=1000))
+app = create_app(ServeConfig(model="fake", jobs_dir=_JOBS / "jobs", job_queue_size=1000,
+                             allowed_hosts=("testserver", "localhost")))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
