@@ -59,8 +59,8 @@ class HandsConfig:
             that hand (``AssociationNormRectCalculator`` ``min_similarity_threshold``: 0.5).
         mirrored: the input is a mirrored (selfie) image: handedness as MediaPipe reports it.
         num_threads: CPU threads per network.
-        runtime: the landmark network's runtime, ``"auto"`` (OpenVINO where installed),
-            ``"openvino"`` or ``"litert"``; the palm detector runs on LiteRT.
+        runtime: the networks' runtime, ``"auto"`` (OpenVINO where installed),
+            ``"openvino"`` or ``"litert"``.
     """
 
     max_hands: int = 4
@@ -168,7 +168,8 @@ class Hands:
     def __init__(self, config: HandsConfig | None = None, **settings):
         self.config = make_config(HandsConfig, config, settings, self.name)
         self.runtime = resolve_runtime(self.config.runtime)
-        self._palm = ops.load_net(PALM_FILE, "litert", self.config.num_threads)
+        self._palm = ops.load_net(PALM_FILE, self.runtime, self.config.num_threads,
+                                  (ops.PALM.boxes_out, ops.PALM.scores_out))
         self._lmk = HandLandmarks(self.runtime, self.config.num_threads)
         self.last_timings: dict[str, float] = {}
         self.reset()

@@ -157,9 +157,17 @@ def run_detector(net, spec: DetectorSpec, image: np.ndarray, roi: np.ndarray,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One detector pass on a square ROI (4,) of the frame (the letterboxed frame:
     :func:`blazepose_ops.letterbox_roi`). Returns scores (M,), boxes (M, 4) xyxy and keypoints
-    (M, K, 2) in frame pixels, best first. ``net`` has LiteRT's ``run`` / ``get``."""
-    x, m = detector_input(image, roi, spec)
-    net.run(x)
+    (M, K, 2) in frame pixels, best first. ``net`` has LiteRT's ``run`` / ``get``; a net taking
+    uint8 BGR (``net.bgr_uint8``: OpenVINO, which scales to [0, 1] itself) gets the zero-border
+    crop as it is (for detectors whose input is in [0, 1])."""
+    if getattr(net, "bgr_uint8", False):
+        if spec.signed_input:
+            raise ValueError("a uint8 BGR network cannot take a [-1, 1] detector input")
+        m = ops.roi_matrix(roi, spec.size)[0]
+        net.run(ops.crop(image, m, spec.size, cv2.BORDER_CONSTANT)[None])
+    else:
+        x, m = detector_input(image, roi, spec)
+        net.run(x)
     s, b, k = decode_ssd(spec, net.get(spec.boxes_out)[0], net.get(spec.scores_out)[0],
                          spec.min_score if min_score is None else min_score)
     n = spec.size
