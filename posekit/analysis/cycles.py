@@ -108,7 +108,7 @@ class CycleConfig:
     max_missing: float = 0.4
     hysteresis: float = 0.3
     min_swing: float = 0.3
-    plateau: float = 0.15
+    plateau: float = 0.1
     min_return: float = 0.6
     min_duration_s: float = 0.3
     max_duration_s: float = 10.0
