@@ -213,7 +213,6 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         jsonl = cfg.outputs.json
         result["outputs"].update({k: str(p.relative_to(out.parent))
                                   for k, p in cfg.outputs.paths().items()})
-        out.mkdir(parents=True, exist_ok=True)
         summary = process(source, cfg, on_start=on_start, on_result=on_result,
                           model_factory=cache.factory)
         result["frames"] = summary.frames
