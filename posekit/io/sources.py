@@ -149,15 +149,15 @@ def image_file_size_wh(path: str | Path) -> tuple[int, int] | None:
             return None
 
 
-def check_pixels(size_wh: tuple[int, int] | None, max_pixels: int | None, what: str) -> None:
-    """Raise :class:`PixelLimitError` when ``size_wh`` is over ``max_pixels`` (None: no
-    limit)."""
+def check_pixels(size_wh: tuple[int, int] | None, max_pixels: int | None, name: str) -> None:
+    """Raise :class:`PixelLimitError` ``name: 30000x30000 = 900000000 pixels, over the limit of
+    100000000`` when ``size_wh`` is over ``max_pixels`` (None: no limit)."""
     if size_wh is None or max_pixels is None:
         return
     w, h = size_wh
     if w * h > max_pixels:
-        raise PixelLimitError(f"{what} is {w}x{h} = {w * h} pixels, over the limit of "
-                              f"{max_pixels} (max_pixels)")
+        raise PixelLimitError(f"{name}: {w}x{h} = {w * h} pixels, over the limit of "
+                              f"{max_pixels}")
 
 
 @dataclass
@@ -225,7 +225,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         raise SourceError(f"no such file: {p}")
     try:
         size = image_file_size_wh(p)
-        check_pixels(size, max_pixels, f"image {p.name}")
+        check_pixels(size, max_pixels, p.name)
         data = np.fromfile(str(p), np.uint8)
     except OSError as e:
         raise SourceError(f"cannot read {p}: {e.strerror or e}") from None
@@ -235,7 +235,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = MAX_IMAGE_PIXELS) -
         img = None
     if img is None:
         raise SourceError(f"not a readable image: {p}")
-    check_pixels((img.shape[1], img.shape[0]), max_pixels, f"image {p.name}")
+    check_pixels((img.shape[1], img.shape[0]), max_pixels, p.name)
     return img
 
 
@@ -372,7 +372,7 @@ class PyAVSource(Source):
         self.info = SourceInfo("stream" if live else "video", name, fps, frames, size, paths)
         self._exact = bool(vs.frames)
         try:
-            check_pixels(size, max_pixels, f"video frames of {Path(spec).name}")
+            check_pixels(size, max_pixels, f"{Path(spec).name} (video frames)")
         except PixelLimitError:
             self.close()
             raise

@@ -58,7 +58,7 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
     if (tab.id === "tab-video") refreshJobs();
   });
 }
-if (token) $("docs-link").href = withToken("/docs").toString();
+// The API docs page never gets the token: its Authorize button asks for it.
 
 // ------------------------------------------------------------------------------- live
 const camera = $("camera");
@@ -358,6 +358,9 @@ function watchJob(id) {
     if (job.state === "done") {
       setStatus(jobStatus, `Done: ${job.frames_done} frames at ${job.fps.toFixed(1)} frames/s.`);
       showResult(job);
+    } else if (job.state === "partial") {
+      setStatus(jobStatus, `Partial: ${job.frames_done}${total} frames (${job.error || ""}).`, true);
+      showResult(job);
     } else {
       setStatus(jobStatus, `${job.state}: ${job.error || ""}`, true);
     }
@@ -383,7 +386,7 @@ async function refreshJobs() {
       `${job.frames_done}${job.frames_total ? " / " + job.frames_total : ""}`, job.fps.toFixed(1)];
     for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.append(td); }
     const act = document.createElement("td");
-    if (job.state === "done") {
+    if (job.state === "done" || job.state === "partial") {
       const a = document.createElement("a");
       a.href = "#"; a.textContent = "play";
       a.addEventListener("click", (e) => { e.preventDefault(); showResult(job); });
