@@ -48,7 +48,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Poses
 from .angles import ANGLE_NAMES, AngleSeries, track_ids_of
 from .cycles import CycleConfig, RepFinder
-from .falls import FallConfig, FallDetector
+from .falls import FallConfig, FallMonitor
 from .features import frame_features
 from .gestures import GestureConfig, GestureDetector
 from .posture import PostureConfig, PostureMonitor, posture_angles
@@ -122,7 +122,7 @@ class _Track:
     last_s: float
     counters: dict = field(default_factory=dict)
     cycles: RepFinder | None = None
-    fall: FallDetector | None = None
+    fall: FallMonitor | None = None
     gesture: GestureDetector | None = None
     posture: PostureMonitor | None = None
     series: AngleSeries | None = None
@@ -210,7 +210,7 @@ class Analyzer:
         if tr is None:
             tr = _Track(tid, t, t)
             tr.counters = {n: ExerciseCounter(self._specs[n]) for n in self.exercises}
-            tr.fall = FallDetector(self.fall_config) if self.do_falls else None
+            tr.fall = FallMonitor(self.fall_config) if self.do_falls else None
             tr.cycles = RepFinder(self.cycle_config, self._specs) if self.do_reps else None
             tr.gesture = GestureDetector(self.gesture_config) if self.do_gestures else None
             tr.posture = PostureMonitor(self.posture_config) if self.do_posture else None

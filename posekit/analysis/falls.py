@@ -420,3 +420,111 @@ class FallDetector:
         elif s.t - self._up_since >= self.c.recover_s:
             self.fallen = False
             self._up_since = None
+
+
+def feet_frame(feats: dict) -> dict | None:
+    """``feats`` re-expressed with the feet as the origin of the vertical axis: hip height
+    ``hip_y_px - ankle_y_px`` (pixels, y down: negative while standing) and ``ankle_y_px`` 0;
+    the rest unchanged. A camera that pans, tilts or follows the person moves the hips and
+    the feet together in the image, so a fall seen in this frame does not depend on the
+    camera's motion (the floor under the feet is the reference a fixed camera gives for
+    free). None where the ankles are not visible."""
+    a, y = feats.get("ankle_y_px", math.nan), feats.get("hip_y_px", math.nan)
+    if not (math.isfinite(a) and math.isfinite(y)):
+        return None
+    f = dict(feats)
+    f["hip_y_px"], f["ankle_y_px"] = y - a, 0.0
+    return f
+
+
+class FallMonitor:
+    """Falls of one track seen in two frames: the image (:class:`FallDetector` on the hip's
+    image position, the floor being where a fixed camera sees it) and the feet
+    (:func:`feet_frame`: the hip's height above the ankles, which a moving, hand-held or
+    following camera leaves unchanged). Same interface as :class:`FallDetector`.
+
+    - A fall found in the feet frame is reported at once.
+    - A fall found only in the image frame is held while the feet-frame detector judges the
+      same moment, and dropped when it finds that the hips came back up above the feet (a
+      squat or a bend filmed by a moving camera, which moves the hips in the image as a fall
+      does); where the ankles are hidden the feet frame cannot judge and the image decides.
+    - One fall gives one event (an event whose onset is within ``dedupe_s`` seconds of a
+      reported one is dropped); events carry ``frame`` (``"image"`` or ``"feet"``).
+    """
+
+    def __init__(self, config: FallConfig | None = None, dedupe_s: float = 3.0):
+        self.c = config or FallConfig()
+        self.image = FallDetector(self.c)
+        self.feet = FallDetector(self.c)
+        self.dedupe_s = dedupe_s
+        self.events: list[dict] = []
+        self.vetoed: list[dict] = []
+        self._held: list[dict] = []
+
+    @property
+    def fallen(self) -> bool:
+        return self.image.fallen or self.feet.fallen
+
+    @property
+    def pending(self) -> bool:
+        return self.image.pending or self.feet.pending or bool(self._held)
+
+    @property
+    def rejected(self) -> list[dict]:
+        return self.image.rejected + self.feet.rejected
+
+    def update(self, time_s: float, feats: dict) -> list[dict]:
+        """One sample (see :meth:`FallDetector.update`)."""
+        ff = feet_frame(feats)
+        return self._merge(self.image.update(time_s, feats),
+                           self.feet.update(time_s, ff) if ff is not None
+                           else self.feet.missing(time_s))
+
+    def missing(self, time_s: float) -> list[dict]:
+        return self._merge(self.image.missing(time_s), self.feet.missing(time_s))
+
+    def finish(self) -> list[dict]:
+        feet = self.feet.finish()
+        return self._merge(self.image.finish(), feet)
+
+    def handover_distance(self, other: FallMonitor) -> float:
+        return min(self.image.handover_distance(other.image),
+                   self.feet.handover_distance(other.feet))
+
+    def adopt(self, other: FallMonitor) -> None:
+        """Continue ``other``'s pending falls (see :meth:`FallDetector.adopt`); the two
+        tracks then share their reported events, so one fall is not reported on both."""
+        self.image.adopt(other.image)
+        self.feet.adopt(other.feet)
+        self._held += other._held
+        other._held = []
+        self.events += [e for e in other.events if e not in self.events]
+        other.events = self.events
+
+    def _merge(self, image: list[dict], feet: list[dict]) -> list[dict]:
+        out = [e for e in (self._emit(e, "feet") for e in feet) if e]
+        self._held += image
+        keep = []
+        for e in self._held:
+            if self.feet.pending:
+                keep.append(e)          # the feet frame is judging: wait for its verdict
+                continue
+            back_up = [r for r in self.feet.rejected if r["reason"].startswith("got back up")
+                       and e["onset_s"] - 1.0 <= r["trigger_s"] <= e["ground_s"] + self.dedupe_s]
+            if back_up:
+                log.debug("image-frame fall at %.2f s dropped: the hips came back up above "
+                          "the feet", e["onset_s"])
+                self.vetoed.append(e)
+                continue
+            ev = self._emit(e, "image")
+            if ev:
+                out.append(ev)
+        self._held = keep
+        return out
+
+    def _emit(self, e: dict, frame: str) -> dict | None:
+        if any(abs(e["onset_s"] - p["onset_s"]) <= self.dedupe_s for p in self.events):
+            return None
+        e = {**e, "frame": frame}
+        self.events.append(e)
+        return e
