@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, PoseKitError
-from ..io.sinks import Sink, _open_text, check_output_path
+from ..io.sinks import LineFile, Sink, check_output_path
 from ..track.outline import body_boxes
 from ..types import Frame, Poses
 
@@ -83,8 +83,11 @@ def write_mot(path: str | Path, rows: np.ndarray) -> Path:
         OutputError: the path cannot be written.
     """
     p = check_output_path(path)
-    with _open_text(p) as f:
-        f.write(format_mot_rows(rows))
+    f = LineFile(p)
+    try:
+        f.append(format_mot_rows(rows))
+    finally:
+        f.close()
     return p
 
 
@@ -147,7 +150,7 @@ class MotSink(Sink):
                  box_fn: Callable[[Poses], np.ndarray] = pose_boxes_for_mot):
         self.path = check_output_path(path, inputs)
         self._box_fn = box_fn
-        self._f = _open_text(self.path)
+        self._f = LineFile(self.path)
         self.rows_written = 0
 
     def write(self, frame: Frame, poses: Poses, image=None) -> None:
@@ -155,9 +158,8 @@ class MotSink(Sink):
             return
         rows = mot_rows(frame.index + 1, poses, self._box_fn(poses))
         if len(rows):
-            self._f.write(format_mot_rows(rows))
+            self._f.append(format_mot_rows(rows))   # a whole frame per write
             self.rows_written += len(rows)
-        self._f.flush()
 
     def close(self) -> None:
         if not self._f.closed:

@@ -31,14 +31,18 @@ from .metrics import coco_ap, default_pck
 
 log = logging.getLogger(__name__)
 
-#: Settings each model runs with in evaluation unless the spec overrides them: image mode, room
-#: for crowds, and a low person threshold (AP rewards low-confidence detections ranked last).
-EVAL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "blazepose-mediapipe": {"mode": "image", "max_people": 20, "min_score": 0.3},
-    "blazepose": {"mode": "image", "max_people": 20, "min_score": 0.3},
-    "yolo": {"max_people": 20, "min_score": 0.05},
-    "hybrid": {"max_people": 20, "min_score": 0.05, "min_presence": 0.1},
-}
+def eval_config(spec: ModelSpec):
+    """The :class:`posekit.config.PipelineConfig` a model is evaluated with: the one that
+    ``posekit run FOLDER --coco results.json`` resolves to for image folders (image mode, every
+    scored person: AP ranks low-confidence detections last), with the spec's settings on top.
+    """
+    from ..config import ModelConfig, OutputConfig, PipelineConfig
+
+    own = dict(spec.config)
+    model = ModelConfig(name=spec.name, max_people=own.pop("max_people", None),
+                        min_score=own.pop("min_score", None), settings=own)
+    return PipelineConfig(model=model, outputs=OutputConfig(coco="results.json")
+                          ).resolve("images")
 
 _EXTRA_REGISTRY = {"yolo": "posekit.models.yolo:YoloPose",
                    "hybrid": "posekit.models.hybrid:HybridPose"}
@@ -93,8 +97,11 @@ class ModelSpec:
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.config)
 
     def settings(self) -> dict[str, Any]:
-        """Evaluation defaults for the name, overridden by the spec's own settings."""
-        return {**EVAL_DEFAULTS.get(self.name, {"mode": "image"}), **dict(self.config)}
+        """The model's settings in evaluation (:func:`eval_config`): those of ``posekit run
+        FOLDER --coco``, overridden by the spec's own."""
+        m = eval_config(self).model
+        return {"mode": "image", "max_people": m.max_people, "min_score": m.min_score,
+                **m.settings}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,9 +225,10 @@ def predict(spec: str | ModelSpec, dataset: Dataset, *, cache: bool = True,
             progress: Callable[[int, int], None] | None = None) -> Predictions:
     """Run one model on every image of ``dataset`` (image mode), or read the cached run.
 
-    The model is built with :func:`posekit.models.load_model` from ``spec`` (see
-    :data:`EVAL_DEFAULTS`) unless ``model`` is given. One untimed warm-up call on the first
-    image precedes the timed calls. ``progress(done, total)`` is called after each image.
+    The model is built by :func:`posekit.pipeline.build` from :func:`eval_config` (as
+    ``posekit run FOLDER --coco`` builds it) unless ``model`` is given. One untimed warm-up
+    call on the first image precedes the timed calls. ``progress(done, total)`` is called
+    after each image.
 
     Raises:
         ModelError, MissingExtraError: the model cannot be built or fails.
@@ -234,10 +242,10 @@ def predict(spec: str | ModelSpec, dataset: Dataset, *, cache: bool = True,
             return got
     own = model is None
     if own:
-        from ..models import load_model
+        from ..pipeline import build
 
         _ensure_registered()
-        model = load_model(spec.name, **spec.settings())
+        model = build(eval_config(spec), "images").model
     try:
         poses, times = [], []
         for i, im in enumerate(dataset.images):
@@ -388,7 +396,7 @@ def run_eval(datasets: Sequence[str | Dataset], models: Sequence[str | ModelSpec
 
 
 __all__ = [
-    "EVAL_DEFAULTS",
+    "eval_config",
     "ModelSpec",
     "Predictions",
     "Report",

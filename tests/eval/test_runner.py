@@ -66,7 +66,9 @@ def test_model_spec_parsing():
     s = ModelSpec.parse("yolo:imgsz=960,weights=/x/y.pt,half=true")
     assert s.name == "yolo"
     assert dict(s.config) == {"imgsz": 960, "weights": "/x/y.pt", "half": True}
-    assert s.settings()["imgsz"] == 960 and s.settings()["max_people"] == 20
+    # the defaults of `posekit run FOLDER --coco`: every scored person, image mode
+    assert s.settings()["imgsz"] == 960 and s.settings()["max_people"] == 100
+    assert s.settings()["min_score"] == 0.05 and s.settings()["mode"] == "image"
 
 
 def test_predictions_are_cached(env):
