@@ -169,7 +169,7 @@ class Hands:
         self.config = make_config(HandsConfig, config, settings, self.name)
         self.runtime = resolve_runtime(self.config.runtime)
         self._palm = ops.load_net(PALM_FILE, self.runtime, self.config.num_threads,
-                                  (ops.PALM.boxes_out, ops.PALM.scores_out))
+                                  (ops.PALM.boxes_out, ops.PALM.scores_out), batch=False)
         self._lmk = HandLandmarks(self.runtime, self.config.num_threads)
         self.last_timings: dict[str, float] = {}
         self.reset()

@@ -149,7 +149,7 @@ class Holistic:
         self._recrop = self._hand = self._face_det = self._face = None
         if cfg.hands:
             self._recrop = ops.load_net(RECROP_FILE, self.runtime, cfg.num_threads,
-                                        RECROP_OUTPUTS)
+                                        RECROP_OUTPUTS, batch=False)
             self._hand = HandLandmarks(self.runtime, cfg.num_threads)
         if cfg.face:
             self._face_det = FaceDetector("short", cfg.num_threads, 0.5)
@@ -249,6 +249,26 @@ class Holistic:
         t0 = time.perf_counter()
         body = self._body(frame)
         t["body"] = time.perf_counter() - t0
+        return self._parts(image, body, t)
+
+    def parts(self, frame: Frame | np.ndarray, body: Poses) -> Poses:
+        """Hands and face for persons whose body comes from elsewhere: ``body`` is
+        :class:`Poses` of ``BLAZEPOSE_33`` in pixels of ``frame`` (visibility as scores).
+        Returns what :meth:`__call__` returns for those persons (video mode keeps the parts'
+        ROIs for the next call as ``__call__`` does).
+
+        Raises:
+            ModelError: ``body`` is not of skeleton ``BLAZEPOSE_33``.
+        """
+        if self._closed:
+            raise ModelError("this Holistic model is closed")
+        if body.skeleton != BLAZEPOSE_33:
+            raise ModelError(f"holistic parts need BlazePose-33 bodies, got "
+                             f"{body.skeleton.name}")
+        return self._parts(as_frame(frame).image, body, {})
+
+    def _parts(self, image: np.ndarray, body: Poses, t: dict) -> Poses:
+        cfg = self.config
         n = len(body)
         k = len(HOLISTIC_543)
         kp = np.full((n, k, 2), np.nan, np.float32)

@@ -463,13 +463,22 @@ def mediapipe_file(rel: str):
     return p
 
 
-def load_net(rel: str, runtime: str, num_threads: int, outputs: tuple[str, ...] | None = None):
+def load_net(rel: str, runtime: str, num_threads: int, outputs: tuple[str, ...] | None = None,
+             *, batch: bool = True):
     """A network of the mediapipe wheel on LiteRT (``runtime="litert"``: one crop per call) or
-    OpenVINO (float32, batches of up to 4 uint8 BGR crops, only ``outputs`` kept): the
-    runtimes of :mod:`posekit.models.blazepose` (``_Net`` / ``_OvNet``)."""
+    OpenVINO (float32, uint8 BGR crops, only ``outputs`` kept; batches of up to 4 crops where
+    ``batch``): the runtimes of :mod:`posekit.models.blazepose` (``_Net`` / ``_OvNet``).
+
+    ``batch=False`` for networks whose graph fixes the batch size inside (reshapes to batch 1):
+    the palm detector and the hand re-crop network give wrong outputs for every crop but the
+    first when OpenVINO reshapes them to a larger batch (measured: tens of pixels off), while the
+    hand and face landmark networks batch exactly (within 1e-3 px of LiteRT)."""
     from .blazepose import _Net, _OvNet
 
     path = mediapipe_file(rel)
     if runtime == "openvino":
-        return _OvNet(path, num_threads, outputs)
+        net = _OvNet(path, num_threads, outputs)
+        if not batch:
+            net.max_batch = 1
+        return net
     return _Net(path, num_threads)

@@ -156,3 +156,20 @@ def test_bad_settings_raise():
         load_model("hands", max_hand=3)
     with pytest.raises(ModelError, match="max_hands"):
         load_model("hands", max_hands=0)
+
+
+def test_batched_landmarks_equal_one_at_a_time():
+    # OpenVINO runs the hand landmark network on batches of crops; each crop's landmarks must
+    # be those of the crop alone (the palm detector and the hand re-crop network fix their batch
+    # size inside and run one crop at a time)
+    pytest.importorskip("openvino")
+    from posekit.models.hands import HandLandmarks
+
+    img = read(HAND_IMAGES[1])
+    rois = np.array([[128, 128, 220, 0.0], [120, 140, 200, 0.4], [140, 120, 240, -0.3]])
+    net = HandLandmarks("openvino", 2)
+    together = net(img, rois)
+    for i in range(len(rois)):
+        alone = net(img, rois[i:i + 1])
+        assert np.abs(alone["xy"][0] - together["xy"][i]).max() < 0.01
+        assert abs(alone["flag"][0] - together["flag"][i]) < 1e-4
