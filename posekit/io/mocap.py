@@ -36,7 +36,7 @@ Formats:
   BVH has no field for units: they are stated here and in ``docs/mocap.md``. Frames of the
   span where the track was not seen are interpolated (SLERP), since BVH has no gaps.
 - **TRC** (:class:`TrcSink`): OpenSim's tab-separated marker file, millimetres (``Units mm`` in
-  the header), ``DataRate`` the source fps; the markers of :data:`MARKERS`; a frame where the
+  the header), ``DataRate`` the source fps; the markers of :data:`MARKER_SETS`; a frame where the
   track was not seen (or a landmark scored below ``min_visibility``) leaves blank cells, which
   OpenSim 4 reads as NaN (opensim-core pull request 2187).
 - **C3D** (:class:`C3dSink`), written with ``ezc3d`` (see ``docs/mocap.md`` for why ezc3d
@@ -71,28 +71,33 @@ log = logging.getLogger(__name__)
 #: camera in landscape lies between about 55 and 75).
 DEFAULT_HFOV_DEG = 60.0
 
-#: TRC/C3D markers: name -> the BlazePose landmarks whose mean it is. Names follow Pose2Sim's
-#: HALPE_26 marker set (``Markers_Halpe26.xml`` of its OpenSim model) where a BlazePose
-#: landmark matches (``Hip`` = hip midpoint, ``Neck`` = shoulder midpoint, ``LBigToe`` =
-#: ``left_foot_index``, the tip of the foot); the other BlazePose landmarks keep their meaning
-#: in the same style (``LEyeInner``, ``LMouth``, ``LPinky``, ``LIndex``, ``LThumb``...).
-MARKERS: dict[str, tuple[str, ...]] = {
-    "Hip": ("left_hip", "right_hip"), "Neck": ("left_shoulder", "right_shoulder"),
-    "Nose": ("nose",),
+#: TRC/C3D marker sets: set name -> {marker name: the BlazePose landmarks whose mean it is}.
+#:
+#: - ``"blazepose"`` (default): the 33 BlazePose landmark names, as in Pose2Sim's
+#:   ``Markers_Blazepose.xml`` (its OpenSim set-up for BlazePose: ``Model_Pose2Sim_simple.osim``
+#:   or its other models with ``Scaling_Setup_Pose2Sim_Blazepose.xml`` and
+#:   ``IK_Setup_Pose2Sim_Blazepose.xml``), plus ``mid_hip`` and ``mid_shoulder``.
+#: - ``"halpe26"``: Pose2Sim's HALPE_26 names where a BlazePose landmark matches
+#:   (``Markers_Halpe26.xml``): ``Hip`` (hip midpoint), ``Neck`` (shoulder midpoint), ``Nose``,
+#:   ``LEye``, ``LEar``, ``LShoulder``, ``LElbow``, ``LWrist``, ``LHip``, ``LKnee``, ``LAnkle``,
+#:   ``LHeel``, ``LBigToe`` (``left_foot_index``, the tip of the foot) and the right side;
+#:   HALPE's ``Head`` (top of the head) and ``LSmallToe``/``RSmallToe`` have no BlazePose
+#:   counterpart and are absent (OpenSim's IK skips markers a file lacks).
+MARKER_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "blazepose": {**{n: (n,) for n in BLAZEPOSE_33.keypoints},
+                  "mid_hip": ("left_hip", "right_hip"),
+                  "mid_shoulder": ("left_shoulder", "right_shoulder")},
+    "halpe26": {"Hip": ("left_hip", "right_hip"), "Neck": ("left_shoulder", "right_shoulder"),
+                "Nose": ("nose",),
+                **{f"{S}{part}": (f"{s}_{lm}",) for s, S in (("left", "L"), ("right", "R"))
+                   for part, lm in (("Eye", "eye"), ("Ear", "ear"), ("Shoulder", "shoulder"),
+                                    ("Elbow", "elbow"), ("Wrist", "wrist"), ("Hip", "hip"),
+                                    ("Knee", "knee"), ("Ankle", "ankle"), ("Heel", "heel"),
+                                    ("BigToe", "foot_index"))}},
 }
-for _s, _S in (("left", "L"), ("right", "R")):
-    MARKERS.update({
-        f"{_S}Hip": (f"{_s}_hip",), f"{_S}Knee": (f"{_s}_knee",),
-        f"{_S}Ankle": (f"{_s}_ankle",), f"{_S}Heel": (f"{_s}_heel",),
-        f"{_S}BigToe": (f"{_s}_foot_index",), f"{_S}Shoulder": (f"{_s}_shoulder",),
-        f"{_S}Elbow": (f"{_s}_elbow",), f"{_S}Wrist": (f"{_s}_wrist",),
-        f"{_S}Eye": (f"{_s}_eye",), f"{_S}Ear": (f"{_s}_ear",),
-        f"{_S}EyeInner": (f"{_s}_eye_inner",), f"{_S}EyeOuter": (f"{_s}_eye_outer",),
-        f"{_S}Mouth": (f"mouth_{_s}",), f"{_S}Pinky": (f"{_s}_pinky",),
-        f"{_S}Index": (f"{_s}_index",), f"{_S}Thumb": (f"{_s}_thumb",),
-    })
+#: The default marker set (``"blazepose"``) and its names in file order.
+MARKERS = MARKER_SETS["blazepose"]
 MARKER_NAMES: tuple[str, ...] = tuple(MARKERS)
-_MARKER_IDX = [[BLAZEPOSE_33.index(n) for n in v] for v in MARKERS.values()]
 
 
 @dataclass
@@ -245,17 +250,18 @@ class MocapSink(Sink):
         m.root = root
         return m
 
-    def markers(self, td: TrackData, m: kin.SkeletonMotion, min_visibility: float = 0.0
-                ) -> np.ndarray:
-        """(T, M, 3) marker positions (:data:`MARKERS`), metres, body frame, over the motion's
-        span: the landmarks relative to the hip midpoint plus the root; NaN where the track
-        was not seen or a landmark scored below ``min_visibility``."""
+    def markers(self, td: TrackData, m: kin.SkeletonMotion, min_visibility: float = 0.0,
+                marker_set: str = "blazepose") -> np.ndarray:
+        """(T, M, 3) marker positions (``MARKER_SETS[marker_set]``), metres, body frame, over
+        the motion's span: the landmarks relative to the hip midpoint plus the root; NaN where
+        the track was not seen or a landmark scored below ``min_visibility``."""
+        idx = [[BLAZEPOSE_33.index(n) for n in v] for v in MARKER_SETS[marker_set].values()]
         w = kin.to_body(td.world)                                    # (n, 33, 3)
         mid = 0.5 * (w[:, BLAZEPOSE_33.index("left_hip")] + w[:, BLAZEPOSE_33.index("right_hip")])
-        mk = np.stack([w[:, ix].mean(1) for ix in _MARKER_IDX], 1) - mid[:, None]
-        vis = np.stack([td.scores[:, ix].min(1) for ix in _MARKER_IDX], 1)
+        mk = np.stack([w[:, ix].mean(1) for ix in idx], 1) - mid[:, None]
+        vis = np.stack([td.scores[:, ix].min(1) for ix in idx], 1)
         mk[vis < min_visibility] = np.nan
-        out = np.full((len(m), len(MARKERS), 3), np.nan)
+        out = np.full((len(m), len(idx), 3), np.nan)
         rows = td.frames - m.frames[0]
         out[rows] = mk + m.root[rows, None, :]
         return out
@@ -355,22 +361,37 @@ def bvh_text(m: kin.SkeletonMotion, frame_time_s: float, scale: float = 1.0) -> 
     return "\n".join(lines) + "\n"
 
 
-class TrcSink(MocapSink):
-    """TRC marker file of each track, millimetres (see the module doc).
+class _MarkerSink(MocapSink):
+    """Base of the marker-file sinks.
 
     Args:
+        marker_set: a key of :data:`MARKER_SETS`.
         min_visibility: landmarks scored below this are left blank (0 keeps every estimate;
             BlazePose also estimates hidden landmarks).
+
+    Raises:
+        ValueError: unknown marker set.
     """
+
+    def __init__(self, path, *, marker_set: str = "blazepose", min_visibility: float = 0.0,
+                 **kw):
+        if marker_set not in MARKER_SETS:
+            raise ValueError(f"unknown marker set {marker_set!r}; expected one of "
+                             f"{', '.join(MARKER_SETS)}")
+        super().__init__(path, **kw)
+        self.marker_set = marker_set
+        self.marker_names: tuple[str, ...] = tuple(MARKER_SETS[marker_set])
+        self.min_visibility = min_visibility
+
+
+class TrcSink(_MarkerSink):
+    """TRC marker file of each track, millimetres (see the module doc and :class:`_MarkerSink`
+    for ``marker_set`` and ``min_visibility``)."""
 
     suffix = ".trc"
 
-    def __init__(self, path, *, min_visibility: float = 0.0, **kw):
-        super().__init__(path, **kw)
-        self.min_visibility = min_visibility
-
     def _write_one(self, path: Path, td: TrackData, m: kin.SkeletonMotion) -> None:
-        mk = self.markers(td, m, self.min_visibility) * 1000.0          # mm
+        mk = self.markers(td, m, self.min_visibility, self.marker_set) * 1000.0   # mm
         t = self.times(m)
         rate = self.rate()
         n, M = mk.shape[:2]
@@ -379,7 +400,7 @@ class TrcSink(MocapSink):
             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
             "OrigDataStartFrame\tOrigNumFrames",
             f"{rate:.6g}\t{rate:.6g}\t{n}\t{M}\tmm\t{rate:.6g}\t{int(m.frames[0]) + 1}\t{n}",
-            "Frame#\tTime\t" + "\t".join(f"{name}\t\t" for name in MARKER_NAMES),
+            "Frame#\tTime\t" + "\t".join(f"{name}\t\t" for name in self.marker_names),
             "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, M + 1)),
             "",
         ]
@@ -390,26 +411,19 @@ class TrcSink(MocapSink):
         _atomic_text(path, "\n".join(head + body) + "\n")
 
 
-class C3dSink(MocapSink):
-    """C3D marker file of each track, millimetres, written with ``ezc3d`` (see the module doc).
-
-    Args:
-        min_visibility: as for :class:`TrcSink`.
-    """
+class C3dSink(_MarkerSink):
+    """C3D marker file of each track, millimetres, written with ``ezc3d`` (see the module doc
+    and :class:`_MarkerSink` for ``marker_set`` and ``min_visibility``)."""
 
     suffix = ".c3d"
-
-    def __init__(self, path, *, min_visibility: float = 0.0, **kw):
-        super().__init__(path, **kw)
-        self.min_visibility = min_visibility
 
     def _write_one(self, path: Path, td: TrackData, m: kin.SkeletonMotion) -> None:
         import ezc3d
 
-        mk = self.markers(td, m, self.min_visibility) * 1000.0          # (T, M, 3) mm
+        mk = self.markers(td, m, self.min_visibility, self.marker_set) * 1000.0  # (T, M, 3) mm
         c = ezc3d.c3d()
         c["parameters"]["POINT"]["RATE"]["value"] = [self.rate()]
-        c["parameters"]["POINT"]["LABELS"]["value"] = list(MARKER_NAMES)
+        c["parameters"]["POINT"]["LABELS"]["value"] = list(self.marker_names)
         c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
         pts = np.ones((4, mk.shape[1], mk.shape[0]))
         pts[:3] = np.transpose(mk, (2, 1, 0))
@@ -417,7 +431,7 @@ class C3dSink(MocapSink):
         c.add_parameter("POINT", "X_SCREEN", ["+X"])
         c.add_parameter("POINT", "Y_SCREEN", ["+Y"])
         c.add_parameter("POINT", "DESCRIPTIONS",
-                        [", ".join(v) for v in MARKERS.values()])
+                        [" + ".join(v) for v in MARKER_SETS[self.marker_set].values()])
         tmp = path.with_name(path.name + ".tmp.c3d")
         try:
             c.write(str(tmp))

@@ -19,6 +19,7 @@ from posekit.analysis import kinematics as K
 from posekit.errors import OutputError
 from posekit.io.mocap import (
     MARKER_NAMES,
+    MARKER_SETS,
     MARKERS,
     BvhSink,
     C3dSink,
@@ -35,6 +36,7 @@ BLENDER_MEAN_M = 0.03           # Blender's joints vs the world landmarks, mean 
 BLENDER_FRAME_MEAN_M = 0.05     # ... and the worst frame's mean
 BONE_CONSTANT_M = 0.001
 MARKER_MM = 0.01                # TRC/C3D against the landmarks (written with 3 decimals)
+HIP = MARKER_NAMES.index("mid_hip")
 SCRIPT = Path(__file__).with_name("blender_bvh_heads.py")
 
 
@@ -206,7 +208,7 @@ def _expected_markers(clip, sink, drop=()):
     frames, world, _, _ = mocap_clip.track_arrays(clip)
     w = world.astype(np.float64) @ K.CAMERA_TO_BODY
     mk = np.stack([w[:, [B.index(n) for n in v]].mean(1) for v in MARKERS.values()], 1)
-    return frames, (mk - mk[:, :1]) * 1000.0                       # marker 0 is Hip
+    return frames, (mk - mk[:, HIP:HIP + 1]) * 1000.0
 
 
 def test_trc_and_c3d(clip, tmp_path):
@@ -229,12 +231,13 @@ def test_trc_and_c3d(clip, tmp_path):
     assert np.isnan(data[gap]).all()
     seen = np.setdiff1d(frames - frames[0], gap)
     assert np.isfinite(data[seen]).all()
-    rel = data - data[:, :1]                                       # around the Hip marker
+    rel = data - data[:, HIP:HIP + 1]                              # around the hip midpoint
     keep = ~np.isin(frames, list(drop))
     assert np.abs(rel[frames[keep] - frames[0]] - expect[keep]).max() < MARKER_MM
-    # fixed root: the Hip marker stays at (0, leg length, 0)
-    assert np.ptp(data[seen, 0], axis=0).max() < MARKER_MM
-    assert 600 < data[seen[0], 0, 1] < 1100
+    # fixed root: the hip midpoint stays at (0, leg length, 0)
+    assert np.ptp(data[seen, HIP], axis=0).max() < MARKER_MM
+    assert 600 < data[seen[0], HIP, 1] < 1100
+    assert markers[:33] == list(B.keypoints)                       # Pose2Sim's BlazePose names
     # C3D: the same frames, names, rate, units and values, gaps as NaN
     c = ezc3d.c3d(str(c3d.path))
     assert c["parameters"]["POINT"]["LABELS"]["value"] == list(MARKER_NAMES)
@@ -245,6 +248,20 @@ def test_trc_and_c3d(clip, tmp_path):
     xyz = np.transpose(pts[:3], (2, 1, 0))
     assert np.isnan(xyz[gap]).all() and np.isfinite(xyz[seen]).all()
     assert np.abs(xyz[seen] - data[seen]).max() < 0.01             # float32 in the C3D
+
+
+def test_halpe26_marker_set(clip, tmp_path):
+    sink = _run(TrcSink(tmp_path / "h.trc", fps=clip.fps, marker_set="halpe26"), clip)
+    header, markers, _, data = _read_trc(sink.path)
+    assert markers == list(MARKER_SETS["halpe26"]) and int(header["NumMarkers"]) == 23
+    for name in ("Hip", "Neck", "LShoulder", "RBigToe", "LHeel"):
+        assert name in markers
+    full = _run(TrcSink(tmp_path / "b.trc", fps=clip.fps), clip)
+    *_, ref = _read_trc(full.path)
+    assert np.allclose(data[:, markers.index("LKnee")], ref[:, MARKER_NAMES.index("left_knee")],
+                       atol=MARKER_MM)
+    with pytest.raises(ValueError, match="marker set"):
+        C3dSink(tmp_path / "x.c3d", marker_set="vicon")
 
 
 @pytest.mark.filterwarnings("ignore:No analog data found")
