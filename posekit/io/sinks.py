@@ -197,10 +197,21 @@ def _num(x: float, nd: int = 2):
 
 
 def person_records(poses: Poses) -> list[dict]:
-    """JSON-ready dicts, one per person (schema in the module docstring)."""
+    """JSON-ready dicts, one per person (schema in the module docstring).
+
+    A whole-body skeleton (with named parts, e.g. ``holistic543``) writes its ``body`` part as
+    ``"keypoints"`` / ``"world"`` and each other part under its name (``"left_hand"``,
+    ``"right_hand"``: 21 ``[x, y, score]``; ``"face"``: 468), ``null`` where the part was not
+    found. Hands of the ``hands`` model carry ``"handedness"`` (``"left"`` / ``"right"``).
+    """
     out = []
     coasting = poses.extras.get("coasting")
     carried = poses.extras.get("carried")
+    handedness = poses.extras.get("handedness")
+    whole, parts = poses, []
+    if poses.skeleton.has_part("body"):
+        parts = [(p.name, poses.part(p.name)) for p in poses.skeleton.parts if p.name != "body"]
+        poses = poses.part("body")
     for i in range(len(poses)):
         kp = [[_num(x), _num(y), _num(s, 4)] for (x, y), s in
               zip(poses.keypoints[i], poses.scores[i])]
@@ -208,12 +219,18 @@ def person_records(poses: Poses) -> list[dict]:
                                                   poses.world[i]]
         out.append({
             "index": i,
-            "track_id": None if poses.track_ids is None else int(poses.track_ids[i]),
-            "box": [_num(v) for v in poses.boxes[i]],
-            "score": _num(poses.person_scores[i], 4),
+            "track_id": None if whole.track_ids is None else int(whole.track_ids[i]),
+            "box": [_num(v) for v in whole.boxes[i]],
+            "score": _num(whole.person_scores[i], 4),
             "keypoints": kp,
             "world": world,
         })
+        for name, part in parts:
+            out[-1][name] = None if not np.isfinite(part.keypoints[i]).any() else [
+                [_num(x), _num(y), _num(s, 4)] for (x, y), s in
+                zip(part.keypoints[i], part.scores[i])]
+        if handedness is not None:
+            out[-1]["handedness"] = str(handedness[i])
         if coasting is not None and bool(coasting[i]):
             out[-1]["coasting"] = True
         if carried is not None and bool(carried[i]):
