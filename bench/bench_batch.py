@@ -1,0 +1,88 @@
+"""Throughput of ``posekit batch`` on real clips with 1 and 2 Ray workers, end to end.
+
+For each worker count, a fresh local Ray cluster runs the whole batch into a new folder
+(``run_batch`` with no address: Ray started and stopped by the call, every model loaded in
+every worker), and the script prints:
+
+- frames/s end to end: frames of the batch / wall time of the whole call (hashing, Ray start,
+  actor start and model loads, every source, table parts, Ray stop);
+- frames/s processing: frames / time from the first task handed out to the last result (Ray
+  and the driver already up; the figure a long batch converges to);
+- speed-up over one worker and per-core efficiency (speed-up / workers).
+
+The machine's 1-minute load average is printed before each run: on a shared machine other
+processes take cores too, and the figures then understate the scaling (compare runs taken at
+similar load).
+
+Usage::
+
+    python bench/bench_batch.py                      # the default clips, 1 and 2 workers
+    python bench/bench_batch.py --workers 1 2 4 --max-frames 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+#: Real clips of one or a few people (432 px to 1280 px wide), about 1,900 frames in all.
+CLIPS = ["medaipipe/situps.mp4", "Human-Activity-Recognition/wave.mp4",
+         "Human-Activity-Recognition/stand.mp4", "fall-detector/videos/Fall01.mp4",
+         "fall-detector/videos/Fall02.mp4", "fall-detector/videos/Fall03.mp4",
+         "mmaction2/demo/demo.mp4", "FallDetection/sit.mp4", "tud-campus/TUD-Campus.mp4",
+         "medaipipe/Jumping Jacks.mp4"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--max-frames", type=int, default=None, help="per clip")
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args()
+
+    from posekit.batch.runner import run_batch
+    from posekit.batch.worker import batch_config
+
+    clips = [args.data / c for c in CLIPS]
+    missing = [str(c) for c in clips if not c.exists()]
+    if missing:
+        raise SystemExit(f"missing clips: {', '.join(missing)}")
+    cfg = replace(batch_config(), max_frames=args.max_frames)
+    print(f"batch: {len(clips)} clips from {args.data}; config: blazepose, own video-mode "
+          f"tracking, One Euro, 1 inference thread per worker; max frames "
+          f"{args.max_frames or 'all'}; {os.cpu_count()} cores")
+    rows = []
+    for n in args.workers:
+        out = Path(tempfile.mkdtemp(prefix=f"bench_batch_{n}_"))
+        load = os.getloadavg()[0]
+        t = time.perf_counter()
+        res = run_batch([str(c) for c in clips], out, cfg, workers=n)
+        wall = time.perf_counter() - t
+        shutil.rmtree(out, ignore_errors=True)
+        if res.failed:
+            raise SystemExit(f"failed sources: {res.failed}")
+        rows.append((n, load, res.frames, wall, res.process_seconds))
+        print(f"  {n} worker(s): {res.frames} frames, {wall:.1f} s end to end, "
+              f"{res.process_seconds:.1f} s processing (load before {load:.2f})", flush=True)
+    base_e2e = rows[0][2] / rows[0][3]
+    base_proc = rows[0][2] / rows[0][4]
+    print()
+    print("| workers | load avg | frames | wall s | frames/s end to end | speed-up | per-core "
+          "eff. | frames/s processing | speed-up | per-core eff. |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, load, frames, wall, proc in rows:
+        e2e, p = frames / wall, frames / proc
+        print(f"| {n} | {load:.2f} | {frames} | {wall:.1f} | {e2e:.1f} | {e2e / base_e2e:.2f}x "
+              f"| {e2e / base_e2e / n * rows[0][0]:.0%} | {p:.1f} | {p / base_proc:.2f}x | "
+              f"{p / base_proc / n * rows[0][0]:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
