@@ -4,8 +4,8 @@ cycles, with no exercise named (``--analyze reps``).
 **Features.** Each sample of a track is its body-relative skeleton: the image positions of 13
 body landmarks (nose, shoulders, elbows, wrists, hips, knees, ankles; BlazePose-33 names) minus
 the centre of the visible shoulders and hips, divided by the body scale (the larger of the torso
-length and the shoulder width, as a running maximum over ``scale_s`` seconds, so that a torso
-foreshortened during a frontal push-up or a crunch does not rescale the pose). A moving or
+length and the shoulder width, as a running maximum over the last ``scale_s`` seconds, so that a
+torso foreshortened during a frontal push-up or a crunch does not rescale the pose). A moving or
 zooming camera shifts and scales the whole skeleton and leaves these features unchanged; a
 landmark below ``min_visibility`` is missing, and a dimension missing in more than
 ``max_missing`` of the window is left out (partial visibility: a close-up without legs, legs
@@ -65,6 +65,8 @@ CYCLE_POINTS = ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_
 _PTS = np.array([BLAZEPOSE_33.index(n) for n in CYCLE_POINTS])
 _TORSO = np.array([BLAZEPOSE_33.index(n) for n in ("left_shoulder", "right_shoulder",
                                                   "left_hip", "right_hip")])
+_PTS_L = _PTS.tolist()
+_TORSO_L = _TORSO.tolist()
 _LABEL_KEYS = ("knee_mean", "knee_min", "elbow_mean", "left_elbow", "right_elbow", "hip_mean",
                "shoulder_mean", "body_lean", "left_shoulder", "right_shoulder")
 
@@ -100,7 +102,7 @@ class CycleConfig:
     """
 
     window_s: float = 20.0
-    hop_s: float = 0.2
+    hop_s: float = 0.3
     max_rate_hz: float = 20.0
     scale_s: float = 4.0
     smooth_s: float = 0.2
@@ -131,7 +133,7 @@ class CycleConfig:
 
 
 def body_relative(keypoints: np.ndarray, scores: np.ndarray, min_visibility: float
-                  ) -> tuple[np.ndarray, float]:
+                  ) -> tuple[list[float], float]:
     """One person's body-relative landmark offsets and body size.
 
     Args:
@@ -140,26 +142,35 @@ def body_relative(keypoints: np.ndarray, scores: np.ndarray, min_visibility: flo
         min_visibility: landmarks scored below it are missing (NaN).
 
     Returns:
-        ``(offsets, size)``: (26,) float64 pixels, the :data:`CYCLE_POINTS` minus the centre of
-        the visible shoulders and hips (x, y interleaved; NaN where missing or without two
-        visible torso landmarks), and the body size in pixels (the larger of the mid-shoulder
-        to mid-hip length and the shoulder width; NaN if unknown).
+        ``(offsets, size)``: 26 floats, pixels: the :data:`CYCLE_POINTS` minus the centre of
+        the visible shoulders and hips (x, y interleaved; NaN where missing, all NaN without
+        two visible torso landmarks), and the body size in pixels (the larger of the
+        mid-shoulder to mid-hip length and the shoulder width; NaN if unknown).
     """
-    k = np.asarray(keypoints, np.float64)
-    ok = np.asarray(scores) >= min_visibility
-    tv = ok[_TORSO]
-    if tv.sum() < 2:
-        return np.full(2 * len(_PTS), np.nan), math.nan
-    centre = k[_TORSO[tv]].mean(0)
-    off = k[_PTS] - centre
-    off[~ok[_PTS]] = np.nan
-    sh, hp = k[_TORSO[:2]], k[_TORSO[2:]]
-    torso = float(np.hypot(*(sh.mean(0) - hp.mean(0)))) if tv[:2].any() and tv[2:].any() \
-        else math.nan
-    width = float(np.hypot(*(sh[0] - sh[1]))) if tv[:2].all() else math.nan
-    size = np.nanmax([torso, width]) if math.isfinite(torso) or math.isfinite(width) \
-        else math.nan
-    return off.ravel(), float(size)
+    # plain floats: for one small skeleton several times faster than numpy calls
+    k = keypoints.tolist()
+    ok = (scores >= min_visibility).tolist()
+    nan = math.nan
+    tv = [i for i in _TORSO_L if ok[i]]
+    if len(tv) < 2:
+        return [nan] * (2 * len(_PTS_L)), nan
+    cx = sum(k[i][0] for i in tv) / len(tv)
+    cy = sum(k[i][1] for i in tv) / len(tv)
+    off: list[float] = []
+    for i in _PTS_L:
+        if ok[i]:
+            off += (k[i][0] - cx, k[i][1] - cy)
+        else:
+            off += (nan, nan)
+    ls, rs, lh, rh = _TORSO_L
+    size = nan
+    if (ok[ls] or ok[rs]) and (ok[lh] or ok[rh]):
+        size = math.hypot(0.5 * (k[ls][0] + k[rs][0] - k[lh][0] - k[rh][0]),
+                          0.5 * (k[ls][1] + k[rs][1] - k[lh][1] - k[rh][1]))
+    if ok[ls] and ok[rs]:
+        w = math.hypot(k[ls][0] - k[rs][0], k[ls][1] - k[rs][1])
+        size = w if math.isnan(size) else max(size, w)
+    return off, size
 
 
 def turning_points(z: np.ndarray, h: float) -> tuple[list[tuple[int, int]], tuple[int, int]]:
@@ -218,25 +229,16 @@ def _fill(x: np.ndarray) -> np.ndarray:
 
 def _moving_mean(x: np.ndarray, k: int) -> np.ndarray:
     """Centred moving average of odd width ``k`` along axis 0 (edges: fewer samples)."""
-    if k <= 1 or len(x) < 3:
-        return x
-    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x]), axis=0)
     n = len(x)
-    r = k // 2
-    lo = np.clip(np.arange(n) - r, 0, n)
-    hi = np.clip(np.arange(n) + r + 1, 0, n)
+    if k <= 1 or n < 3:
+        return x
+    r = min(k // 2, n - 1)
+    c = np.empty((n + 1, x.shape[1]))
+    c[0] = 0.0
+    np.cumsum(x, axis=0, out=c[1:])
+    hi = np.minimum(np.arange(n) + r + 1, n)
+    lo = np.maximum(np.arange(n) - r, 0)
     return (c[hi] - c[lo]) / (hi - lo)[:, None]
-
-
-def _running_max(x: np.ndarray, t: np.ndarray, span_s: float) -> np.ndarray:
-    """Centred running maximum over ``span_s`` seconds, NaN-ignoring (NaN where all are)."""
-    dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
-    r = max(0, int(round(0.5 * span_s / max(dt, 1e-3))))
-    v = np.where(np.isfinite(x), x, -np.inf)
-    if r > 0:
-        v = np.lib.stride_tricks.sliding_window_view(
-            np.pad(v, r, mode="edge"), 2 * r + 1).max(1)
-    return np.where(np.isfinite(v), v, np.nan)
 
 
 @dataclass
@@ -274,7 +276,7 @@ class Cycle:
 
 
 def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndarray | None,
-                *, final: bool = False) -> tuple[list[Cycle], np.ndarray | None]:
+                *, after_s: float = -math.inf) -> tuple[list[Cycle], np.ndarray | None]:
     """The cycles of one track's window.
 
     Args:
@@ -282,8 +284,8 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
         X: (T, D) body-relative features in body scales (NaN missing).
         c: settings.
         rest_pose: (D,) the track's start position, or None to take the first turning point.
-        final: the stream has ended: a last return that covers ``min_return`` of the way
-            out counts even though no later movement confirms it.
+        after_s: cycles whose far turning point is not after this time are skipped (those
+            already reported).
 
     Returns:
         ``(cycles, rest_pose)``: complete cycles in time order (not yet checked for
@@ -297,7 +299,7 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
     keep = np.repeat(keep.reshape(-1, 2).all(1), 2)
     if keep.sum() < 4:
         return [], rest_pose
-    dt = float(np.median(np.diff(t)))
+    dt = float(t[-1] - t[0]) / (T - 1)
     Y = _fill(X[:, keep])
     k = max(1, int(round(c.smooth_s / max(dt, 1e-3))))
     Y = _moving_mean(Y, k + (k + 1) % 2)
@@ -311,7 +313,8 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
         if rm.sum() >= 4 and float((r[rm] - mu[rm]) @ axis[rm]) > 0:
             axis = -axis            # the rest side is the low side
     z = Yc @ axis
-    lo_q, hi_q = np.percentile(z, [5, 95])
+    zs = np.sort(z)
+    lo_q, hi_q = float(zs[int(0.05 * (T - 1))]), float(zs[int(0.95 * (T - 1))])
     h = max(c.hysteresis * (hi_q - lo_q), c.min_swing)
     tps, last = turning_points(z, h)
     if rest_pose is None:
@@ -335,6 +338,8 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
     for j in range(len(seq) - 2):
         (a, sa), (b, sb), (e, se) = seq[j], seq[j + 1], seq[j + 2]
         if not (sa < 0 < sb and se < 0):
+            continue
+        if t[b] <= after_s:
             continue
         za, zb, ze = z[a], z[b], z[e]
         swing = zb - za
@@ -453,9 +458,10 @@ class RepFinder:
     specs: dict[str, ExerciseSpec] | None = None
     count: int = 0
     reps: list = field(default_factory=list)
-    _t: list = field(default_factory=list)
-    _x: list = field(default_factory=list)
-    _size: list = field(default_factory=list)
+    _n: int = 0
+    _t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    _x: np.ndarray = field(default_factory=lambda: np.empty((0, 2 * len(CYCLE_POINTS))))
+    _size: np.ndarray = field(default_factory=lambda: np.empty(0))
     _f: list = field(default_factory=list)
     _rest: np.ndarray | None = None
     _last_run: float = -math.inf
@@ -490,19 +496,43 @@ class RepFinder:
             ``"reps"``.
         """
         c = self.config
-        if self._t and time_s - self._t[-1] < 1.0 / c.max_rate_hz:
+        n = self._n
+        if n and time_s - self._t[n - 1] < 1.0 / c.max_rate_hz:
             return []
         off, size = body_relative(keypoints, scores, c.min_visibility)
-        self._t.append(float(time_s))
-        self._x.append(off)
-        self._size.append(size)
+        if n == len(self._t):             # grow (first time) or drop the oldest quarter
+            cap = int(c.window_s * c.max_rate_hz) + 8
+            if not n:
+                self._t, self._size = np.empty(cap), np.empty(cap)
+                self._x = np.empty((cap, 2 * len(CYCLE_POINTS)))
+            else:
+                d = n // 4
+                for a in (self._t, self._x, self._size):
+                    a[:n - d] = a[d:n]
+                del self._f[:d]
+                n -= d
+        self._t[n], self._size[n] = time_s, size
+        # body scale: running maximum over the last scale_s seconds (causal)
+        j = int(np.searchsorted(self._t[:n], time_s - c.scale_s, side="left"))
+        recent = self._size[j:n + 1]
+        ok = recent[recent == recent]
+        scale = float(ok.max()) if ok.size else math.nan
+        self._x[n] = off
+        self._x[n] /= scale if scale > 0 else math.nan
         self._f.append({k: feats.get(k, math.nan) for k in _LABEL_KEYS} if feats else {})
-        while self._t[-1] - self._t[0] > c.window_s:
-            del self._t[0], self._x[0], self._size[0], self._f[0]
+        n += 1
+        # keep window_s seconds
+        d = int(np.searchsorted(self._t[:n], time_s - c.window_s, side="left"))
+        if d:
+            for a in (self._t, self._x, self._size):
+                a[:n - d] = a[d:n]
+            del self._f[:d]
+            n -= d
+        self._n = n
         if time_s - self._last_run < c.hop_s:
             return []
         self._last_run = time_s
-        return self._analyse(final=False)
+        return self._analyse()
 
     def finish(self) -> list[dict]:
         """End of the stream: repetitions whose return is not yet confirmed by a later
@@ -510,16 +540,15 @@ class RepFinder:
         if self._finished:
             return []
         self._finished = True
-        return self._analyse(final=True)
+        return self._analyse()
 
-    def _analyse(self, final: bool) -> list[dict]:
+    def _analyse(self) -> list[dict]:
         c = self.config
-        if len(self._t) < 5:
+        n = self._n
+        if n < 5:
             return []
-        t = np.asarray(self._t)
-        size = _running_max(np.asarray(self._size), t, c.scale_s)
-        X = np.asarray(self._x) / size[:, None]
-        cycles, self._rest = find_cycles(t, X, c, self._rest, final=final)
+        t, X = self._t[:n], self._x[:n]
+        cycles, self._rest = find_cycles(t, X, c, self._rest, after_s=self._last_end)
         out = []
         for i, cy in enumerate(cycles):
             if cy.turn_s <= self._last_end:
