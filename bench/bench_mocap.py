@@ -289,6 +289,20 @@ def figure(cp, d: dict | None, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     print(f"   figure: {path} ({path.stat().st_size // 1024} KB)")
+    # the angle overlay on one frame of the video
+    from posekit.analysis.kinematics_overlay import draw_clinical_angles
+    from posekit.draw import draw_poses
+
+    cap = cv2.VideoCapture(str(DATA / mocap_clip.CLIP))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 160)
+    ok, img = cap.read()
+    cap.release()
+    if ok:
+        poses = cp.poses[list(cp.indices).index(160)]
+        out = draw_clinical_angles(draw_poses(img, poses), poses)
+        jpg = path.with_name("mocap_angles.jpg")
+        cv2.imwrite(str(jpg), out[150:700, 250:700], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        print(f"   figure: {jpg} ({jpg.stat().st_size // 1024} KB)")
 
 
 def c3d_libraries(cp, tmp: Path) -> None:

@@ -249,3 +249,25 @@ def test_fit_config_validation():
         K.fit_skeleton(np.full((3, 33, 3), np.nan), np.ones((3, 33)))
     with pytest.raises(ValueError, match="expected world"):
         K.fit_skeleton(np.zeros((3, 17, 3)), np.ones((3, 17)))
+
+
+def test_overlay_draws_labels_at_the_joints(track):
+    from posekit.analysis.kinematics_overlay import LABELS, draw_clinical_angles
+
+    cp, frames, world, kps, scores = track
+    p = Poses(kps[150:151], scores[150:151], B, world=world[150:151])
+    img = np.zeros((cp.size_wh[1], cp.size_wh[0], 3), np.uint8)
+    out = draw_clinical_angles(img, p)
+    assert out is not img and not img.any()                    # drew on a copy
+    changed = out.any(-1)
+    for name in ("left_knee", "right_elbow"):                  # a label beside each joint
+        x, y = kps[150, B.index(name)].astype(int)
+        assert changed[y - 15:y + 15, x - 200:x + 200].any(), name
+    assert changed.mean() < 0.1
+    # nothing to draw without world landmarks; unknown labels are refused
+    assert not draw_clinical_angles(img, p.replace(world=None)).any()
+    only = draw_clinical_angles(img, p, labels=("trunk",))
+    assert only.any(-1).sum() < changed.sum()
+    with pytest.raises(KeyError, match="expected one of"):
+        draw_clinical_angles(img, p, labels=("neck",))
+    assert "left_hip" in LABELS
