@@ -11,10 +11,18 @@ import colorsys
 import cv2
 import numpy as np
 
+from .skeletons import FACE_468, FACE_CONTOURS, HAND_21, HAND_FINGERS
 from .types import Poses
 
 # BGR colours for limbs by side: left warm (orange), right cool (blue), centre neutral.
 SIDE_COLORS = {"left": (0, 140, 255), "right": (255, 120, 0), "center": (200, 200, 200)}
+#: BGR colour of each finger's bones (and the palm's), as MediaPipe's hand drawing style.
+FINGER_COLORS = {"palm": (180, 180, 180), "thumb": (48, 255, 255), "index": (128, 64, 128),
+                 "middle": (0, 204, 255), "ring": (48, 255, 48), "pinky": (192, 101, 21)}
+#: BGR colour of each face contour.
+FACE_COLORS = {"lips": (80, 80, 255), "left_eye": (0, 140, 255), "left_eyebrow": (0, 140, 255),
+               "right_eye": (255, 120, 0), "right_eyebrow": (255, 120, 0),
+               "face_oval": (224, 224, 224)}
 
 
 def color_for_id(track_id: int) -> tuple[int, int, int]:
@@ -35,10 +43,39 @@ def draw_poses(image: np.ndarray, poses: Poses, *, min_score: float = 0.5,
     Edges are coloured by side (left orange, right blue, centre grey) and drawn where both ends
     have score >= ``min_score``; keypoints are shaded by score (dark = low visibility). The box
     and label use the person's track colour when ``poses.track_ids`` is set (label ``#id``),
-    otherwise the person index.
+    otherwise the person index. Hands (``HAND_21``, or the hand parts of a whole-body skeleton)
+    are drawn as finger bones (:func:`draw_hands`), faces (``FACE_468`` or the face part) as
+    mesh contours (:func:`draw_faces`).
     """
     img = image if inplace else image.copy()
     s = _scale(img)
+    thick = max(1, int(round(2 * s)))
+    body, hands, faces = _part_views(poses)
+    if body is not None:
+        _draw_limbs(img, body, min_score, s)
+    for hand in hands:
+        draw_hands(img, hand, min_score=min_score, inplace=True)
+    for face in faces:
+        draw_faces(img, face, min_score=min_score, inplace=True)
+    for i in range(len(poses)):
+        if poses.track_ids is not None:
+            color, text = color_for_id(poses.track_ids[i]), f"#{int(poses.track_ids[i])}"
+        else:
+            color, text = (0, 255, 0), f"{i}"
+        box = poses.boxes[i]
+        if not np.isfinite(box).all():
+            continue
+        x1, y1, x2, y2 = box.round().astype(int)
+        if boxes:
+            cv2.rectangle(img, (x1, y1), (x2, y2), color, thick)
+        if labels:
+            text = f"{text} {float(poses.person_scores[i]):.2f}"
+            draw_label(img, text, (x1, y1), color, inplace=True)
+    return img
+
+
+def _draw_limbs(img: np.ndarray, poses: Poses, min_score: float, s: float) -> None:
+    """Edges coloured by side and keypoints shaded by score, in place."""
     thick = max(1, int(round(2 * s)))
     rad = max(2, int(round(3 * s)))
     sk = poses.skeleton
@@ -57,20 +94,68 @@ def draw_poses(image: np.ndarray, poses: Poses, *, min_score: float = 0.5,
             col = tuple(int(c * shade) for c in SIDE_COLORS[sides[k]])
             cv2.circle(img, tuple(pts[k]), rad, col, -1, cv2.LINE_AA)
             cv2.circle(img, tuple(pts[k]), rad, (255, 255, 255), 1, cv2.LINE_AA)
-        if poses.track_ids is not None:
-            color, text = color_for_id(poses.track_ids[i]), f"#{int(poses.track_ids[i])}"
-        else:
-            color, text = (0, 255, 0), f"{i}"
-        box = poses.boxes[i]
-        if not np.isfinite(box).all():
-            continue
-        x1, y1, x2, y2 = box.round().astype(int)
-        if boxes:
-            cv2.rectangle(img, (x1, y1), (x2, y2), color, thick)
-        if labels:
-            text = f"{text} {float(poses.person_scores[i]):.2f}"
-            draw_label(img, text, (x1, y1), color, inplace=True)
+
+
+def _part_views(poses: Poses) -> tuple[Poses | None, list[Poses], list[Poses]]:
+    """(body, hands, faces) to draw: a whole-body skeleton split into its parts, hands
+    (``HAND_21``) and faces (``FACE_468``) on their own, any other skeleton as the body."""
+    sk = poses.skeleton
+    if sk == HAND_21:
+        return None, [poses], []
+    if sk == FACE_468:
+        return None, [], [poses]
+    if not sk.has_part("body"):
+        return poses, [], []
+    hands = [poses.part(n) for n in ("left_hand", "right_hand") if sk.has_part(n)]
+    faces = [poses.part("face")] if sk.has_part("face") else []
+    return poses.part("body"), hands, faces
+
+
+def draw_hands(image: np.ndarray, hands: Poses, *, min_score: float = 0.5,
+               inplace: bool = False) -> np.ndarray:
+    """Finger bones of ``HAND_21`` poses (N, 21, 2) pixels: the palm in grey, each finger in
+    its colour (:data:`FINGER_COLORS`), joints as small dots; hands whose score is below
+    ``min_score`` or whose keypoints are missing are skipped."""
+    img = image if inplace else image.copy()
+    s = _scale(img)
+    thick = max(1, int(round(1.5 * s)))
+    rad = max(1, int(round(2 * s)))
+    for i in range(len(hands)):
+        kp, sc = hands.keypoints[i], hands.scores[i]
+        ok = np.isfinite(kp).all(axis=1) & (sc >= min_score)
+        pts = np.nan_to_num(kp).round().astype(np.int32)
+        for a, b in HAND_21.edges:
+            if ok[a] and ok[b]:
+                cv2.line(img, tuple(pts[a]), tuple(pts[b]), _bone_color(a, b), thick,
+                         cv2.LINE_AA)
+        for k in np.flatnonzero(ok):
+            cv2.circle(img, tuple(pts[k]), rad, _bone_color(k, k), -1, cv2.LINE_AA)
     return img
+
+
+def draw_faces(image: np.ndarray, faces: Poses, *, min_score: float = 0.5,
+               inplace: bool = False) -> np.ndarray:
+    """Face mesh contours (lips, eyes, eyebrows, face oval: :data:`posekit.skeletons.
+    FACE_CONTOURS`) of ``FACE_468`` poses (N, 468, 2) pixels, one colour per contour."""
+    img = image if inplace else image.copy()
+    thick = max(1, int(round(_scale(img))))
+    for i in range(len(faces)):
+        kp, sc = faces.keypoints[i], faces.scores[i]
+        ok = np.isfinite(kp).all(axis=1) & (sc >= min_score)
+        pts = np.nan_to_num(kp).round().astype(np.int32)
+        for name, edges in FACE_CONTOURS.items():
+            col = FACE_COLORS[name]
+            for a, b in edges:
+                if ok[a] and ok[b]:
+                    cv2.line(img, tuple(pts[a]), tuple(pts[b]), col, thick, cv2.LINE_AA)
+    return img
+
+
+def _bone_color(a: int, b: int) -> tuple[int, int, int]:
+    for name, ids in HAND_FINGERS.items():
+        if a in ids and b in ids:
+            return FINGER_COLORS[name]
+    return FINGER_COLORS["palm"]
 
 
 def draw_label(image: np.ndarray, text: str, org_xy: tuple[int, int],
