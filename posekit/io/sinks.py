@@ -404,8 +404,10 @@ class VideoSink(Sink):
     ``frame.time_s`` (so variable-rate live sources keep their timing). Odd frame sizes are
     padded by one pixel at the right/bottom (H.264 4:2:0 needs even sizes). ``close()`` flushes
     the encoder and writes the last fragment. A full disk raises :class:`OutputError` ``no
-    space left on device writing x.mp4``; the file is then cut back to its last whole fragment
-    (so it decodes without error) and ``close()`` does not raise again.
+    space left on device writing x.mp4`` from ``write()``; the file is then cut back to its
+    last whole fragment (so it decodes without error). ``close()`` never raises: a write that
+    fails while finishing the file is logged, kept in :attr:`error`, and the file is cut back
+    the same way.
 
     Args:
         fps: nominal frame rate (frames per second).
@@ -499,15 +501,22 @@ class VideoSink(Sink):
             except (av.FFmpegError, OSError) as e:
                 self.error = self.error or write_error(e, self.path)
         finally:
-            if self.error is not None:
-                keep = complete_mp4_length(self.path)
-                try:
-                    if keep is not None and keep < self.path.stat().st_size:
-                        os.truncate(self.path, keep)
-                except OSError:  # pragma: no cover - truncating frees space
-                    log.warning("cannot cut %s back to its last whole fragment", self.path)
+            # FFmpeg does not always report a failed write at close (a full disk while it
+            # flushes): the file's own boxes tell. Cut it back to its last whole fragment.
+            keep = complete_mp4_length(self.path)
+            try:
+                size = self.path.stat().st_size
+                if keep is not None and keep < size:
+                    os.truncate(self.path, keep)
+                    if self.error is None:
+                        log.warning("%s: the end was not written (full disk?); cut back to its "
+                                    "last whole fragment", self.path.name)
+            except OSError:  # pragma: no cover - truncating frees space
+                log.warning("cannot cut %s back to its last whole fragment", self.path)
         if self.error is not None and not reported:
-            raise self.error
+            # Not raised: another sink's error usually came first and the caller reports that
+            # one; the file is finalized either way. ``self.error`` keeps it for callers.
+            log.warning("%s (while finishing the file)", self.error)
 
 
 def complete_mp4_length(path: str | Path) -> int | None:
