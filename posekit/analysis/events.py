@@ -69,6 +69,18 @@ _BODY = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_w
          "right_ankle")
 
 
+#: Analyses that take an argument, ``name:ARG`` -> ``"module:factory"`` (imported when used):
+#: ``classify:FILE`` runs a classifier from ``posekit train classifier`` (issue 18).
+PLUGINS = {"classify": "posekit.analysis.classify:load_classify"}
+
+
+def _load_plugin(spec: str):
+    import importlib
+
+    mod, attr = PLUGINS[spec.split(":")[0].strip().lower()].split(":")
+    return getattr(importlib.import_module(mod), attr)(spec)
+
+
 class AnalysisError(PoseKitError, ValueError):
     """An analysis is configured wrongly (unknown name, bad skeleton)."""
 
@@ -83,7 +95,11 @@ def parse_analyses(spec: str | Sequence[str], exercises: dict[str, ExerciseSpec]
     names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     ex = exercises if exercises is not None else EXERCISES
     out_ex, out_other = [], []
-    for n in names:
+    raw = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    for n, given in zip(names, raw):
+        if n.split(":")[0] in PLUGINS and ":" in n:    # e.g. classify:FILE (case kept)
+            out_other.append(given)
+            continue
         if not n:
             continue
         n = _ALIASES.get(n, n)
@@ -177,6 +193,7 @@ class Analyzer:
                  handover_dist: float = 3.0):
         self._specs = dict(exercises if exercises is not None else EXERCISES)
         self.exercises, others = parse_analyses(analyses, self._specs)
+        self.plugins = [_load_plugin(n) for n in others if ":" in n]
         self.do_posture = "posture" in others
         self.do_reps = "reps" in others
         self.cycle_config = cycle_config or CycleConfig()
@@ -221,10 +238,10 @@ class Analyzer:
     def update(self, poses: Poses, time_s: float) -> list[dict]:
         """Analyse one frame; returns the events completed by it (see the module doc)."""
         t0 = time.perf_counter()
+        out: list[dict] = [e for p in self.plugins for e in p.update(poses, time_s)]
         if poses.skeleton != BLAZEPOSE_33:
             poses = self._to_blazepose(poses)
         time_s = float(time_s)
-        out: list[dict] = []
         self.frames += 1
         self.last_time_s = time_s
         feats = frame_features(poses, min_visibility=self.min_visibility)
@@ -321,7 +338,7 @@ class Analyzer:
         if self._finished:
             return []
         self._finished = True
-        out: list[dict] = []
+        out: list[dict] = [e for p in self.plugins for e in p.finish()]
         t = self.last_time_s or 0.0
         for tid, tr in self.tracks.items():
             if tr.cycles is not None:

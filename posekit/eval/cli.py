@@ -59,7 +59,17 @@ def pose(
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the models again even where "
                                   "cached predictions exist."),
 ) -> None:
-    """Run each model on each dataset and print AP, AP50, AR, PCK, ms per image and persons."""
+    """Run each model on each dataset and print AP, AP50, AR, PCK, ms per image and persons.
+
+    A model that is the folder of a `posekit train keypoints` run is evaluated on its own
+    skeleton (OKS AP with its sigmas, PCK@5/10 px and @0.1 box, pixel error per keypoint) on
+    any dataset `posekit train` reads (posekit.train.evaluate)."""
+    from ..models.trained import is_trained_dir
+
+    if any(is_trained_dir(m) for m in models):
+        from ..train.evaluate import eval_cli
+
+        return eval_cli(specs, models, out=out, max_images=max_images, fail=_fail)
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table

@@ -11,6 +11,7 @@ name is loaded, so optional backends cost nothing until used.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -65,8 +66,10 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_model(name: str, **config) -> PoseModel:
-    """Create the model registered as ``name`` with keyword configuration ``config``.
+def load_model(name: str | os.PathLike, **config) -> PoseModel:
+    """Create the model registered as ``name`` with keyword configuration ``config``; ``name``
+    may also be the folder of a model trained by ``posekit train keypoints``
+    (:class:`posekit.models.trained.TrainedPose`).
 
     Common keywords (each backend documents its own): ``max_people`` (int, default 5),
     ``min_score`` (person score threshold in [0, 1]), ``mode`` (``"image"`` or ``"video"``).
@@ -75,6 +78,10 @@ def load_model(name: str, **config) -> PoseModel:
         ModelError: unknown name ("expected one of ..."), or the backend fails to load.
         MissingExtraError: the backend needs an optional extra that is not installed.
     """
+    if name not in _REGISTRY and _is_trained_dir(name):   # a `posekit train` output folder
+        from .trained import TrainedPose
+
+        return TrainedPose(name, **config)
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -84,6 +91,12 @@ def load_model(name: str, **config) -> PoseModel:
         mod, attr = factory.split(":")
         factory = getattr(importlib.import_module(mod), attr)
     return factory(**config)
+
+
+def _is_trained_dir(name) -> bool:
+    from .trained import is_trained_dir
+
+    return is_trained_dir(name)
 
 
 def as_frame(frame: Frame | np.ndarray) -> Frame:

@@ -10,7 +10,8 @@ Formats (:func:`read_dataset` picks one from the path):
 
 - **COCO keypoint JSON** (cocodataset.org/#format-data): the first category with
   ``keypoints``; names from it, edges from its 1-based ``skeleton``; images resolved beside the
-  JSON, in ``images/`` or ``../images/`` (or ``image_root``).
+  JSON, in ``images/``, ``../images/``, or a sibling folder of the JSON's folder such as
+  ``../val2017/`` (or ``image_root``).
 - **Ultralytics YOLO-pose** (docs.ultralytics.com/datasets/pose): a dataset YAML (``path``,
   ``train``, ``val``, ``kpt_shape``, ``flip_idx``, ``names``, optional ``kpt_names``), or a
   folder holding ``images/`` and ``labels/`` folders (either ``images/<split>/`` or
@@ -367,6 +368,10 @@ def read_coco(path: str | os.PathLike, *, image_root: str | os.PathLike | None =
         raise DatasetError(f"{path}: {k} keypoints, the given skeleton has {len(skeleton)}")
     roots = [Path(image_root)] if image_root is not None else [
         path.parent, path.parent / "images", path.parent.parent / "images", path.parent.parent]
+    if image_root is None:     # annotations/ beside val2017/, images/val2017/ (COCO's layout)
+        for r in (path.parent.parent, path.parent.parent / "images"):
+            if r.is_dir():
+                roots += sorted(d for d in r.iterdir() if d.is_dir() and d != path.parent)
     by_image: dict = {}
     for a in data["annotations"]:
         if a.get("category_id", cat["id"]) != cat["id"] or a.get("iscrowd", 0):
