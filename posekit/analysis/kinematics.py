@@ -224,14 +224,9 @@ def _triad(primary: np.ndarray, secondary: np.ndarray, p_rest: np.ndarray,
     F0 = np.stack([r1, r2, r3], axis=-1)
     R = F @ F0.T
     bad = ~(n2 > 1e-3) & np.isfinite(e1).all(-1)               # twist undefined
-    prev = None
-    for t in range(len(R)):
-        if bad[t]:
-            base = prev if prev is not None else np.eye(3)
-            a = base @ r1
-            R[t] = _swing(a, e1[t]) @ base
-        if np.isfinite(R[t]).all():
-            prev = R[t]
+    for t in np.flatnonzero(bad):                               # in order: a fixed frame
+        base = R[t - 1] if t > 0 and np.isfinite(R[t - 1]).all() else np.eye(3)  # is a base
+        R[t] = _swing(base @ r1, e1[t]) @ base
     return R
 
 
@@ -583,16 +578,14 @@ def camera_translation(model_cam: np.ndarray, pixels: np.ndarray, weights: np.nd
     A[:, K:, 1] = f
     A[:, K:, 2] = -dv
     b[:, K:] = dv * M[..., 2] - f * M[..., 1]
-    sw = np.sqrt(np.concatenate([w, w], axis=1))
-    A *= sw[..., None]
-    b *= sw
+    w2 = np.concatenate([w, w], axis=1)
+    AtA = np.einsum("tki,tk,tkj->tij", A, w2, A)                 # weighted normal equations
+    Atb = np.einsum("tki,tk,tk->ti", A, w2, b)
     out = np.full((T, 3), np.nan)
-    for t in range(T):
-        if (w[t] > 0).sum() < 3:
-            continue
-        sol, *_ = np.linalg.lstsq(A[t], b[t], rcond=None)
-        if sol[2] > 0:
-            out[t] = sol
+    ok = ((w > 0).sum(1) >= 3) & (np.linalg.cond(AtA) < 1e12)
+    if ok.any():
+        out[ok] = np.linalg.solve(AtA[ok], Atb[ok][..., None])[..., 0]
+    out[~(out[:, 2] > 0)] = np.nan                               # behind the camera
     return out
 
 

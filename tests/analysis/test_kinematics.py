@@ -271,3 +271,27 @@ def test_overlay_draws_labels_at_the_joints(track):
     with pytest.raises(KeyError, match="expected one of"):
         draw_clinical_angles(img, p, labels=("neck",))
     assert "left_hip" in LABELS
+
+
+def test_straight_arm_pointing_forward_keeps_a_twist(track):
+    """Where the twist of a bone is undefined (a straight arm along the body's forward axis,
+    so forearm and fallback are both parallel to it) the rotation still reproduces the bone
+    and keeps the previous frame's twist instead of turning NaN."""
+    _, _, world, _, scores = track
+    w = world[:20].astype(np.float64) @ K.CAMERA_TO_BODY               # body frame
+    p = K.body_points(w @ K.CAMERA_TO_BODY)
+    fwd = np.cross(p["left_shoulder"] - p["right_shoulder"], p["mid_shoulder"] - p["spine"])
+    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
+    sh = w[:, B.index("left_shoulder")]
+    w[10:, B.index("left_elbow")] = sh[10:] + 0.25 * fwd[10:]
+    w[10:, B.index("left_wrist")] = sh[10:] + 0.48 * fwd[10:]
+    m = K.fit_skeleton(w @ K.CAMERA_TO_BODY, scores[:20])
+    assert np.isfinite(m.rotations).all()
+    G = m.matrices()
+    arm = G[:, K.JOINT_NAMES.index("LeftArm")]
+    bone = arm @ np.array([1.0, 0.0, 0.0])                              # rest: along +X
+    assert np.allclose(bone[10:], fwd[10:], atol=1e-6)
+    # the twist (the arm's rest Z axis) moves smoothly into the degenerate frames
+    z = arm @ np.array([0.0, 0.0, 1.0])
+    assert np.degrees(np.arccos(np.clip((z[10] * z[9]).sum(), -1, 1))) < 100
+    assert np.degrees(np.arccos(np.clip((z[11:] * z[10:-1]).sum(-1), -1, 1))).max() < 10
