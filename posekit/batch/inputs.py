@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob as _glob
 import hashlib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from pathlib import Path
 
 from ..errors import PoseKitError
 from ..io import IMAGE_EXTS, VIDEO_EXTS
+
+log = logging.getLogger(__name__)
 
 #: Names in the output folder that are the batch's own, never a source's folder.
 RESERVED_NAMES = ("manifest.json", "poses.parquet")
@@ -136,7 +139,10 @@ def expand_inputs(inputs: list[str] | tuple[str, ...], *, base: str | Path = "."
     seen: set[str] = set()
     out: list[BatchSource] = []
     for spec in inputs:
-        for src in _expand_one(str(spec), Path(base).absolute(), 0):
+        found = _expand_one(str(spec), Path(base).absolute(), 0)
+        if not found:
+            log.warning("no video, image or image folder in %s", spec)
+        for src in found:
             key = os.path.realpath(src.path)
             if key not in seen:
                 seen.add(key)

@@ -30,6 +30,7 @@ import os
 import socket
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,12 @@ from ..errors import MissingExtraError, PoseKitError
 from .inputs import BatchSource, expand_inputs, unique_names
 from .manifest import Manifest, config_hash, content_hash, now_iso, source_stat
 from .table import TABLE_DIR, TABLE_FORMAT
-from .worker import ModelCache, batch_config, limit_threads, process_source
+from .worker import THREAD_ENV, ModelCache, batch_config, limit_threads, process_source
 
 log = logging.getLogger(__name__)
+
+#: Threads that hash and probe the sources before a run (I/O bound).
+HASH_THREADS = 8
 
 #: Seconds between manifest saves while a batch runs (and once at the end).
 SAVE_EVERY_S = 2.0
@@ -251,10 +255,11 @@ def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=N
         raise ConfigError(f"workers: expected an integer >= 1, got {workers}")
     if retries < 0:
         raise ConfigError(f"retries: expected an integer >= 0, got {retries}")
-    sources = [s if isinstance(s, BatchSource) else None for s in inputs]
-    if any(s is None for s in sources):
-        sources = expand_inputs([str(s) for s in inputs if not isinstance(s, BatchSource)]) + \
-            [s for s in inputs if isinstance(s, BatchSource)]
+    specs = [str(s) for s in inputs if not isinstance(s, BatchSource)]
+    sources = (expand_inputs(specs) if specs else []) + \
+        [s for s in inputs if isinstance(s, BatchSource)]
+    if not sources:
+        raise PoseKitError("no input given")
     out = Path(out_dir).absolute()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -268,29 +273,43 @@ def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=N
     manifest = Manifest(out)
     names = unique_names(sources, manifest.names_by_path())
     result = BatchResult(out, sources=list(names))
-    todo: list[tuple[str, BatchSource, int | None]] = []
-    for src, name in zip(sources, names):
+    todo: list = []
+    prefix = "sha256:" if full_hash else "fast1:"
+
+    def inspect(src: BatchSource, name: str):
         old = manifest.sources.get(name, {})
         st = source_stat(src.path)
-        prefix = "sha256:" if full_hash else "fast1:"
         same = st is not None and old.get("stat") == st and old.get("source") == src.path \
             and str(old.get("content_hash") or "").startswith(prefix)
-        chash_src = old["content_hash"] if same else content_hash(src.path, full=full_hash)
-        if not force and manifest.is_done(name, chash_src, chash):
-            result.skipped.append(name)
-            manifest.update(name, stat=st)
-            continue
-        if not (force or retry_failed) and old.get("status") == "failed" and chash_src \
-                and old.get("content_hash") == chash_src and old.get("config_hash") == chash:
-            result.failed[name] = old.get("error") or "failed"
-            result.failed_before.append(name)
-            continue
-        expected = old.get("frames_expected") if same and old.get("config_hash") == chash \
-            else _expected_frames(src, cfg.max_frames)
-        manifest.update(name, source=src.path, kind=src.kind, status="pending", error=None,
-                        content_hash=chash_src, config_hash=chash, stat=st,
-                        frames_expected=expected, attempts=0)
-        todo.append((name, src, expected))
+        return old, st, same, (old["content_hash"] if same else
+                               content_hash(src.path, full=full_hash))
+
+    with ThreadPoolExecutor(HASH_THREADS) as pool:  # I/O bound: files on a network share
+        seen = list(pool.map(inspect, sources, names))
+        probe = []
+        for src, name, (old, st, same, chash_src) in zip(sources, names, seen):
+            if not force and manifest.is_done(name, chash_src, chash):
+                result.skipped.append(name)
+                manifest.update(name, stat=st)
+                continue
+            if not (force or retry_failed) and old.get("status") == "failed" \
+                    and old.get("content_hash") == chash_src \
+                    and old.get("config_hash") == chash:
+                result.failed[name] = old.get("error") or "failed"
+                result.failed_before.append(name)
+                continue
+            keep = same and old.get("config_hash") == chash and "frames_expected" in old
+            probe.append(None if keep else pool.submit(_expected_frames, src, cfg.max_frames))
+            manifest.update(name, source=src.path, kind=src.kind, status="pending",
+                            error=None, content_hash=chash_src, config_hash=chash, stat=st,
+                            attempts=0)
+            todo.append((name, src))
+        pending = []
+        for (name, src), f in zip(todo, probe):
+            n = f.result() if f is not None else manifest.sources[name].get("frames_expected")
+            manifest.update(name, frames_expected=n)
+            pending.append((name, src, n))
+        todo = pending
     manifest.config, manifest.config_hash = cfg_dict, chash
     manifest.save()
     if todo:
@@ -336,7 +355,10 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         n = min(n, len(todo))
         board = ray.remote(num_cpus=0)(ProgressBoard).remote()
-        worker_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(BatchWorker)
+        # the thread caps also as environment of the worker process, before numpy loads
+        worker_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0,
+                                runtime_env={"env_vars": {v: "1" for v in THREAD_ENV}}
+                                )(BatchWorker)
 
         def new_actor():
             return worker_cls.remote(board)
