@@ -2,7 +2,7 @@
 shared by the motion-capture tests: BlazePose (native, video mode) with the
 :class:`~posekit.track.Tracker`, run once and cached as ``.npz`` in
 ``posekit.models.assets.cache_dir() / "test-poses"``, keyed by the clip's hash, the model and
-tracker source files and the weights (about 15-40 s on 2 cores the first time).
+tracker source files and the weights, so the model runs on the clip only the first time.
 """
 
 from __future__ import annotations
