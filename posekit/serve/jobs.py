@@ -378,11 +378,16 @@ def make_runner(pipeline_factory: Callable[[], object], *, annotate: bool = True
     """The standard job runner: decodes the video, runs the pipeline that
     ``pipeline_factory()`` builds (:func:`posekit.pipeline.build`, as ``posekit run`` does;
     a fresh one per job, so track IDs start as in ``posekit run``), and writes an annotated
-    H.264 MP4 and JSON Lines poses through :func:`posekit.pipeline.run`.
+    H.264 MP4 and JSON Lines poses (mode 0600) through :func:`posekit.pipeline.run`.
 
     Raises (inside the worker, recorded as the job's error):
-        SourceError: the video cannot be decoded, or breaks midway.
+        PartialJob: the video ended before its declared frame count; the results of the
+            frames that decoded are in place.
+        SourceError: the video cannot be decoded.
+        OutputError: the results cannot be written (``no space left on device writing
+            annotated.mp4``).
     """
+    from ..errors import OutputError
     from ..io import JsonlSink, VideoSink, open_source
     from ..pipeline import annotator, run
 
@@ -403,6 +408,10 @@ def make_runner(pipeline_factory: Callable[[], object], *, annotate: bool = True
         tmp_video = folder / f".{VIDEO}.tmp.mp4"
         tmp_jsonl = folder / f".{JSONL}.tmp"
         sinks = []
+
+        def named(e: OutputError) -> OutputError:   # the result's name, not the temporary's
+            return OutputError(str(e).replace(tmp_video.name, VIDEO)
+                               .replace(tmp_jsonl.name, JSONL))
         try:
             pipe = pipeline_factory()
         except BaseException:
@@ -412,14 +421,16 @@ def make_runner(pipeline_factory: Callable[[], object], *, annotate: bool = True
         try:
             if annotate:
                 sinks.append(VideoSink(tmp_video, fps=info.fps or 30.0,
-                                       size_wh=info.size_wh or (640, 480)))
+                                       size_wh=info.size_wh or (640, 480), mode=0o600))
             sinks.append(JsonlSink(tmp_jsonl, model.skeleton, source=rec.filename,
-                                   fps=info.fps, size_wh=info.size_wh))
-        except BaseException:
+                                   fps=info.fps, size_wh=info.size_wh, mode=0o600))
+        except BaseException as e:
             for s in sinks:
                 s.close()
             src.close()
             pipe.close()
+            if isinstance(e, OutputError):
+                raise named(e) from None
             raise
         count = [0]
 
@@ -431,15 +442,22 @@ def make_runner(pipeline_factory: Callable[[], object], *, annotate: bool = True
             summary = run(src, model, sinks, stages=pipe.stages,
                           annotate=annotator(pipe.config) if annotate else None,
                           on_result=on_result)
+        except OutputError as e:
+            raise named(e) from None
         finally:
             pipe.close()
-        if summary.error is not None:
-            raise summary.error
         if summary.frames == 0:
-            raise SourceError(f"no decodable frame in {rec.filename or input_path.name}")
-        rec.frames_total = summary.frames
+            raise summary.error or SourceError(
+                f"no decodable frame in {rec.filename or input_path.name}")
+        rec.frames_done = summary.frames
+        if summary.error is None:
+            rec.frames_total = summary.frames
         if annotate:
             os.replace(tmp_video, folder / VIDEO)
         os.replace(tmp_jsonl, folder / JSONL)
+        if summary.error is not None:      # a cut video: the frames before the cut are kept
+            name = rec.filename or input_path.name
+            msg = str(summary.error).replace(input_path.name, name)
+            raise PartialJob(f"{msg}; the results hold the {summary.frames} frames decoded")
 
     return runner
