@@ -35,6 +35,7 @@ demo: install samples
 
 test: install
 	sh scripts/install_chromium.sh
+	sh scripts/install_blender.sh
 	$(BIN)/python -m pytest -q
 
 bench: install samples

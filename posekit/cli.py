@@ -92,6 +92,20 @@ def run(
                                                "JSON Lines."),
     summary_dir: Path | None = typer.Option(None, "--summary", help="Folder for the "
                                                "analysis summary (JSON, plots, HTML)."),
+    bvh: Path | None = typer.Option(None, "--bvh", help="BVH motion capture of the longest "
+                                       "track (metres); other tracks beside it as "
+                                       "<stem>.track<ID>.bvh."),
+    trc: Path | None = typer.Option(None, "--trc", help="OpenSim TRC marker trajectories "
+                                       "(mm)."),
+    c3d: Path | None = typer.Option(None, "--c3d", help="C3D marker trajectories (mm)."),
+    angles: Path | None = typer.Option(None, "--angles", help="Clinical joint angles per "
+                                          "frame and track (CSV, degrees, ISB conventions)."),
+    root_motion: bool = typer.Option(True, "--root-motion/--no-root-motion",
+                                     help="BVH/TRC/C3D: the person's path from the image "
+                                     "(pinhole camera), or the hips fixed."),
+    fov: float | None = typer.Option(None, "--fov", min=1.0, max=179.0,
+                                        help="Camera horizontal field of view in degrees "
+                                        "for root motion (default 60)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Detect poses in SOURCE; write an annotated video or images and keypoint files.
@@ -112,7 +126,9 @@ def run(
             analyses=tuple(a.strip() for a in (analyze or "").split(",") if a.strip()),
             outputs=OutputConfig(video=out, json=json_path, csv=csv_path, coco=coco_path,
                                  coco_gt=coco_gt, mot=mot_path, events=events_path,
-                                 summary=summary_dir, heatmaps=heatmaps, mask=mask),
+                                 summary=summary_dir, heatmaps=heatmaps, mask=mask,
+                                 bvh=bvh, trc=trc, c3d=c3d, angles=angles,
+                                 root_motion=root_motion, fov_deg=fov),
             max_frames=max_frames)
         if show and not _has_display():
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "

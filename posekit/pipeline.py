@@ -500,6 +500,18 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
             from .eval.mot import MotSink
 
             sinks.append(MotSink(check_output_path(o.mot, inputs)))
+        mocap = {"bvh": "BvhSink", "trc": "TrcSink", "c3d": "C3dSink",
+                 "angles": "JointAnglesCsvSink"}
+        if any(getattr(o, k) is not None for k in mocap):
+            from .io import mocap as mocap_mod
+
+            kw = dict(fps=info.fps or 0.0, size_wh=info.size_wh, source=str(source),
+                      inputs=inputs, root_motion=o.root_motion)
+            if o.fov_deg is not None:
+                kw["hfov_deg"] = float(o.fov_deg)
+            for key, cls in mocap.items():
+                if getattr(o, key) is not None:
+                    sinks.append(getattr(mocap_mod, cls)(getattr(o, key), **kw))
         if o.events is not None:
             from .analysis import EventsSink
 
