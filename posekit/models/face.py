@@ -59,7 +59,11 @@ class FaceConfig:
         track_iou: a detection whose ROI square overlaps a tracked face's by more than this
             IoU is that face (``AssociationNormRectCalculator``: 0.5).
         num_threads: CPU threads per network.
-        runtime: the landmark network's runtime: ``"auto"``, ``"openvino"`` or ``"litert"``.
+        runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
+            (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
+            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
+            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
+            batches pay off on an idle CPU with many hands or faces per frame.
     """
 
     max_faces: int = 4
@@ -70,7 +74,7 @@ class FaceConfig:
     detect_every: int = 3
     track_iou: float = 0.5
     num_threads: int = 2
-    runtime: str = "auto"
+    runtime: str = "litert"
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES:

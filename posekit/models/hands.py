@@ -59,8 +59,11 @@ class HandsConfig:
             that hand (``AssociationNormRectCalculator`` ``min_similarity_threshold``: 0.5).
         mirrored: the input is a mirrored (selfie) image: handedness as MediaPipe reports it.
         num_threads: CPU threads per network.
-        runtime: the networks' runtime, ``"auto"`` (OpenVINO where installed),
-            ``"openvino"`` or ``"litert"``.
+        runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
+            (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
+            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
+            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
+            batches pay off on an idle CPU with many hands or faces per frame.
     """
 
     max_hands: int = 4
@@ -71,7 +74,7 @@ class HandsConfig:
     track_iou: float = 0.5
     mirrored: bool = False
     num_threads: int = 2
-    runtime: str = "auto"
+    runtime: str = "litert"
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES:

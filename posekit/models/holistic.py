@@ -18,8 +18,9 @@ face_tracking.pbtxt), matching each part to the previous frame's parts of the sa
 works for many persons.
 
 Speed: a hand or face is processed only when its ROI estimated from the pose is at least
-``min_hand_px`` / ``min_face_px`` pixels (documented defaults below) and the part is visible,
-and the networks run batched over all persons (OpenVINO, up to 4 crops per inference).
+``min_hand_px`` / ``min_face_px`` pixels (documented defaults below) and the part is visible;
+each network runs once per frame over the parts of all persons (in batches of up to 4 crops
+with ``runtime="openvino"``).
 
 The output is one :class:`Poses` of skeleton ``HOLISTIC_543`` per frame: per person, parts
 ``body`` (33), ``left_hand`` (21), ``right_hand`` (21) and ``face`` (468); a part not found is
@@ -76,8 +77,11 @@ class HolisticConfig:
             landmarks 0-10 (roughly ear to ear).
         min_hand_presence, min_face_presence: presence flag thresholds in [0, 1].
         num_threads: CPU threads per network.
-        runtime: the hand, re-crop and face landmark networks' runtime (``"auto"``,
-            ``"openvino"``, ``"litert"``); the detectors run on LiteRT.
+        runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
+            (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
+            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
+            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
+            batches pay off on an idle CPU with many hands or faces per frame.
     """
 
     body: str = "blazepose"
@@ -92,7 +96,7 @@ class HolisticConfig:
     min_hand_presence: float = 0.5
     min_face_presence: float = 0.5
     num_threads: int = 2
-    runtime: str = "auto"
+    runtime: str = "litert"
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES:
