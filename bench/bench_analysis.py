@@ -14,7 +14,9 @@ cached by ``tests/analysis/clips.py`` in ``cache_dir()/test-poses``. Prints:
 1b. class-agnostic counting (``reps``, no exercise named) next to the named counter on every
    clip with ground truth, on the clips as filmed and on new cases built from them
    (``tests/analysis/augment.py``: played at half and at twice the speed, filmed by a hand-held
-   camera that pans, zooms, rolls and shakes, and by one that also follows the person), with
+   camera that pans, zooms, rolls and shakes, and by one that also follows the person, with
+   the hips and legs leaving the picture half-way through, alone and with the hand-held
+   camera), with
    the label ``reps`` gives, an autocorrelation-period counter for comparison, and the mean
    absolute error (relative, |counted - true| / true, as RepNet reports it) and off-by-one
    accuracy over the clips, for the clips the counter was tuned on and those it never was;
@@ -116,6 +118,9 @@ VARIANTS = {
     "2x speed": lambda cp: augment.retime(cp, 2.0),
     "hand-held camera": lambda cp: augment.moving_camera(cp, follow=0.0),
     "following camera": lambda cp: augment.moving_camera(cp, follow=1.0),
+    "lower body leaves": lambda cp: augment.hide(cp, augment.LOWER_BODY, cp.times[-1] / 2),
+    "leaves + hand-held": lambda cp: augment.hide(augment.moving_camera(cp),
+                                                  augment.LOWER_BODY, cp.times[-1] / 2),
 }
 
 
@@ -130,7 +135,8 @@ def autocorr_count(cp: clips.ClipPoses) -> int:
     t, rows = [], []
     for ti, p in zip(cp.times, cp.poses):
         if len(p):
-            off, size = body_relative(p.keypoints[0], p.scores[0], 0.5)
+            off, torso, width = body_relative(p.keypoints[0], p.scores[0], 0.5)
+            size = np.nanmax([torso, width, np.nan])
             t.append(ti)
             rows.append(np.asarray(off) / (size if size > 0 else np.nan))
     if len(rows) < 10:

@@ -3,13 +3,17 @@ cycles, with no exercise named (``--analyze reps``).
 
 **Features.** Each sample of a track is its body-relative skeleton: the image positions of 13
 body landmarks (nose, shoulders, elbows, wrists, hips, knees, ankles; BlazePose-33 names) minus
-the centre of the visible shoulders and hips, divided by the body scale (the larger of the torso
-length and the shoulder width, as a running maximum over the last ``scale_s`` seconds, so that a
-torso foreshortened during a frontal push-up or a crunch does not rescale the pose). A moving or
-zooming camera shifts and scales the whole skeleton and leaves these features unchanged; a
-landmark below ``min_visibility`` is missing, and a dimension missing in more than
-``max_missing`` of the window is left out (partial visibility: a close-up without legs, legs
-leaving the frame).
+the shoulders' mid-point (the hips' where no shoulder is seen), divided by the body scale (the
+larger of the torso length and the shoulder width, as a running maximum over the last
+``scale_s`` seconds so that a torso foreshortened during a frontal push-up does not rescale the
+pose; where the hips are not seen, the shoulder width times the track's usual torso-to-width
+ratio), plus the shoulders' image height in body scales relative to its moving average over
+``trend_s`` seconds (weight ``height_weight``: what is left of a lunge or a squat when only the
+upper body is in the picture). A moving or zooming camera shifts and scales the whole skeleton
+and leaves the body-relative positions unchanged. A landmark below ``min_visibility`` is
+missing; a feature missing in more than ``max_missing`` of the window, or of its last
+``recent_s`` seconds, is left out (partial visibility: a close-up without legs, legs leaving
+the frame).
 
 **Cycle finder** (run on the last ``window_s`` seconds every ``hop_s`` seconds):
 
@@ -83,7 +87,7 @@ class CycleConfig:
         window_s: history analysed each time (the longest repetition is half of it).
         hop_s: the analysis runs at most this often (seconds of stream time).
         max_rate_hz: samples closer in time than ``1 / max_rate_hz`` are skipped.
-        scale_s: the body scale is the running maximum over this many seconds.
+        scale_s: the body scale is the running maximum over the last this many seconds.
         smooth_s: width of the centred moving average before the turning points.
         min_visibility: landmark score below which a landmark is missing.
         max_missing: a feature missing in more than this fraction of the window is left out.
@@ -99,12 +103,16 @@ class CycleConfig:
         max_far_distance: two cycles match when their far poses are closer than this
             fraction of their swing (Euclidean distance in the feature space).
         max_duration_ratio: and their durations differ by at most this factor.
+        trend_s: the shoulders' image height is taken relative to its centred moving
+            average over this many seconds (walking towards the camera, a camera's tilt).
+        height_weight: weight of that feature against the body-relative positions.
+        recent_s: a feature must also be seen in this last part of the window.
     """
 
     window_s: float = 20.0
     hop_s: float = 0.3
     max_rate_hz: float = 20.0
-    scale_s: float = 4.0
+    scale_s: float = 1.5
     smooth_s: float = 0.2
     min_visibility: float = 0.5
     max_missing: float = 0.4
@@ -116,6 +124,9 @@ class CycleConfig:
     max_duration_s: float = 10.0
     max_far_distance: float = 0.5
     max_duration_ratio: float = 3.0
+    trend_s: float = 4.0
+    recent_s: float = 3.0
+    height_weight: float = 1.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -142,18 +153,20 @@ def body_relative(keypoints: np.ndarray, scores: np.ndarray, min_visibility: flo
         min_visibility: landmarks scored below it are missing (NaN).
 
     Returns:
-        ``(offsets, size)``: 26 floats, pixels: the :data:`CYCLE_POINTS` minus the centre of
-        the visible shoulders and hips (x, y interleaved; NaN where missing, all NaN without
-        two visible torso landmarks), and the body size in pixels (the larger of the
-        mid-shoulder to mid-hip length and the shoulder width; NaN if unknown).
+        ``(offsets, torso, width)``: 26 floats, pixels: the :data:`CYCLE_POINTS` minus the
+        mid-point of the visible shoulders (of the hips where no shoulder is visible; x, y
+        interleaved; NaN where missing, all NaN without a visible shoulder or hip); the
+        mid-shoulder to mid-hip length and the shoulder width in pixels (NaN if unknown).
     """
     # plain floats: for one small skeleton several times faster than numpy calls
     k = keypoints.tolist()
     ok = (scores >= min_visibility).tolist()
     nan = math.nan
-    tv = [i for i in _TORSO_L if ok[i]]
-    if len(tv) < 2:
-        return [nan] * (2 * len(_PTS_L)), nan
+    # the centre: the shoulders' mid-point (the hips leave the frame first: a centre that
+    # switched to them would jump), else the hips'
+    tv = [i for i in _TORSO_L[:2] if ok[i]] or [i for i in _TORSO_L[2:] if ok[i]]
+    if not tv:
+        return [nan] * (2 * len(_PTS_L)), nan, nan
     cx = sum(k[i][0] for i in tv) / len(tv)
     cy = sum(k[i][1] for i in tv) / len(tv)
     off: list[float] = []
@@ -163,14 +176,19 @@ def body_relative(keypoints: np.ndarray, scores: np.ndarray, min_visibility: flo
         else:
             off += (nan, nan)
     ls, rs, lh, rh = _TORSO_L
-    size = nan
+    torso = width = nan
     if (ok[ls] or ok[rs]) and (ok[lh] or ok[rh]):
-        size = math.hypot(0.5 * (k[ls][0] + k[rs][0] - k[lh][0] - k[rh][0]),
-                          0.5 * (k[ls][1] + k[rs][1] - k[lh][1] - k[rh][1]))
+        torso = math.hypot(0.5 * (k[ls][0] + k[rs][0] - k[lh][0] - k[rh][0]),
+                           0.5 * (k[ls][1] + k[rs][1] - k[lh][1] - k[rh][1]))
     if ok[ls] and ok[rs]:
-        w = math.hypot(k[ls][0] - k[rs][0], k[ls][1] - k[rs][1])
-        size = w if math.isnan(size) else max(size, w)
-    return off, size
+        width = math.hypot(k[ls][0] - k[rs][0], k[ls][1] - k[rs][1])
+    return off, torso, width
+
+
+def _shoulder_y(keypoints: np.ndarray, scores: np.ndarray, min_visibility: float) -> float:
+    """Image y (pixels) of the visible shoulders' mid-point, NaN if none is visible."""
+    ys = [float(keypoints[i, 1]) for i in _TORSO_L[:2] if scores[i] >= min_visibility]
+    return sum(ys) / len(ys) if ys else math.nan
 
 
 def turning_points(z: np.ndarray, h: float) -> tuple[list[tuple[int, int]], tuple[int, int]]:
@@ -294,13 +312,23 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
     T = len(t)
     if T < 5:
         return [], rest_pose
-    keep = np.isfinite(X).mean(0) >= 1.0 - c.max_missing
-    # x and y of a landmark go together
-    keep = np.repeat(keep.reshape(-1, 2).all(1), 2)
-    if keep.sum() < 4:
-        return [], rest_pose
     dt = float(t[-1] - t[0]) / (T - 1)
+    fin = np.isfinite(X)
+    recent = t >= t[-1] - c.recent_s
+    # a feature must be seen over the window and lately (a landmark that has left the frame
+    # is left out, not extrapolated)
+    keep = (fin.mean(0) >= 1.0 - c.max_missing) & (fin[recent].mean(0) >= 1.0 - c.max_missing)
+    # x and y of a landmark go together; the last column is the shoulders' image height
+    keep[:-1] = np.repeat(keep[:-1].reshape(-1, 2).all(1), 2)
+    if keep[:-1].sum() < 4:
+        return [], rest_pose
     Y = _fill(X[:, keep])
+    if keep[-1]:
+        # image height, relative to its moving average over trend_s (walking towards the
+        # camera, a camera's pan) and weighted
+        kt = max(1, int(round(c.trend_s / max(dt, 1e-3))))
+        v = Y[:, -1:]
+        Y[:, -1:] = c.height_weight * (v - _moving_mean(v, kt + (kt + 1) % 2))
     k = max(1, int(round(c.smooth_s / max(dt, 1e-3))))
     Y = _moving_mean(Y, k + (k + 1) % 2)
     mu = Y.mean(0)
@@ -460,9 +488,10 @@ class RepFinder:
     reps: list = field(default_factory=list)
     _n: int = 0
     _t: np.ndarray = field(default_factory=lambda: np.empty(0))
-    _x: np.ndarray = field(default_factory=lambda: np.empty((0, 2 * len(CYCLE_POINTS))))
+    _x: np.ndarray = field(default_factory=lambda: np.empty((0, 2 * len(CYCLE_POINTS) + 1)))
     _size: np.ndarray = field(default_factory=lambda: np.empty(0))
     _f: list = field(default_factory=list)
+    _ratios: list = field(default_factory=list)
     _rest: np.ndarray | None = None
     _last_run: float = -math.inf
     _last_end: float = -math.inf
@@ -499,12 +528,23 @@ class RepFinder:
         n = self._n
         if n and time_s - self._t[n - 1] < 1.0 / c.max_rate_hz:
             return []
-        off, size = body_relative(keypoints, scores, c.min_visibility)
+        off, torso, width = body_relative(keypoints, scores, c.min_visibility)
+        # body size: the larger of the torso length and the shoulder width; where the hips
+        # are not seen, the shoulder width times the track's usual torso / width ratio (so
+        # the scale does not jump when the hips leave the frame)
+        if torso == torso and width == width and width > 0:
+            self._ratios = [*self._ratios[-49:], max(1.0, torso / width)]
+        if torso == torso:
+            size = max(torso, width) if width == width else torso
+        elif width == width:
+            size = width * (float(np.median(self._ratios)) if self._ratios else 1.0)
+        else:
+            size = math.nan
         if n == len(self._t):             # grow (first time) or drop the oldest quarter
             cap = int(c.window_s * c.max_rate_hz) + 8
             if not n:
                 self._t, self._size = np.empty(cap), np.empty(cap)
-                self._x = np.empty((cap, 2 * len(CYCLE_POINTS)))
+                self._x = np.empty((cap, 2 * len(CYCLE_POINTS) + 1))
             else:
                 d = n // 4
                 for a in (self._t, self._x, self._size):
@@ -517,7 +557,8 @@ class RepFinder:
         recent = self._size[j:n + 1]
         ok = recent[recent == recent]
         scale = float(ok.max()) if ok.size else math.nan
-        self._x[n] = off
+        self._x[n, :-1] = off
+        self._x[n, -1] = _shoulder_y(keypoints, scores, c.min_visibility)
         self._x[n] /= scale if scale > 0 else math.nan
         self._f.append({k: feats.get(k, math.nan) for k in _LABEL_KEYS} if feats else {})
         n += 1

@@ -125,3 +125,23 @@ def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_k
         k = k @ A[i, :, :2].T + A[i, :, 2] + centre
         out.append(p.replace(keypoints=k.astype(np.float32), boxes=None))
     return ClipPoses(cp.path, cp.fps, cp.n_frames, cp.stride, cp.indices, cp.times, out)
+
+
+#: BlazePose-33 landmarks from the hips down (hips, knees, ankles, heels, toes).
+LOWER_BODY = tuple(range(23, 33))
+
+
+def hide(cp: ClipPoses, landmarks=LOWER_BODY, from_s: float = 0.0) -> ClipPoses:
+    """The clip with ``landmarks`` (BlazePose-33 indices) missing (score 0, NaN) from
+    ``from_s`` seconds on: a body leaving the frame at the bottom, as in walking lunges
+    towards the camera."""
+    out = []
+    idx = list(landmarks)
+    for t, p in zip(cp.times, cp.poses):
+        if t < from_s or len(p) == 0:
+            out.append(p)
+            continue
+        k, s = p.keypoints.copy(), p.scores.copy()
+        k[:, idx], s[:, idx] = np.nan, 0.0
+        out.append(p.replace(keypoints=k, scores=s, boxes=None))
+    return ClipPoses(cp.path, cp.fps, cp.n_frames, cp.stride, cp.indices, cp.times, out)

@@ -110,6 +110,16 @@ def test_moving_camera_keeps_the_count(clip_poses, name, follow):
     assert len(_reps(events)) == TRUTH[name]
 
 
+@pytest.mark.parametrize("name", ["gym_squat", "squat_analysis", "biceps", "situps"])
+def test_lower_body_leaving_the_frame_keeps_the_count(clip_poses, name):
+    """Hips, knees and feet gone from half-way through (walking lunges towards the camera):
+    the features left (upper body, and the shoulders' height in the image) carry the count."""
+    cp = clip_poses(clips.REP_CLIPS[name].path)
+    cp = augment.hide(cp, augment.LOWER_BODY, cp.times[-1] / 2)
+    _, events = run(cp, "reps")
+    assert len(_reps(events)) == TRUTH[name]
+
+
 @pytest.mark.parametrize("name", ["gym_squat", "jumping_jacks", "push_up-test"])
 def test_reps_are_reported_live_within_one_period(clip_poses, name):
     """Each repetition is reported by the frame stream (not only at the end), within one
@@ -161,12 +171,13 @@ def test_body_relative_features_ignore_translation_and_zoom():
     rng = np.random.default_rng(3)
     k = rng.uniform(100, 300, (33, 2)).astype(np.float32)
     s = np.ones(33, np.float32)
-    off, size = body_relative(k, s, 0.5)
-    off2, size2 = body_relative(1.7 * k + np.float32([40, -25]), s, 0.5)
-    assert size2 == pytest.approx(1.7 * size, rel=1e-5)
-    np.testing.assert_allclose(np.array(off2) / size2, np.array(off) / size, atol=1e-5)
+    off, torso, width = body_relative(k, s, 0.5)
+    off2, torso2, width2 = body_relative(1.7 * k + np.float32([40, -25]), s, 0.5)
+    assert torso2 == pytest.approx(1.7 * torso, rel=1e-5)
+    assert width2 == pytest.approx(1.7 * width, rel=1e-5)
+    np.testing.assert_allclose(np.array(off2) / torso2, np.array(off) / torso, atol=1e-5)
     s[BLAZEPOSE_33.index("left_wrist")] = 0.1
-    off3, _ = body_relative(k, s, 0.5)
+    off3, _, _ = body_relative(k, s, 0.5)
     i = 2 * 5   # left_wrist is the 6th of CYCLE_POINTS
     assert math.isnan(off3[i]) and math.isnan(off3[i + 1]) and not math.isnan(off3[0])
 
