@@ -151,3 +151,27 @@ def test_posekit_run_and_eval_with_the_model_folder(model_dir, sink_dir, tmp_pat
     assert set(res["per_keypoint"]) == {f"kp{i}" for i in range(12)}
     assert set(res["pck"]) == {"5px", "10px", "0.1box"} and "AP" in res["oks"]
     assert "posekit eval (trained models)" in r.output
+
+
+def test_ctrl_c_stops_after_the_batch_and_keeps_weights(sink_dir, tmp_path):
+    """A first Ctrl-C (SIGINT) asks the trainer to stop after the current batch: it validates,
+    saves, and the folder is completed with those weights."""
+    import os
+    import signal
+
+    from posekit.train.keypoints import KeypointTrainConfig, train_keypoints
+
+    sent = []
+
+    def on_progress(e):
+        if e["event"] == "batch" and not sent:
+            sent.append(e)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    res = train_keypoints(sink_dir[0], tmp_path / "m", KeypointTrainConfig(
+        epochs=3, imgsz=32, batch=2, workers=0, val_fraction=0.25), on_progress=on_progress,
+        evaluate=False)
+    assert res.interrupted and len(sent) == 1
+    assert res.report["epochs_done"] == 1 < res.report["config"]["epochs"]
+    assert (tmp_path / "m" / "weights" / "best.pt").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
