@@ -405,6 +405,12 @@ def build(config, kind: str = "video", *, model_factory: Callable[..., PoseModel
     return Pipeline(cfg, model, stages, analyzer)
 
 
+#: The YOLO input size (pixels) of the adaptive schedule's detector runs while one tracked
+#: person fills the view (:class:`posekit.track.topdown.DetectorSchedule`): big people need
+#: no 1280 px pass, which costs about four times as much.
+CLOSE_DETECTOR_SIZE = 640
+
+
 def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
     """(model, stages) for tracked video, then the One Euro smoother.
 
@@ -430,6 +436,8 @@ def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
             from .models.yolo import person_detector
 
             kw["detector"] = person_detector(t.detector_size)
+            if t.detect_every == "auto" and t.detector_size > CLOSE_DETECTOR_SIZE:
+                kw["close_detector"] = person_detector(CLOSE_DETECTOR_SIZE)
         if t.detect_every != "auto" or t.detector == "yolo":
             kw["detect_every"] = t.detect_every
         model = TopDownTracker(model, Tracker(), **kw)

@@ -156,6 +156,10 @@ class TopDownTracker:
             with YOLO on every frame (``bench/bench_mot.py``): see the README.
         flow: the :class:`~posekit.track.flow.LandmarkFlow` for ``landmark_every`` > 1 (its
             defaults when None).
+        close_detector: with ``detect_every="auto"``: a cheaper person detector (e.g. YOLO at
+            640 px instead of 1280) run instead of ``detector`` while one tracked person fills
+            the view (:attr:`DetectorSchedule.close_range`), where small far-away people are
+            not what the detector looks for.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -171,7 +175,7 @@ class TopDownTracker:
                  detection_box_weight: float = 0.5,
                  prediction_box_weight: float | None = None, coast: bool | None = None,
                  edge_min_aspect: float = 0.15, landmark_every: int = 1,
-                 flow: LandmarkFlow | None = None):
+                 flow: LandmarkFlow | None = None, close_detector=None):
         if detect_every != "auto" and (not isinstance(detect_every, (int, np.integer))
                                        or detect_every < 1):
             raise ValueError(f"detect_every: expected an integer >= 1 or 'auto', got "
@@ -188,6 +192,7 @@ class TopDownTracker:
         self.min_inside = min_inside
         self.appearance = appearance
         self.detector = detector
+        self.close_detector = close_detector
         self.match_iou = match_iou
         self.min_detection_score = min_detection_score
         self.keep_detections = keep_detections
@@ -404,7 +409,11 @@ class TopDownTracker:
         """The external detector's persons, best first, at or above ``min_detection_score``,
         as :class:`Poses` in the model's skeleton (keypoints the detector does not give are
         NaN; a detector that returns boxes only gives persons with no keypoints)."""
-        out = self.detector(frame)
+        det = self.detector
+        if self.close_detector is not None and self.schedule is not None \
+                and self.schedule.close_range:
+            det = self.close_detector
+        out = det(frame)
         if isinstance(out, Poses):
             dets = out
         else:
@@ -569,14 +578,15 @@ class DetectorSchedule:
       smaller than ``fill`` of the frame's height (new people may enter unseen);
     - every ``max_every`` frames while exactly one confirmed person is tracked whose box is at
       least ``fill`` of the frame's height (one person filling the view: the landmark stage
-      tracks them alone, and the periodic run still finds anyone who enters).
+      tracks them alone, and the periodic run still finds anyone who enters); such a frame
+      sets :attr:`close_range`, on which the top-down model may use a cheaper detector.
 
     Args:
         min_every, max_every: the shortest and longest intervals in frames (>= 1).
         fill: box height / frame height at which one tracked person fills the view.
     """
 
-    def __init__(self, *, min_every: int = 2, max_every: int = 15, fill: float = 0.4):
+    def __init__(self, *, min_every: int = 2, max_every: int = 15, fill: float = 0.25):
         if not 1 <= min_every <= max_every:
             raise ValueError(f"DetectorSchedule: expected 1 <= min_every <= max_every, got "
                              f"{min_every}, {max_every}")
@@ -587,6 +597,7 @@ class DetectorSchedule:
 
     def reset(self) -> None:
         self._lost = True
+        self.close_range = False
 
     def due(self, count: int, since: int, confirmed_boxes: np.ndarray,
             shape_hw: tuple[int, int]) -> bool:
@@ -598,13 +609,15 @@ class DetectorSchedule:
             confirmed_boxes: (T, 4) xyxy pixels, the confirmed tracks' predicted boxes.
             shape_hw: the frame's (height, width) in pixels.
         """
-        if count == 0 or self._lost:
-            return True
         every = self.min_every
+        self.close_range = False
         if len(confirmed_boxes) == 1:
             h = float(confirmed_boxes[0, 3] - confirmed_boxes[0, 1])
             if h >= self.fill * shape_hw[0]:
                 every = self.max_every
+                self.close_range = True
+        if count == 0 or self._lost:
+            return True
         return since + 1 >= every
 
     def observe(self, poses: Poses, n_tracked: int) -> None:
