@@ -72,6 +72,7 @@ _BODY = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_w
 #: Analyses that take an argument, ``name:ARG`` -> ``"module:factory"`` (imported when used):
 #: ``classify:FILE`` runs a classifier from ``posekit train classifier`` (issue 18).
 PLUGINS = {"classify": "posekit.analysis.classify:load_classify"}
+PLUGINS["hand_gestures"] = "posekit.analysis.hand_gestures:load_hand_gestures"  # issue 19
 
 
 def _load_plugin(spec: str):
