@@ -218,11 +218,16 @@ def _from_folders(root: Path, cfg: ClassifierConfig,
         raise DatasetError(f"{root}: expected class folders holding images or clips")
     xs, labels = [], []
     skeleton = None
-    for n, (label, f) in enumerate(files):
-        video = f.suffix.lower() in VIDEO_EXTS
-        model = load_model(cfg.model, max_people=5, mode="video" if video else "image")
-        skeleton = model.skeleton
-        try:
+    models: dict = {}
+    try:
+        for n, (label, f) in enumerate(files):
+            video = f.suffix.lower() in VIDEO_EXTS
+            mode = "video" if video else "image"
+            if mode not in models:
+                models[mode] = load_model(cfg.model, max_people=5, mode=mode)
+            model = models[mode]
+            model.reset()                   # a new clip: no tracking state from the last one
+            skeleton = model.skeleton
             src = open_source(str(f))
             try:
                 for frame in src:
@@ -238,10 +243,11 @@ def _from_folders(root: Path, cfg: ClassifierConfig,
                         labels.append(label)
             finally:
                 src.close()
-        finally:
-            model.close()
-        if progress is not None:
-            progress(n + 1, len(files))
+            if progress is not None:
+                progress(n + 1, len(files))
+    finally:
+        for m in models.values():
+            m.close()
     if not xs:
         raise DatasetError(f"{root}: {cfg.model} found nobody in the images")
     return LabelledPoses(np.stack(xs), np.asarray(labels, str), np.zeros(len(xs), bool),

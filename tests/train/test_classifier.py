@@ -135,3 +135,21 @@ def test_bad_input_errors(tmp_path):
         PoseClassifier.load(tmp_path / "missing.joblib")
     with pytest.raises(ValueError, match="estimator must be one of"):
         ClassifierConfig(estimator="tree")
+
+
+def test_class_folders_run_through_the_model(tmp_path):
+    """Folders named by class: posekit's BlazePose finds the person in each real image."""
+    import os
+
+    imgs = sorted(data_path("lsp_cpm/images").glob("*.jpg"))[:6]
+    for i, img in enumerate(imgs):
+        d = tmp_path / ("first" if i < 3 else "second")
+        d.mkdir(exist_ok=True)
+        os.symlink(img, d / img.name)
+    lp = read_labelled_poses(tmp_path)
+    assert lp.skeleton.name == "blazepose33" and lp.kind == "folders (blazepose)"
+    assert len(lp.labels) >= 5 and set(lp.labels) == {"first", "second"}
+    assert np.isfinite(lp.xy).all(axis=2).sum(axis=1).min() >= 4
+    res = train_classifier(lp, None, ClassifierConfig(cv_folds=2))
+    assert res.report["keypoints"] == list(lp.skeleton.keypoints)
+    assert res.classifier.classes == ("first", "second")
