@@ -147,7 +147,8 @@ class Face:
     ``last_timings``: ``detector``, ``preprocess``, ``infer``, ``postprocess`` seconds.
 
     Args:
-        config: a :class:`FaceConfig`, or its fields as keywords.
+        config: a :class:`FaceConfig`, or its fields as keywords (``max_people``, the
+            registry's common keyword, is ``max_faces``).
 
     Raises:
         ModelError: a bad or unknown setting, or the networks cannot be found or loaded.
@@ -157,7 +158,8 @@ class Face:
     skeleton = FACE_468
 
     def __init__(self, config: FaceConfig | None = None, **settings):
-        self.config = make_config(FaceConfig, config, settings, self.name)
+        self.config = make_config(FaceConfig, config, settings, self.name,
+                                  {"max_people": "max_faces"})
         self.runtime = resolve_runtime(self.config.runtime)
         self._det = FaceDetector(self.config.detector, self.config.num_threads,
                                  self.config.min_score)

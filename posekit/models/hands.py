@@ -94,9 +94,11 @@ class HandsConfig:
             raise ModelError(f"num_threads must be >= 1, got {self.num_threads}")
 
 
-def make_config(cls, config, settings: dict, model: str):
+def make_config(cls, config, settings: dict, model: str, rename: dict | None = None):
     """``config`` with ``settings`` applied (or ``cls(**settings)``); an unknown setting is a
-    :class:`ModelError` naming the valid ones."""
+    :class:`ModelError` naming the valid ones. ``rename`` maps :func:`posekit.models.load_model`'s
+    common keywords to the config's fields (``max_people`` -> ``max_hands``)."""
+    settings = {(rename or {}).get(k, k): v for k, v in settings.items()}
     fields = cls.__dataclass_fields__
     unknown = sorted(k for k in settings if k not in fields)
     if unknown:
@@ -159,7 +161,8 @@ class Hands:
     from. ``last_timings``: ``detector``, ``preprocess``, ``infer``, ``postprocess`` seconds.
 
     Args:
-        config: a :class:`HandsConfig`, or its fields as keywords.
+        config: a :class:`HandsConfig`, or its fields as keywords (``max_people``, the
+            registry's common keyword, is ``max_hands``).
 
     Raises:
         ModelError: a bad or unknown setting, or the networks cannot be found or loaded.
@@ -169,7 +172,8 @@ class Hands:
     skeleton = HAND_21
 
     def __init__(self, config: HandsConfig | None = None, **settings):
-        self.config = make_config(HandsConfig, config, settings, self.name)
+        self.config = make_config(HandsConfig, config, settings, self.name,
+                                  {"max_people": "max_hands"})
         self.runtime = resolve_runtime(self.config.runtime)
         self._palm = ops.load_net(PALM_FILE, self.runtime, self.config.num_threads,
                                   (ops.PALM.boxes_out, ops.PALM.scores_out), batch=False)

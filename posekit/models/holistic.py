@@ -130,7 +130,8 @@ class Holistic:
     ``hand_recrop``, ``hands``, ``face_detector``, ``face`` seconds.
 
     Args:
-        config: a :class:`HolisticConfig`, or its fields as keywords.
+        config: a :class:`HolisticConfig`, or its fields as keywords; the registry's common
+            keywords ``max_people`` and ``min_score`` go to the body model.
 
     Raises:
         ModelError: a bad or unknown setting, a body model whose skeleton is not BlazePose's
@@ -141,6 +142,10 @@ class Holistic:
     skeleton = HOLISTIC_543
 
     def __init__(self, config: HolisticConfig | None = None, **settings):
+        body = {k: settings.pop(k) for k in ("max_people", "min_score") if k in settings}
+        if body:   # the registry's common keywords are the body model's
+            base = dict((config.body_settings if config else {}), **body)
+            settings["body_settings"] = {**base, **settings.get("body_settings", {})}
         self.config = cfg = make_config(HolisticConfig, config, settings, self.name)
         from . import load_model
 
