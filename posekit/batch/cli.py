@@ -58,6 +58,12 @@ def batch(
                                           "<name>/events.jsonl."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1,
                                              help="At most this many frames per source."),
+    chunk_s: float | None = typer.Option(None, "--chunk-s", min=1.0, help="Split videos "
+                                            "longer than this many seconds into chunks run "
+                                            "by several workers; track IDs are stitched in "
+                                            "the overlaps (docs/batch.md)."),
+    overlap_s: float = typer.Option(5.0, "--overlap-s", min=0.0, help="Seconds shared by "
+                                    "consecutive chunks, where tracks are matched."),
     force: bool = typer.Option(False, "--force", help="Process every source again, also "
                                "those already done."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Process again the "
@@ -90,7 +96,8 @@ def batch(
         with _Progress(quiet) as bar:
             result = run_batch(inputs, out, config, address=address, workers=workers,
                                retries=retries, full_hash=full_hash, force=force,
-                               retry_failed=retry_failed, on_progress=bar.update)
+                               retry_failed=retry_failed, chunk_s=chunk_s,
+                               overlap_s=overlap_s, on_progress=bar.update)
     except PoseKitError as e:
         _fail(str(e))
         return

@@ -69,18 +69,20 @@ class BatchWorker:
         """``host:pid`` of the worker process (returns once the actor is up)."""
         return self.worker
 
-    def process(self, name: str, source: str, out_dir: str, config: dict[str, Any]) -> dict:
-        """:func:`~posekit.batch.worker.process_source` of ``source`` into ``out_dir/name``."""
+    def process(self, key: str, name: str, source: str, out_dir: str, config: dict[str, Any],
+                chunk: tuple[int, int, int] | None = None) -> dict:
+        """:func:`~posekit.batch.worker.process_source` of ``source`` (or of its ``chunk``)
+        into ``out_dir/name``; progress is reported under ``key``."""
         board = self._progress
         pid = os.getpid()
 
         def report(frames: int, expected: int | None) -> None:
             if board is not None:
-                board.report.remote(name, frames, expected, self.worker, pid)
+                board.report.remote(key, frames, expected, self.worker, pid)
 
         return process_source(source, Path(out_dir) / name, config, name=name,
                               table_dir=Path(out_dir) / TABLE_DIR, cache=self._cache,
-                              on_progress=report)
+                              on_progress=report, chunk=chunk)
 
 
 class ProgressBoard:
@@ -181,19 +183,20 @@ def _ray():
     return ray
 
 
-def _expected_frames(src: BatchSource, max_frames: int | None) -> int | None:
-    """The frame count the container states (image count for a folder), capped; None when
-    unknown or unreadable (the worker then reports the error)."""
+def _probe(src: BatchSource, max_frames: int | None) -> tuple[int | None, float]:
+    """(frame count the container states, capped by ``max_frames``; frame rate): the image
+    count and 0.0 for a folder, (None, 0.0) when unknown or unreadable (the worker then
+    reports the error)."""
     from ..io import open_source
 
     try:
         with open_source(src.path) as s:
-            n = s.info.frames
+            n, fps = s.info.frames, s.info.fps or 0.0
     except Exception:  # noqa: BLE001 - the worker names the error
-        return None
+        return None, 0.0
     if n and max_frames:
         n = min(n, max_frames)
-    return n
+    return n, fps
 
 
 def _lost_errors(ray) -> tuple[type[BaseException], ...]:
@@ -211,6 +214,7 @@ def _short(e: BaseException) -> str:
 def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=None, *,
               address: str | None = None, workers: int | None = None, retries: int = 2,
               full_hash: bool = False, force: bool = False, retry_failed: bool = False,
+              chunk_s: float | None = None, overlap_s: float = 5.0,
               on_progress: Callable[[BatchProgress], None] | None = None,
               progress_every_s: float = 0.5, ray_init: dict[str, Any] | None = None
               ) -> BatchResult:
@@ -236,6 +240,10 @@ def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=N
         retry_failed: process again the sources that failed in an earlier run with the same
             content and config (by default they are reported as failed again without work: a
             corrupt file fails the same way; a file that changed is always processed).
+        chunk_s: split videos longer than this many seconds into chunks processed by several
+            workers, their track IDs stitched (:mod:`posekit.batch.chunks`); None: one task
+            per source.
+        overlap_s: seconds shared by consecutive chunks, where tracks are matched.
         on_progress: called with a :class:`BatchProgress` about every ``progress_every_s``
             seconds (from this thread).
         ray_init: extra keyword arguments for ``ray.init`` (``runtime_env``...).
@@ -269,7 +277,15 @@ def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=N
         raise OutputError(f"cannot create the batch folder {out}: {e.strerror or e}") from None
     cfg = batch_config(config)
     cfg_dict = cfg.to_dict()
-    chash = config_hash(cfg_dict, TABLE_FORMAT)
+    chunking = None
+    if chunk_s:
+        if not 0 <= overlap_s < chunk_s:
+            raise ConfigError(f"chunks: expected 0 <= overlap_s < chunk_s, got overlap_s="
+                              f"{overlap_s}, chunk_s={chunk_s}")
+        chunking = (float(chunk_s), float(overlap_s))
+    # chunked results differ (stitched IDs): the chunking is part of what is hashed
+    chash = config_hash({**cfg_dict, "chunks": list(chunking)} if chunking else cfg_dict,
+                        TABLE_FORMAT)
     manifest = Manifest(out)
     names = unique_names(sources, manifest.names_by_path())
     result = BatchResult(out, sources=list(names))
@@ -298,22 +314,24 @@ def run_batch(inputs: Sequence[str | BatchSource], out_dir: str | Path, config=N
                 result.failed[name] = old.get("error") or "failed"
                 result.failed_before.append(name)
                 continue
-            keep = same and old.get("config_hash") == chash and "frames_expected" in old
-            probe.append(None if keep else pool.submit(_expected_frames, src, cfg.max_frames))
+            keep = same and old.get("config_hash") == chash and "fps" in old
+            probe.append(None if keep else pool.submit(_probe, src, cfg.max_frames))
             manifest.update(name, source=src.path, kind=src.kind, status="pending",
                             error=None, content_hash=chash_src, config_hash=chash, stat=st,
                             attempts=0)
             todo.append((name, src))
         pending = []
         for (name, src), f in zip(todo, probe):
-            n = f.result() if f is not None else manifest.sources[name].get("frames_expected")
-            manifest.update(name, frames_expected=n)
-            pending.append((name, src, n))
+            e = manifest.sources[name]
+            n, fps = f.result() if f is not None else (e.get("frames_expected"), e["fps"])
+            manifest.update(name, frames_expected=n, fps=fps)
+            pending.append((name, src, n, fps))
         todo = pending
     manifest.config, manifest.config_hash = cfg_dict, chash
     manifest.save()
     if todo:
-        _run_on_ray(todo, out, cfg_dict, manifest, result, address=address, workers=workers,
+        _run_on_ray(todo, out, cfg_dict, manifest, result, chunking=chunking,
+                    address=address, workers=workers,
                     retries=retries, on_progress=on_progress, every_s=progress_every_s,
                     ray_init=ray_init or {}, t_start=t_start)
     result.seconds = time.perf_counter() - t_start
@@ -337,23 +355,63 @@ def _connect(ray, address: str | None, workers: int | None, extra: dict) -> bool
     return True
 
 
+def _tasks(todo, chunking) -> tuple[list[tuple], dict[str, dict]]:
+    """Tasks ``(key, name, source, expected, chunk)`` and, per chunked source, its state."""
+    from .chunks import plan_chunks
+
+    tasks, chunked = [], {}
+    for name, src, expected, fps in todo:
+        ranges = None
+        if chunking and src.kind == "video" and expected and fps > 0:
+            ranges = plan_chunks(expected, fps, *chunking)
+        if ranges and len(ranges) > 1:
+            chunked[name] = {"ranges": ranges, "results": {}, "failed": False}
+            tasks += [(f"{name}#{k}", name, src, b - a, (k, a, b))
+                      for k, (a, b) in enumerate(ranges)]
+        else:
+            tasks.append((name, name, src, expected, None))
+    return tasks, chunked
+
+
 def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: BatchResult, *,
-                address, workers, retries, on_progress, every_s, ray_init, t_start) -> None:
+                chunking, address, workers, retries, on_progress, every_s, ray_init,
+                t_start) -> None:
     ray = _ray()
     lost = _lost_errors(ray)
+    tasks, chunked = _tasks(todo, chunking)
     started = _connect(ray, address, workers, ray_init)
     actors: list = []
     board = None
-    queue = deque(todo)
+    queue = deque(tasks)
     inflight: dict = {}
     attempts: dict[str, int] = {}
     finished_frames = 0
-    expected_total = sum(e or 0 for _, _, e in todo)
-    progress = BatchProgress(len(todo), frames_expected=expected_total)
+    progress = BatchProgress(len(todo), frames_expected=sum(t[3] or 0 for t in tasks))
     last_save = time.perf_counter()
+
+    def finish(name: str, res: dict) -> None:
+        _record(manifest, result, name, res)
+        progress.sources_finished += 1
+        progress.failed = len(result.failed)
+
+    def chunk_done(name: str, chunk: tuple[int, int, int], res: dict) -> None:
+        state = chunked[name]
+        if state["failed"]:
+            return
+        k, a, b = chunk
+        if res.get("error"):
+            state["failed"] = True
+            for t in [t for t in queue if t[1] == name]:  # its other chunks are moot
+                queue.remove(t)
+            finish(name, {**res, "error": f"chunk {k} (frames {a}-{b - 1}): {res['error']}"})
+            return
+        state["results"][k] = res
+        if len(state["results"]) == len(state["ranges"]):
+            finish(name, _stitch(out, name, state))
+
     try:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n = min(n, len(todo))
+        n = min(n, len(tasks))
         board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         # the thread caps also as environment of the worker process, before numpy loads
         worker_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0,
@@ -370,15 +428,17 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
         while queue or inflight:
             while queue and idle:
                 actor = idle.pop()
-                name, src, expected = queue.popleft()
-                attempts[name] = attempts.get(name, 0) + 1
-                manifest.update(name, attempts=attempts[name])
-                ref = actor.process.remote(name, src.path, str(out), cfg_dict)
-                inflight[ref] = (actor, (name, src, expected))
+                task = queue.popleft()
+                key, name, src, _, chunk = task
+                attempts[key] = attempts.get(key, 0) + 1
+                manifest.update(name, attempts=max(attempts[key],
+                                                   manifest.sources[name].get("attempts", 0)))
+                ref = actor.process.remote(key, name, src.path, str(out), cfg_dict, chunk)
+                inflight[ref] = (actor, task)
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=every_s)
             for ref in ready:
-                actor, item = inflight.pop(ref)
-                name = item[0]
+                actor, task = inflight.pop(ref)
+                key, name, _, _, chunk = task
                 try:
                     res = ray.get(ref)
                 except lost as e:
@@ -390,13 +450,13 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
                     fresh = new_actor()
                     actors.append(fresh)
                     idle.append(fresh)
-                    if attempts[name] <= retries:
-                        log.warning("worker lost on %s (attempt %d of %d): %s; retrying", name,
-                                    attempts[name], retries + 1, _short(e))
+                    if attempts[key] <= retries:
+                        log.warning("worker lost on %s (attempt %d of %d): %s; retrying", key,
+                                    attempts[key], retries + 1, _short(e))
                         result.retried += 1
-                        queue.appendleft(item)
+                        queue.appendleft(task)
                         continue
-                    res = {"error": f"worker lost {attempts[name]} times on this source "
+                    res = {"error": f"worker lost {attempts[key]} times on this source "
                                     f"({_short(e)})", "frames": 0, "persons": 0,
                            "seconds": 0.0}
                 except ray.exceptions.RayTaskError as e:  # a bug outside process_source
@@ -405,17 +465,18 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
                            "frames": 0, "persons": 0, "seconds": 0.0}
                 else:
                     idle.append(actor)
-                _record(manifest, result, name, res)
                 finished_frames += res.get("frames", 0)
-                progress.sources_finished += 1
-                progress.failed = len(result.failed)
+                if chunk is None:
+                    finish(name, res)
+                else:
+                    chunk_done(name, chunk, res)
             now = time.perf_counter()
             if now - last_save >= SAVE_EVERY_S:
                 manifest.save()
                 last_save = now
             if on_progress is not None:
                 snap = ray.get(board.snapshot.remote())
-                running = {item[0]: item for _, item in inflight.values()}
+                running = {t[0] for _, t in inflight.values()}
                 progress.running = {
                     k: {"frames": v[0], "expected": v[1], "worker": v[2], "pid": v[3]}
                     for k, v in snap.items() if k in running}
@@ -426,10 +487,13 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
         result.process_seconds = time.perf_counter() - t_first
     except KeyboardInterrupt:
         result.interrupted = True
-        for _, item in list(inflight.values()) + [(None, q) for q in queue]:
-            manifest.update(item[0], status="skipped", error="the batch was interrupted "
+        names = dict.fromkeys(t[1] for t in [t for _, t in inflight.values()] + list(queue))
+        for name in names:
+            if name in result.done or name in result.failed:
+                continue
+            manifest.update(name, status="skipped", error="the batch was interrupted "
                             "before this source finished")
-            result.unfinished.append(item[0])
+            result.unfinished.append(name)
     finally:
         try:
             manifest.save()
@@ -443,9 +507,36 @@ def _run_on_ray(todo, out: Path, cfg_dict: dict, manifest: Manifest, result: Bat
                 ray.shutdown()
 
 
+def _stitch(out: Path, name: str, state: dict) -> dict:
+    """Join a chunked source's chunks (:func:`~posekit.batch.chunks.stitch_jsonl`) into
+    ``<name>/poses.jsonl`` and write its table part; the source's result dict."""
+    from .chunks import stitch_jsonl
+    from .table import jsonl_to_table, write_part
+    from .worker import JSONL_NAME
+
+    results = [state["results"][k] for k in range(len(state["ranges"]))]
+    res = {"frames": 0, "persons": 0, "error": None,
+           "seconds": sum(r.get("seconds", 0.0) for r in results),
+           "worker": ", ".join(sorted({r.get("worker", "") for r in results})),
+           "outputs": {"json": f"{name}/{JSONL_NAME}",
+                       "table": f"{TABLE_DIR}/{name}.parquet",
+                       "chunks": [r["outputs"].get("json") for r in results]},
+           "chunks": [list(r) for r in state["ranges"]]}
+    try:
+        stats = stitch_jsonl([out / r["outputs"]["json"] for r in results], state["ranges"],
+                             out / name / JSONL_NAME)
+        table = jsonl_to_table(out / name / JSONL_NAME, name)
+        write_part(table, out / TABLE_DIR / f"{name}.parquet")
+        res.update(frames=stats["frames"], persons=table.num_rows,
+                   stitched_tracks=stats["stitched"])
+    except PoseKitError as e:
+        res["error"] = f"stitching the chunks: {e}"
+    return res
+
+
 def _record(manifest: Manifest, result: BatchResult, name: str, res: dict) -> None:
-    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "worker", "outputs")
-              if k in res}
+    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "worker", "outputs",
+                                      "chunks", "stitched_tracks") if k in res}
     if res.get("error"):
         manifest.update(name, status="failed", error=res["error"], finished_at=now_iso(),
                         **fields)

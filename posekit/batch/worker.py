@@ -150,7 +150,8 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
                    name: str | None = None, table_dir: str | Path | None = None,
                    cache: ModelCache | None = None,
                    on_progress: Callable[[int, int | None], None] | None = None,
-                   progress_every_s: float = 0.5) -> dict[str, Any]:
+                   progress_every_s: float = 0.5,
+                   chunk: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Run the one pipeline (:func:`posekit.pipeline.process`) over ``source`` into ``out_dir``,
     then write its table part.
 
@@ -167,6 +168,9 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         on_progress: called as ``on_progress(frames_done, frames_expected)`` at most every
             ``progress_every_s`` seconds and once at the end (``frames_expected`` None when the
             container does not say).
+        chunk: ``(k, start, stop)``: only frames ``[start, stop)`` of the video
+            (:class:`~posekit.batch.chunks.ChunkSource`), written to ``out_dir/chunks/<k>/``
+            and no table part (the runner stitches the chunks, :mod:`posekit.batch.chunks`).
 
     Returns:
         ``{"frames", "persons", "seconds", "error", "worker", "outputs"}``: frames processed,
@@ -187,7 +191,7 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         out.parent / TABLE_DIR / f"{name}.parquet"
     result: dict[str, Any] = {"frames": 0, "persons": 0, "seconds": 0.0, "error": None,
                               "worker": f"{socket.gethostname()}:{os.getpid()}",
-                              "outputs": {"table": f"{TABLE_DIR}/{name}.parquet"}}
+                              "outputs": {}}
     own_cache = cache is None
     cache = ModelCache() if cache is None else cache
     expected: list[int | None] = [None]
@@ -208,12 +212,20 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
             on_progress(r.frame.index + 1, expected[0])
 
     try:
-        part.unlink(missing_ok=True)
-        cfg = _rebase(PipelineConfig.from_dict(config), out)
+        folder = out if chunk is None else out / "chunks" / str(chunk[0])
+        cfg = _rebase(PipelineConfig.from_dict(config), folder)
         jsonl = cfg.outputs.json
-        result["outputs"].update({k: str(p.relative_to(out.parent))
-                                  for k, p in cfg.outputs.paths().items()})
-        summary = process(source, cfg, on_start=on_start, on_result=on_result,
+        result["outputs"] = {k: str(p.relative_to(out.parent))
+                             for k, p in cfg.outputs.paths().items()}
+        src = source
+        if chunk is None:
+            part.unlink(missing_ok=True)
+            result["outputs"]["table"] = f"{TABLE_DIR}/{name}.parquet"
+        else:
+            from .chunks import ChunkSource
+
+            src = ChunkSource(source, chunk[1], chunk[2], name=name)
+        summary = process(src, cfg, on_start=on_start, on_result=on_result,
                           model_factory=cache.factory)
         result["frames"] = summary.frames
         if on_progress is not None:
@@ -224,6 +236,8 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
             raise PoseKitError(f"interrupted after {summary.frames} frames")
         if summary.frames == 0:
             raise PoseKitError(f"no frame decoded from {source}")
+        if chunk is not None:
+            return result
         table = jsonl_to_table(jsonl, name)
         write_part(table, part)
         result["persons"] = table.num_rows
@@ -235,7 +249,7 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
     finally:
         if own_cache:
             cache.close()
-    if result["error"] is not None:
+        result["seconds"] = time.perf_counter() - t0
+    if result["error"] is not None and chunk is None:
         part.unlink(missing_ok=True)
-    result["seconds"] = time.perf_counter() - t0
     return result

@@ -128,7 +128,7 @@ def test_rerun_does_no_work(first_run, clips):
 def test_killed_worker_is_retried_and_batch_completes(cluster, tmp_path):
     clip = data_path("medaipipe/situps.mp4")
     other = data_path("Human-Activity-Recognition/wave.mp4")
-    cfg = replace(batch_config(), max_frames=40)
+    cfg = replace(batch_config(), max_frames=30)
     killed: list[int] = []
 
     def on_progress(p):
@@ -141,8 +141,25 @@ def test_killed_worker_is_retried_and_batch_completes(cluster, tmp_path):
                     on_progress=on_progress, progress_every_s=0.2)
     assert killed, "the worker was never seen running"
     assert res.retried == 1 and res.failed == {} and res.exit_code == 0
-    assert sorted(res.done) == ["situps", "wave"] and res.frames == 80
+    assert sorted(res.done) == ["situps", "wave"] and res.frames == 60
     m = _manifest(tmp_path)
     assert m["situps"]["attempts"] == 2 and m["situps"]["status"] == "done"
     assert int(m["situps"]["worker"].split(":")[1]) != killed[0]
     assert read_table(tmp_path).num_rows == m["situps"]["persons"] + m["wave"]["persons"]
+
+
+def test_long_video_in_chunks_on_two_workers(cluster, tmp_path):
+    """96 frames of one person in 36-frame chunks sharing 12 frames: 3 tasks on 2 workers,
+    every frame once in the table, and one track ID across the chunks."""
+    clip = data_path("medaipipe/situps.mp4")  # 24 frames/s
+    res = run_batch([str(clip)], tmp_path, replace(batch_config(), max_frames=96), workers=2,
+                    chunk_s=1.5, overlap_s=0.5)
+    assert res.done == ["situps"] and res.frames == 96, res.failed
+    m = _manifest(tmp_path)["situps"]
+    assert m["chunks"] == [[0, 48], [36, 84], [72, 96]]
+    assert len(set(m["worker"].split(", "))) == 2  # both workers took chunks
+    t = read_table(tmp_path).to_pandas()
+    assert t["frame"].is_unique and t["frame"].max() == 95 and len(t) >= 90
+    assert t["track_id"].nunique() == 1 and m["stitched_tracks"] == 2
+    lines = (tmp_path / "situps" / "poses.jsonl").read_text().splitlines()
+    assert sum(json.loads(x)["type"] == "frame" for x in lines) == 96
