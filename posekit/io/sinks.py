@@ -435,10 +435,14 @@ class VideoSink(Sink):
         try:
             # Created here with its permission bits; FFmpeg opens it with O_TRUNC later.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode))
-            self._c = av.open(str(self.path), "w", format="mp4", options={
-                "movflags": "frag_keyframe+empty_moov+default_base_moof",
-                "frag_duration": str(int(fragment_s * 1e6)),
-                "flush_packets": "1"})
+            options = {"flush_packets": "1"}
+            self._fragmented = self.path.suffix.lower() in (".mp4", ".m4v", ".mov", "")
+            if self._fragmented:
+                options.update(movflags="frag_keyframe+empty_moov+default_base_moof",
+                               frag_duration=str(int(fragment_s * 1e6)))
+            # (Matroska, .mkv, is written in clusters and reads back when cut anyway.)
+            self._c = av.open(str(self.path), "w", options=options,
+                              format="mp4" if not self.path.suffix else None)
         except (av.FFmpegError, OSError) as e:
             raise write_error(e, self.path) from None
         s = self._c.add_stream("libx264", rate=rate)
@@ -503,7 +507,7 @@ class VideoSink(Sink):
         finally:
             # FFmpeg does not always report a failed write at close (a full disk while it
             # flushes): the file's own boxes tell. Cut it back to its last whole fragment.
-            keep = complete_mp4_length(self.path)
+            keep = complete_mp4_length(self.path) if self._fragmented else None
             try:
                 size = self.path.stat().st_size
                 if keep is not None and keep < size:
@@ -539,7 +543,7 @@ def complete_mp4_length(path: str | Path) -> int | None:
                     n = int.from_bytes(head[8:16], "big")
                 elif n == 0:
                     n = size - pos
-                if n < 8 or pos + n > size:
+                if n < 8 or pos + n > size or (pos == 0 and kind != b"ftyp"):
                     break
                 pos += n
                 if kind != b"moof":
