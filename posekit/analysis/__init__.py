@@ -3,8 +3,11 @@
 - :mod:`.angles`: joint angles (image plane and 3D), the named set, time series.
 - :mod:`.reps`: repetition counting with hysteresis and form checks (squat, pushup, curl,
   jumping_jack, lunge, situp).
+- :mod:`.cycles`: class-agnostic repetition counting (``reps``: any repeated movement, with
+  start, turning point and end times) and the exercise label.
 - :mod:`.posture`: forward head, rounded/tilted shoulders, trunk lean; time beyond limits.
-- :mod:`.falls`: fall detection (onset, ground, confidence).
+- :mod:`.falls`: fall detection (onset, ground, confidence), in the image and in the feet
+  frame (a moving camera).
 - :mod:`.gestures`: one- and two-hand wave, hands up, T-pose, pointing.
 - :mod:`.events`: the :class:`Analyzer` stage, :class:`EventsSink` (JSON Lines) and the summary.
 - :mod:`.overlay`: :func:`draw_analysis` (counters, angle arcs, fall alert).
@@ -33,7 +36,8 @@ from .events import (
     parse_analyses,
     read_events,
 )
-from .falls import FallConfig, FallDetector
+from .cycles import CycleConfig, RepFinder, count_cycles, label_exercise
+from .falls import FallConfig, FallDetector, FallMonitor
 from .features import frame_features
 from .gestures import GESTURES, GestureConfig, GestureDetector
 from .posture import POSTURE_NAMES, PostureConfig, PostureMonitor, posture_angles
@@ -68,26 +72,31 @@ __all__ = [
     "Analyzer",
     "AngleSeries",
     "AngleTracker",
+    "CycleConfig",
     "EventsSink",
     "ExerciseCounter",
     "ExerciseSpec",
     "FallConfig",
     "FallDetector",
+    "FallMonitor",
     "FormCheck",
     "GestureConfig",
     "GestureDetector",
     "PostureConfig",
     "PostureMonitor",
     "RepCounter",
+    "RepFinder",
     "angle_at",
     "angle_between",
     "angle_to_vertical",
     "compute_angles",
+    "count_cycles",
     "count_reps",
     "draw_analysis",
     "exercise",
     "frame_features",
     "joint_angle",
+    "label_exercise",
     "parse_analyses",
     "posture_angles",
     "read_events",

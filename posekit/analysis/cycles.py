@@ -533,7 +533,9 @@ class RepFinder:
         # are not seen, the shoulder width times the track's usual torso / width ratio (so
         # the scale does not jump when the hips leave the frame)
         if torso == torso and width == width and width > 0:
-            self._ratios = [*self._ratios[-49:], max(1.0, torso / width)]
+            self._ratios.append(max(1.0, torso / width))
+            if len(self._ratios) > 60:
+                del self._ratios[:10]
         if torso == torso:
             size = max(torso, width) if width == width else torso
         elif width == width:

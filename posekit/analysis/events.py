@@ -20,7 +20,8 @@ times in seconds:
   track's count so far), ``start_s``, ``turn_s`` (the far turning point; also ``bottom_s``),
   ``end_s``, ``duration_s``, ``swing_body``;
 - ``fall``: ``onset_s``, ``ground_s``, ``confidence``, ``drop_body``,
-  ``peak_speed_body_per_s``, ``torso_deg``, ``stayed_down``, ``track_lost``, ...;
+  ``peak_speed_body_per_s``, ``torso_deg``, ``stayed_down``, ``track_lost``, ``frame``
+  (``"image"`` or ``"feet"``: where :class:`~posekit.analysis.falls.FallMonitor` saw it), ...;
 - ``gesture``: ``name`` (``wave_one_hand``, ``wave_two_hands``, ``hands_up``, ``t_pose``,
   ``pointing``), ``side``, ``start_s``, ``end_s``, ``duration_s``;
 - ``posture``: ``name`` (``forward_head``, ``rounded_shoulders``, ``shoulder_tilt``,
