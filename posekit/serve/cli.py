@@ -120,6 +120,9 @@ def serve(
     if not loopback and token is None:
         typer.echo(f"warning: listening on {host} without --token: anyone who can reach this "
                    "port can use the service", err=True)
+    if not loopback:
+        typer.echo(f"posekit serve: answering requests for {', '.join(config.allowed_hosts)} "
+                   "(add names with --allow-host)", err=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     typer.echo(f"posekit serve: page {url}{'?token=' + quote(token, safe='') if token else ''}"

@@ -93,3 +93,22 @@ def test_bad_log_level(recorded, tmp_path):
                                  "--jobs-dir", str(tmp_path)])
     assert r.exit_code == 2 and recorded == []
     assert "error: --log-level: expected one of critical" in r.output
+
+
+def test_hardening_options_map_onto_the_config(recorded, tmp_path):
+    r = CliRunner().invoke(app, ["--host", "0.0.0.0", "--port", str(_free_port()), "--model",
+                                 "fake", "--jobs-dir", str(tmp_path), "--token", "T",
+                                 "--allow-host", "Pose.Example.org", "--allow-origin",
+                                 "https://app.example", "--job-retention-hours", "2"])
+    assert r.exit_code == 0, r.output
+    (fastapi_app, _), = recorded
+    c = fastapi_app.state.config
+    assert c.allowed_hosts[:4] == ("localhost", "127.0.0.1", "::1", "pose.example.org")
+    assert socket.gethostname().lower() in c.allowed_hosts           # bound to every interface
+    assert c.allowed_origins == ("https://app.example",) and c.job_retention_s == 7200.0
+    assert "answering requests for localhost, 127.0.0.1, ::1, pose.example.org" in r.output
+    r = CliRunner().invoke(app, ["--host", "127.0.0.1", "--port", str(_free_port()), "--model",
+                                 "fake", "--jobs-dir", str(tmp_path), "--job-retention-hours",
+                                 "0"])
+    c = recorded[-1][0].state.config
+    assert c.allowed_hosts == ("localhost", "127.0.0.1", "::1") and c.job_retention_s is None
