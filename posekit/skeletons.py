@@ -348,3 +348,22 @@ def mapping_matrix(src: Skeleton, dst: Skeleton) -> np.ndarray:
             ids = [src.index(n) for n in derived[name]]
             m[j, ids] = 1.0 / len(ids)
     return m
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """The skeleton registered as ``name`` in :data:`SKELETONS` (``coco17``, ``ibug68``, ...).
+
+    Raises:
+        KeyError: an unknown name (the message lists the valid ones).
+    """
+    try:
+        return SKELETONS[name]
+    except KeyError:
+        raise KeyError(f"unknown skeleton {name!r}; expected one of "
+                       f"{', '.join(sorted(SKELETONS))}") from None
+
+
+def can_map(src: Skeleton, dst: Skeleton) -> bool:
+    """Whether ``poses.to(dst)`` gives ``src`` poses any keypoint at all (some destination
+    keypoint is named in ``src`` or derived from it by :data:`MAPPINGS`)."""
+    return src == dst or bool(mapping_matrix(src, dst).any())
