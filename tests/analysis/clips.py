@@ -306,14 +306,28 @@ CLI_PATH_SOURCES = ("posekit/models/blazepose.py", "posekit/models/blazepose_ops
                     "posekit/track/appearance.py")
 
 
+def _cli_pipeline():
+    """The pipeline ``posekit run SOURCE --detector model --max-people 5 --min-score 0.5``
+    builds for a video: the native ``blazepose`` in video mode (its own ROI tracking), a
+    :class:`~posekit.track.Tracker` stage and the One Euro :class:`~posekit.track.Smoother`
+    (:func:`posekit.pipeline.build`, the one builder)."""
+    from posekit.config import ModelConfig, PipelineConfig, TrackConfig
+    from posekit.pipeline import build
+
+    return build(PipelineConfig(model=ModelConfig(name="blazepose", max_people=5,
+                                                  min_score=0.5),
+                                track=TrackConfig(enabled=True, detector="model")), "video")
+
+
 def _cli_path_key() -> str:
     import inspect
 
-    from posekit.cli import _tracking
+    from posekit import pipeline
     from posekit.models.assets import blazepose_files
 
     root = Path(__file__).resolve().parents[2]
-    h = hashlib.sha1(inspect.getsource(_tracking).encode())
+    h = hashlib.sha1(inspect.getsource(pipeline._tracking).encode()
+                     + inspect.getsource(_cli_pipeline).encode())
     for rel in CLI_PATH_SOURCES:
         f = root / rel
         h.update(f.read_bytes() if f.is_file() else rel.encode())
@@ -326,15 +340,15 @@ def _cli_path_key() -> str:
 def cli_path_poses(path: str, max_frames: int | None = None, cache: Path | None = None
                    ) -> tuple[float, list]:
     """``(fps, [(time_s, Poses), ...])`` of every frame of the clip ``path`` as ``posekit run
-    SOURCE --analyze ...`` produces them with its defaults: the native ``blazepose`` model in
-    video mode (``max_people=5``, ``min_score=0.5``) wrapped by ``posekit.cli._tracking``
-    (:class:`~posekit.track.TopDownTracker` with a :class:`~posekit.track.Tracker`, then the
-    One Euro :class:`~posekit.track.Smoother`), through :func:`posekit.pipeline.frames`;
-    only the first ``max_frames`` frames when given.
+    SOURCE --detector model --analyze ...`` produces them: the native ``blazepose`` model in
+    video mode (``max_people=5``, ``min_score=0.5``) with a :class:`~posekit.track.Tracker`
+    and the One Euro :class:`~posekit.track.Smoother` (:func:`_cli_pipeline`), through
+    :func:`posekit.pipeline.frames`; only the first ``max_frames`` frames when given.
 
     Cached as ``.npz`` next to :func:`clip_poses`' files, keyed by the clip's hash and a hash of
-    ``_tracking``'s source, the model and tracker source files (:data:`CLI_PATH_SOURCES`) and
-    the weights, so a change to that code recomputes them (about 40 ms per frame on 2 cores).
+    ``posekit.pipeline._tracking``'s source, the model and tracker source files
+    (:data:`CLI_PATH_SOURCES`) and the weights, so a change to that code recomputes them
+    (about 40 ms per frame on 2 cores).
 
     Raises:
         FileNotFoundError: the clip is absent (callers skip).
@@ -346,13 +360,11 @@ def cli_path_poses(path: str, max_frames: int | None = None, cache: Path | None 
     f = cache / (f"{p.stem.replace(' ', '_')}-{_file_key(p)}-cli-{_cli_path_key()}"
                  f"-f{max_frames or 'all'}-v{CACHE_VERSION}.npz")
     if not f.is_file():
-        from posekit.cli import _tracking
-        from posekit.models import load_model
         from posekit.pipeline import frames
 
         log.info("running the posekit run path on %s", path)
-        model, stages = _tracking(load_model("blazepose", max_people=5, min_score=0.5,
-                                             mode="video"), True, None)
+        pipe = _cli_pipeline()
+        model, stages = pipe.model, pipe.stages
         rows = []
         results = frames(str(p), model, stages=stages)
         try:

@@ -1,7 +1,7 @@
 """The analyses on the poses users get from ``posekit run SOURCE --analyze ...``.
 
 The other clip tests analyse ``blazepose-mediapipe`` poses at about 15 fps; the command line
-runs the native ``blazepose`` model on every frame under ``posekit.cli._tracking``
+runs the native ``blazepose`` model on every frame under ``posekit.pipeline._tracking``
 (tracker + One Euro :class:`~posekit.track.Smoother`), whose poses are smoothed, tracked and
 at the clip's full frame rate. A few clips check that the analyses hold there too (falls,
 waves, a push-up); poses are cached by :func:`clips.cli_path_poses`.
