@@ -2,7 +2,8 @@
 scratch on two animal datasets, the pose classifier's cross-validated accuracy, and the OKS
 sigma estimate against COCO's.
 
-    .venv/bin/python bench/bench_train.py [--epochs 5] [--imgsz 320] [--only keypoints]
+    .venv/bin/python bench/bench_train.py [--epochs 5] [--imgsz 320] [--batch 16]
+        [--only keypoints|classifier|sigmas] [--sets tiger,mirror]
 
 1. Tiger-Pose (YOLO-pose, 210 train + 53 val images, 12 keypoints; its own split) and the
    lightning-pose mirror-mouse DeepLabCut CSV (90 frames, 17 keypoints; a seeded 80/20 split,
@@ -45,6 +46,8 @@ def keypoints(args, out_root: Path) -> list[dict]:
 
     rows = []
     for name, data in (("tiger-pose", TIGER), ("mirror-mouse (DLC CSV)", MOUSE)):
+        if name.split("-")[0] not in args.sets:
+            continue
         if not Path(data).exists():
             print(f"skip {name}: {data} not found")
             continue
@@ -126,6 +129,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=("keypoints", "classifier", "sigmas"))
+    ap.add_argument("--sets", default="tiger,mirror", help="Keypoint sets: tiger, mirror.")
     ap.add_argument("--out", type=Path, help="Keep the model folders here.")
     args = ap.parse_args()
     from rich.console import Console
