@@ -83,7 +83,7 @@ class TrainedPose:
 
     Raises:
         ModelError: not a trained model folder, missing weights or skeleton, a keypoint count
-            that differs from the skeleton's, bad settings.
+            that differs from the skeleton's, bad or unknown settings.
         MissingExtraError: Ultralytics/torch are not installed (``posekit[yolo]``).
     """
 
@@ -92,10 +92,14 @@ class TrainedPose:
     def __init__(self, path: str | os.PathLike, *, imgsz: int | None = None,
                  min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
                  device: str | None = None, runtime: str = "auto",
-                 num_threads: int | None = None, mode: str = "image"):
+                 num_threads: int | None = None, mode: str = "image", **unknown):
         from ..train.datasets import skeleton_from_json
         from .yolo import _import_ultralytics, resolve_runtime
 
+        if unknown:
+            raise ModelError(f"unknown setting(s) {', '.join(sorted(unknown))} for a trained "
+                             "model; expected imgsz, min_score, iou, max_people, device, "
+                             "runtime, num_threads, mode")
         self.path = Path(path)
         meta = read_model_info(self.path)
         self.info = meta
