@@ -109,7 +109,11 @@ def test_training_writes_a_model_folder(model_dir, tiger_skeleton):
 
 
 def test_load_model_draws_its_own_skeleton(model_dir, sink_dir, tiger_skeleton):
+    from posekit.errors import ModelError
+
     out, _ = model_dir
+    with pytest.raises(ModelError, match="unknown setting.*max_peopel"):
+        load_model(out, max_peopel=3)
     model = load_model(out, runtime="torch", min_score=0.0, max_people=3)
     try:
         assert model.skeleton.keypoints == tiger_skeleton.keypoints
