@@ -162,3 +162,23 @@ def test_bad_settings_raise():
         load_model("holistic", max_people=3)
     with pytest.raises(ModelError, match="BlazePose"):
         load_model("holistic", body="yolo")
+
+
+def test_jsonl_records_carry_each_part(holistic):
+    import json
+
+    from posekit.io.sinks import person_records
+
+    p = holistic(read("yolov5/data/images/zidane.jpg"))
+    recs = json.loads(json.dumps(person_records(p)))
+    assert len(recs) == len(p) >= 1
+    for i, r in enumerate(recs):
+        assert len(r["keypoints"]) == 33 and len(r["world"]) == 33
+        for part, k in (("left_hand", 21), ("right_hand", 21), ("face", 468)):
+            if found(p, part, i):
+                assert len(r[part]) == k and all(len(v) == 3 for v in r[part])
+                np.testing.assert_allclose([v[:2] for v in r[part]],
+                                           p.part(part).keypoints[i], atol=0.01)
+            else:
+                assert r[part] is None
+    assert any(r["face"] is not None for r in recs)
