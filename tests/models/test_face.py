@@ -129,6 +129,6 @@ def test_video_mode_tracks_faces():
 
 def test_bad_settings_raise():
     with pytest.raises(ModelError, match="unknown setting"):
-        load_model("face", max_people=2)
+        load_model("face", max_face=2)
     with pytest.raises(ModelError, match="detector"):
         load_model("face", detector="long")

@@ -159,7 +159,7 @@ def test_track_ids_are_shared_by_hands_and_face():
 
 def test_bad_settings_raise():
     with pytest.raises(ModelError, match="unknown setting"):
-        load_model("holistic", max_people=3)
+        load_model("holistic", max_hands=3)
     with pytest.raises(ModelError, match="BlazePose"):
         load_model("holistic", body="yolo")
 
