@@ -135,7 +135,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console(width=170)
     import torch
 
     dev = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
