@@ -5,7 +5,8 @@ alternates, so drifting CPU load hits both alike):
 
 - hands (``../shared/data/hand-graph-cnn``, 291 real 256x256 hand crops, 21 joints projected
   from the 3D ground truth as its SOURCE.md says): posekit ``hands`` against
-  ``mp.solutions.hands`` (``model_complexity=1``, the same networks), both in image mode with
+  ``mp.solutions.hands`` (``model_complexity`` 1 and 0: the same full / lite networks), both
+  in image mode with
   one hand per image: end-point error (EPE, pixels, mean over the joints of the hands found),
   PCK@0.1 of the hand box (a joint is correct within 0.1 x the longer side of the box around
   the 21 ground-truth joints; a hand not found counts as 21 misses), hands found, ms per image;
@@ -87,14 +88,15 @@ def timed(fn, *a):
     return r, time.perf_counter() - t0
 
 
-def bench_hands(runtime: str, limit: int | None) -> list[str]:
+def bench_hands(runtime: str, limit: int | None, complexity: int = 1) -> list[str]:
     import mediapipe as mp
 
     data = hand_data(limit)
-    mine = load_model("hands", mode="image", max_hands=1, runtime=runtime)
+    mine = load_model("hands", mode="image", max_hands=1, runtime=runtime,
+                      complexity=complexity)
     with quiet_native_stderr():
         ref = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
-                                       model_complexity=1)
+                                       model_complexity=complexity)
     stats = {"posekit hands": [[], [], 0, []], "mp.solutions.hands": [[], [], 0, []]}
     for j, (path, gt) in enumerate(data):
         img = cv2.imread(str(path))
@@ -118,7 +120,8 @@ def bench_hands(runtime: str, limit: int | None) -> list[str]:
             s[2] += 1
     ref.close()
     mine.close()
-    lines = [f"hands: hand-graph-cnn, {len(data)} images, one hand each",
+    lines = [f"hands: hand-graph-cnn, {len(data)} images, one hand each, model complexity "
+             f"{complexity} ({'full' if complexity else 'lite'} networks)",
              f"  {'model':<22}{'EPE px':>8}{'PCK@0.1':>9}{'found':>9}{'ms/img':>9}"]
     for name, (epe, pck, found, ts) in stats.items():
         lines.append(f"  {name:<22}{np.mean(epe):8.2f}{np.concatenate(pck).mean():9.3f}"
@@ -238,7 +241,8 @@ def main() -> None:
     only = args.only.split(",")
     out = []
     if "hands" in only:
-        out += bench_hands(args.runtime, args.limit)
+        out += bench_hands(args.runtime, args.limit, 1)
+        out += bench_hands(args.runtime, args.limit, 0)
     if "face" in only:
         out += bench_face(args.runtime, args.limit)
     if "holistic" in only:

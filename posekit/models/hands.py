@@ -34,8 +34,12 @@ from .blazepose import RUNTIMES, resolve_runtime
 
 log = logging.getLogger(__name__)
 
-PALM_FILE = "palm_detection/palm_detection_full.tflite"
-HAND_FILE = "hand_landmark/hand_landmark_full.tflite"
+#: MediaPipe's ``model_complexity`` 1 (full) and 0 (lite) networks
+#: (palm_detection_model_loader.pbtxt, hand_landmark_model_loader.pbtxt).
+PALM_FILES = {1: "palm_detection/palm_detection_full.tflite",
+              0: "palm_detection/palm_detection_lite.tflite"}
+HAND_FILES = {1: "hand_landmark/hand_landmark_full.tflite",
+              0: "hand_landmark/hand_landmark_lite.tflite"}
 HAND_SIZE = 224                  # hand_landmark_cpu.pbtxt: 224x224 input
 # hand_landmark_full.tflite outputs (hand_landmark_cpu.pbtxt's SplitTensorVectorCalculator):
 # 21 x (x, y, z) in crop pixels, hand presence flag, handedness, 21 x world (x, y, z) metres.
@@ -58,6 +62,8 @@ class HandsConfig:
         track_iou: a palm whose ROI square overlaps a tracked hand's by more than this IoU is
             that hand (``AssociationNormRectCalculator`` ``min_similarity_threshold``: 0.5).
         mirrored: the input is a mirrored (selfie) image: handedness as MediaPipe reports it.
+        complexity: 1 (the full palm and landmark networks, MediaPipe's default) or 0 (the
+            lite ones: faster, less accurate; MediaPipe's ``model_complexity=0``).
         num_threads: CPU threads per network.
         runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
             (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
@@ -73,6 +79,7 @@ class HandsConfig:
     detect_every: int = 3
     track_iou: float = 0.5
     mirrored: bool = False
+    complexity: int = 1
     num_threads: int = 2
     runtime: str = "litert"
 
@@ -82,6 +89,8 @@ class HandsConfig:
                              f"got {self.runtime!r}")
         if self.mode not in ("image", "video"):
             raise ModelError(f"mode must be 'image' or 'video', got {self.mode!r}")
+        if self.complexity not in HAND_FILES:
+            raise ModelError(f"complexity must be 0 or 1, got {self.complexity!r}")
         if self.max_hands < 1:
             raise ModelError(f"max_hands must be at least 1, got {self.max_hands}")
         for name in ("min_score", "min_presence", "track_iou"):
@@ -113,8 +122,8 @@ class HandLandmarks:
     Shared by :class:`Hands` and :class:`posekit.models.holistic.Holistic`.
     """
 
-    def __init__(self, runtime: str, num_threads: int):
-        self.net = ops.load_net(HAND_FILE, runtime, num_threads, HAND_OUTPUTS)
+    def __init__(self, runtime: str, num_threads: int, complexity: int = 1):
+        self.net = ops.load_net(HAND_FILES[complexity], runtime, num_threads, HAND_OUTPUTS)
 
     def __call__(self, image: np.ndarray, rois: np.ndarray, timings: dict | None = None
                  ) -> dict[str, np.ndarray]:
@@ -175,9 +184,11 @@ class Hands:
         self.config = make_config(HandsConfig, config, settings, self.name,
                                   {"max_people": "max_hands"})
         self.runtime = resolve_runtime(self.config.runtime)
-        self._palm = ops.load_net(PALM_FILE, self.runtime, self.config.num_threads,
+        self._palm = ops.load_net(PALM_FILES[self.config.complexity], self.runtime,
+                                  self.config.num_threads,
                                   (ops.PALM.boxes_out, ops.PALM.scores_out), batch=False)
-        self._lmk = HandLandmarks(self.runtime, self.config.num_threads)
+        self._lmk = HandLandmarks(self.runtime, self.config.num_threads,
+                                  self.config.complexity)
         self.last_timings: dict[str, float] = {}
         self.reset()
 

@@ -76,6 +76,8 @@ class HolisticConfig:
         min_face_px: smallest face looked for: width in pixels of the box around pose
             landmarks 0-10 (roughly ear to ear).
         min_hand_presence, min_face_presence: presence flag thresholds in [0, 1].
+        hand_complexity: the hand landmark network, 1 (full, MediaPipe Holistic's) or 0
+            (lite: faster, less accurate).
         num_threads: CPU threads per network.
         runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
             (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
@@ -95,6 +97,7 @@ class HolisticConfig:
     min_face_px: float = 24.0
     min_hand_presence: float = 0.5
     min_face_presence: float = 0.5
+    hand_complexity: int = 1
     num_threads: int = 2
     runtime: str = "litert"
 
@@ -109,6 +112,8 @@ class HolisticConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ModelError(f"{name} must be in [0, 1], got {v}")
+        if self.hand_complexity not in (0, 1):
+            raise ModelError(f"hand_complexity must be 0 or 1, got {self.hand_complexity!r}")
         if self.min_hand_px < 0 or self.min_face_px < 0:
             raise ModelError("min_hand_px and min_face_px must be >= 0")
         if self.num_threads < 1:
@@ -159,7 +164,7 @@ class Holistic:
         if cfg.hands:
             self._recrop = ops.load_net(RECROP_FILE, self.runtime, cfg.num_threads,
                                         RECROP_OUTPUTS, batch=False)
-            self._hand = HandLandmarks(self.runtime, cfg.num_threads)
+            self._hand = HandLandmarks(self.runtime, cfg.num_threads, cfg.hand_complexity)
         if cfg.face:
             self._face_det = FaceDetector("short", cfg.num_threads, 0.5)
             self._face = FaceLandmarks(self.runtime, cfg.num_threads)

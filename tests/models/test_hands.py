@@ -173,3 +173,23 @@ def test_batched_landmarks_equal_one_at_a_time():
         alone = net(img, rois[i:i + 1])
         assert np.abs(alone["xy"][0] - together["xy"][i]).max() < 0.01
         assert abs(alone["flag"][0] - together["flag"][i]) < 1e-4
+
+
+def test_lite_networks_agree_with_mediapipe_complexity_0():
+    mp = pytest.importorskip("mediapipe")
+    from posekit.models.mediapipe_tasks import quiet_native_stderr
+
+    m = load_model("hands", mode="image", max_hands=1, complexity=0)
+    with quiet_native_stderr():
+        ref = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
+                                       model_complexity=0)
+    try:
+        for rel in HAND_IMAGES[:4]:
+            img = read(rel)
+            mine = m(img)
+            pts, _ = ref_hands(ref, img)
+            assert len(mine) == len(pts) == 1
+            assert np.linalg.norm(mine.keypoints[0] - pts[0], axis=1).max() <= AGREE_PX
+    finally:
+        ref.close()
+        m.close()
