@@ -405,12 +405,6 @@ def build(config, kind: str = "video", *, model_factory: Callable[..., PoseModel
     return Pipeline(cfg, model, stages, analyzer)
 
 
-#: The YOLO input size (pixels) of the adaptive schedule's detector runs while one tracked
-#: person fills the view (:class:`posekit.track.topdown.DetectorSchedule`): big people need
-#: no 1280 px pass, which costs about four times as much.
-CLOSE_DETECTOR_SIZE = 640
-
-
 def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
     """(model, stages) for tracked video, then the One Euro smoother.
 
@@ -420,27 +414,14 @@ def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
     rotated from the previous frame's landmarks, which keeps bodies that are not upright:
     push-ups, sit-ups, a person on the floor) and a tracker stage after it gives the IDs.
     """
-    from .errors import ConfigError
-    from .track import Smoother, TopDownTracker, Tracker
+    from .track import Smoother, Tracker
+    from .track.topdown import make_topdown
 
     t = cfg.track
     stages: list = []
-    two_stage = callable(getattr(model, "detect", None)) and getattr(model, "config", None) \
-        is not None and hasattr(model.config, "box_scale")
     if t.detector == "yolo" or t.tiles:
-        if not two_stage:
-            raise ConfigError(f"top-down tracking: expected a two-stage landmark model "
-                              f"(blazepose), got {getattr(model, 'name', model)!r}")
-        kw: dict[str, Any] = {"landmark_every": int(t.landmark_every)}
-        if t.detector == "yolo":
-            from .models.yolo import person_detector
-
-            kw["detector"] = person_detector(t.detector_size)
-            if t.detect_every == "auto" and t.detector_size > CLOSE_DETECTOR_SIZE:
-                kw["close_detector"] = person_detector(CLOSE_DETECTOR_SIZE)
-        if t.detect_every != "auto" or t.detector == "yolo":
-            kw["detect_every"] = t.detect_every
-        model = TopDownTracker(model, Tracker(), **kw)
+        model = make_topdown(model, detector=t.detector, detector_size=t.detector_size,
+                             detect_every=t.detect_every, landmark_every=t.landmark_every)
     else:
         stages.append(Tracker())
     if t.smooth:

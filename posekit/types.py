@@ -156,6 +156,28 @@ class Poses:
                      None if self.world is None else self.world[:, sl],
                      None if self.presence is None else self.presence[:, sl], self.track_ids)
 
+    @classmethod
+    def concat(cls, *parts: Poses) -> Poses:
+        """The persons of ``parts`` in order, as one :class:`Poses` (one skeleton).
+
+        Optional fields missing on one side are filled (world NaN, presence 0, track IDs
+        dropped unless every part has them); per-person extras only some parts have are filled
+        for the others' persons (NaN for floats, -1 for integers, False for booleans); other
+        extras are the first part's.
+
+        Raises:
+            ValueError: no parts, or parts of different skeletons.
+        """
+        if not parts:
+            raise ValueError("Poses.concat: expected at least one Poses, got none")
+        out = parts[0]
+        for b in parts[1:]:
+            if b.skeleton != out.skeleton:
+                raise ValueError(f"Poses.concat: expected one skeleton, got "
+                                 f"{out.skeleton.name} and {b.skeleton.name}")
+            out = _concat2(out, b)
+        return out
+
     def to(self, skeleton: Skeleton) -> Poses:
         """The same persons expressed in ``skeleton`` (e.g. ``poses.to(COCO_17)``).
 
@@ -188,6 +210,49 @@ class Poses:
                   | ~used.any(axis=1)[None, :]] = np.nan
         return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
                      self.track_ids)
+
+
+def _concat2(a: Poses, b: Poses) -> Poses:
+    """Persons of ``a`` then ``b`` (see :meth:`Poses.concat`)."""
+    n, m = len(a), len(b)
+
+    def both(x, y, shape, fill):
+        if x is None and y is None:
+            return None
+        x = np.full((n, *shape), fill, np.float32) if x is None else x
+        y = np.full((m, *shape), fill, np.float32) if y is None else y
+        return np.concatenate([x, y])
+
+    k = len(a.skeleton)
+
+    def per_person(x, count):
+        return isinstance(x, np.ndarray) and x.ndim and x.shape[0] == count
+
+    def filled(like, count):
+        fill = (False if like.dtype == bool else -1 if np.issubdtype(like.dtype, np.integer)
+                else np.nan)
+        return np.full((count, *like.shape[1:]), fill, like.dtype)
+
+    extras = {}
+    for key, v in a.extras.items():
+        if not per_person(v, n):
+            extras[key] = v
+            continue
+        w = b.extras.get(key)
+        if not (per_person(w, m) and w.shape[1:] == v.shape[1:]):
+            w = filled(v, m)
+        extras[key] = np.concatenate([v, w.astype(v.dtype)])
+    for key, w in b.extras.items():      # per-person extras only ``b`` has
+        if key not in extras and per_person(w, m):
+            extras[key] = np.concatenate([filled(w, n), w])
+    return Poses(np.concatenate([a.keypoints, b.keypoints]),
+                 np.concatenate([a.scores, b.scores]), a.skeleton,
+                 boxes=np.concatenate([a.boxes, b.boxes]),
+                 person_scores=np.concatenate([a.person_scores, b.person_scores]),
+                 world=both(a.world, b.world, (k, 3), np.nan),
+                 presence=both(a.presence, b.presence, (k,), 0.0),
+                 track_ids=None if a.track_ids is None or b.track_ids is None
+                 else np.concatenate([a.track_ids, b.track_ids]), extras=extras)
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None,

@@ -44,6 +44,38 @@ class PoseModel(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class PersonDetector(Protocol):
+    """The person detector of top-down tracking: ``detector(frame) -> Poses`` whose ``boxes``
+    (D, 4) float32 xyxy pixels of the frame and ``person_scores`` (D,) in [0, 1] are used
+    (keypoints, where it has them, are kept for persons the landmark model loses), or a tuple
+    ``(boxes (D, 4), scores (D,))``. :func:`posekit.models.yolo.person_detector` is one."""
+
+    def __call__(self, frame: Frame) -> Poses: ...
+
+
+@runtime_checkable
+class LandmarkModel(Protocol):
+    """The landmark model of top-down tracking (:class:`posekit.track.TopDownTracker`):
+    :class:`~posekit.models.blazepose.BlazePose` is one.
+
+    - ``model(frame, rois=boxes)`` with ``boxes`` (R, 4) xyxy pixels returns :class:`Poses`
+      of the persons found in those ROIs, with ``extras["box_index"]`` (N,) int64, each
+      person's row in ``boxes``;
+    - ``detect(image)`` (its own person detector, for tracking without an external one)
+      returns detections whose ``rois`` are (D, 4) ``(cx, cy, side, rotation)`` pixels,
+      best first;
+    - ``roi_scale``: the square ROI's side per box side (float > 0).
+    """
+
+    skeleton: Skeleton
+    roi_scale: float
+
+    def __call__(self, frame: Frame, rois: np.ndarray | None = None) -> Poses: ...
+
+    def detect(self, image: np.ndarray): ...
+
+
 # name -> "module:factory" (imported lazily) or a callable
 _REGISTRY: dict[str, str | Callable[..., PoseModel]] = {
     "blazepose-mediapipe": "posekit.models.mediapipe_tasks:MediaPipePose",
@@ -53,6 +85,7 @@ _REGISTRY: dict[str, str | Callable[..., PoseModel]] = {
     "hands": "posekit.models.hands:Hands",
     "face": "posekit.models.face:Face",
     "holistic": "posekit.models.holistic:Holistic",
+    "topdown": "posekit.track.topdown:topdown_model",
 }
 
 
@@ -106,6 +139,8 @@ def as_frame(frame: Frame | np.ndarray) -> Frame:
 
 __all__ = [
     "Frame",
+    "LandmarkModel",
+    "PersonDetector",
     "PoseModel",
     "Poses",
     "as_frame",

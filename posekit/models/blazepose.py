@@ -386,6 +386,13 @@ class BlazePose:
             raise ModelError("this BlazePose model is closed")
 
     @property
+    def roi_scale(self) -> float:
+        """The square ROI's side per person-box side for external boxes
+        (:attr:`BlazePoseConfig.box_scale`; the :class:`~posekit.models.LandmarkModel`
+        protocol)."""
+        return float(self.config.box_scale)
+
+    @property
     def tracked_rois(self) -> np.ndarray:
         """ROIs (N, 4) ``(cx, cy, side, rotation)`` the next video frame will start from."""
         return self._tracks.copy()

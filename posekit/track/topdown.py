@@ -39,11 +39,11 @@ Output persons are in the model's skeleton (BlazePose's 33 landmarks with world 
 persons kept from the detector carry only the keypoints it has (YOLO: the 17 COCO keypoints,
 mapped by name; world NaN); coasting persons carry none.
 
-The model needs ``detect(image) -> detections`` with ``rois`` (N, 4) ``(cx, cy, side,
-rotation)`` pixels, best first (unless an external ``detector`` is given), and
-``__call__(frame, rois=boxes_xyxy)`` returning ``extras["box_index"]``, with a ``config`` that
-has ``box_scale`` (the ROI side per box side). :class:`~posekit.models.blazepose.BlazePose`
-provides all three.
+The model is a :class:`posekit.models.LandmarkModel` (``model(frame, rois=boxes_xyxy)``
+returning ``extras["box_index"]``, ``detect(image)`` with ``rois`` (N, 4) ``(cx, cy, side,
+rotation)`` pixels unless an external ``detector`` is given, and ``roi_scale``); the detector a
+:class:`posekit.models.PersonDetector`. :func:`topdown_model` builds the pair by name (the
+registered model ``topdown``).
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class TopDownTracker:
     def __call__(self, frame: Frame) -> Poses:
         t0 = time.perf_counter()
         t = frame.time_s
-        scale = float(getattr(self.model.config, "box_scale", 1.25))
+        scale = float(self.model.roi_scale)
         tids, tboxes, tkeys, fresh = self.tracker.predicted_tracks(t, tentative=True)
         tboxes = tboxes.astype(np.float64)
         ins = _inside_fraction(tboxes, frame.shape_hw) >= self.min_inside
@@ -291,7 +291,7 @@ class TopDownTracker:
         t_lmk = time.perf_counter() - tl
         src = run[np.asarray(poses.extras.get("box_index", np.arange(len(poses))), np.int64)]
         if carried is not None:
-            poses, src = _concat(poses, carried), np.concatenate([src, carried_rows])
+            poses, src = Poses.concat(poses, carried), np.concatenate([src, carried_rows])
         if len(poses):
             poses = poses.replace(boxes=body_boxes(poses))
             inside = _inside_fraction(poses.boxes, frame.shape_hw) >= self.min_inside
@@ -317,7 +317,7 @@ class TopDownTracker:
             live = ((tids >= 0) & fresh)[:n_tracked]
             extra, extra_src = self._coasting(tboxes[:n_tracked], live, poses, src)
         if extra is not None and len(extra):
-            poses, src = _concat(poses, extra), np.concatenate([src, extra_src])
+            poses, src = Poses.concat(poses, extra), np.concatenate([src, extra_src])
         if self.tracker.config.roi_bonus > 0:
             # the track whose ROI gave each person (-1: none), which the tracker favours
             rk = np.full(len(poses), -1, np.int64)
@@ -567,6 +567,63 @@ class TopDownTracker:
         return np.sort(np.array(keep, np.int64))
 
 
+def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280,
+                 detect_every: int | str = "auto", landmark_every: int = 1,
+                 close_detector_size: int = 640) -> TopDownTracker:
+    """The top-down model: a :class:`posekit.models.LandmarkModel` tracked with a person
+    detector (``"yolo"``: :func:`posekit.models.yolo.person_detector` at ``detector_size``
+    pixels; ``"model"``: the landmark model's own ``detect``). With ``detect_every="auto"`` the
+    :class:`DetectorSchedule` decides when the detector runs, and YOLO runs at
+    ``close_detector_size`` while one person fills the view.
+
+    Raises:
+        ConfigError: ``landmarks`` is not a landmark model, or a bad detector name.
+    """
+    from ..config import DETECTORS
+    from ..errors import ConfigError
+    from ..models import LandmarkModel
+
+    if not isinstance(landmarks, LandmarkModel):
+        name = getattr(landmarks, "name", landmarks)
+        raise ConfigError(f"top-down tracking: expected a landmark model (roi_scale, detect, "
+                          f"rois=...; e.g. blazepose), got {name!r}")
+    if detector not in DETECTORS[1:]:
+        raise ConfigError(f"detector: expected one of {', '.join(DETECTORS[1:])}, got "
+                          f"{detector!r}")
+    kw: dict = {"landmark_every": int(landmark_every)}
+    if detector == "yolo":
+        from ..models.yolo import person_detector
+
+        kw["detector"] = person_detector(detector_size)
+        if detect_every == "auto" and detector_size > close_detector_size:
+            kw["close_detector"] = person_detector(close_detector_size)
+        kw["detect_every"] = detect_every
+    elif detect_every != "auto":
+        kw["detect_every"] = detect_every
+    return TopDownTracker(landmarks, Tracker(), **kw)
+
+
+def topdown_model(*, landmarks: str = "blazepose", detector: str = "yolo",
+                  detector_size: int = 1280, detect_every: int | str = "auto",
+                  landmark_every: int = 1, **landmark_settings) -> TopDownTracker:
+    """The registered model ``topdown`` (``load_model("topdown", detector="yolo")``): the
+    landmark model registered as ``landmarks`` (video mode, ``landmark_settings`` passed on)
+    tracked top-down by :func:`make_topdown`. Its output has stable ``track_ids``.
+
+    Raises:
+        ConfigError: an unknown setting, or as :func:`make_topdown`.
+    """
+    from ..models import load_model
+
+    model = load_model(landmarks, **{"mode": "video", **landmark_settings})
+    try:
+        return make_topdown(model, detector=detector, detector_size=detector_size,
+                            detect_every=detect_every, landmark_every=landmark_every)
+    except BaseException:
+        model.close()
+        raise
+
+
 class DetectorSchedule:
     """The adaptive person-detector cadence of top-down tracking (``detect_every="auto"``).
 
@@ -627,50 +684,6 @@ class DetectorSchedule:
         coasting = np.asarray(poses.extras.get("coasting", np.zeros(len(poses), bool)), bool)
         found = int(len(poses) - coasting.sum())
         self._lost = bool(coasting.any()) or found < n_tracked
-
-
-def _concat(a: Poses, b: Poses) -> Poses:
-    """Persons of ``a`` then ``b`` (same skeleton, no track IDs). Optional fields missing on one
-    side are filled (world NaN, presence 0); per-person extras only one side has are filled for
-    the other side's persons (NaN for floats, -1 for integers, False for booleans); other
-    extras are ``a``'s."""
-    n, m = len(a), len(b)
-
-    def both(x, y, shape, fill):
-        if x is None and y is None:
-            return None
-        x = np.full((n, *shape), fill, np.float32) if x is None else x
-        y = np.full((m, *shape), fill, np.float32) if y is None else y
-        return np.concatenate([x, y])
-
-    k = len(a.skeleton)
-
-    def per_person(x, count):
-        return isinstance(x, np.ndarray) and x.ndim and x.shape[0] == count
-
-    def filled(like, count):
-        fill = (False if like.dtype == bool else -1 if np.issubdtype(like.dtype, np.integer)
-                else np.nan)
-        return np.full((count, *like.shape[1:]), fill, like.dtype)
-
-    extras = {}
-    for key, v in a.extras.items():
-        if not per_person(v, n):
-            extras[key] = v
-            continue
-        w = b.extras.get(key)
-        if not (per_person(w, m) and w.shape[1:] == v.shape[1:]):
-            w = filled(v, m)
-        extras[key] = np.concatenate([v, w.astype(v.dtype)])
-    for key, w in b.extras.items():      # per-person extras only ``b`` has
-        if key not in extras and per_person(w, m):
-            extras[key] = np.concatenate([filled(w, n), w])
-    return Poses(np.concatenate([a.keypoints, b.keypoints]),
-                 np.concatenate([a.scores, b.scores]), a.skeleton,
-                 boxes=np.concatenate([a.boxes, b.boxes]),
-                 person_scores=np.concatenate([a.person_scores, b.person_scores]),
-                 world=both(a.world, b.world, (k, 3), np.nan),
-                 presence=both(a.presence, b.presence, (k,), 0.0), extras=extras)
 
 
 def _blend_boxes(boxes: np.ndarray, other: np.ndarray, weight: float, min_iou: float, *,

@@ -21,17 +21,13 @@ from tests.track.synth import persons
 H = 100.0  # body height of every person, pixels
 
 
-class _Config:
-    box_scale = 1.4
-
-
 class StandIn:
     """Landmark stage stand-in: ``model(frame, rois=boxes)`` gives the person of ``people``
     nearest to each box centre if that centre lies within 0.3 body heights of the person's hip
-    centre; ``extras["box_index"]`` as BlazePose's."""
+    centre; ``extras["box_index"]`` as BlazePose's (a :class:`posekit.models.LandmarkModel`)."""
 
     skeleton = BLAZEPOSE_33
-    config = _Config()
+    roi_scale = 1.4          # the LandmarkModel protocol
 
     def __init__(self, people):
         self.people = np.asarray(people, np.float64).reshape(-1, 2)
@@ -325,3 +321,12 @@ def test_detector_errors():
                            detect_every=1)
     with pytest.raises(ValueError, match="2 boxes but 1 scores"):
         stage(frame(0))
+
+
+def test_stand_in_is_a_landmark_model_and_topdown_is_registered():
+    from posekit.models import LandmarkModel, available_models
+
+    assert isinstance(StandIn([]), LandmarkModel)
+    assert not isinstance(object(), LandmarkModel)
+    assert "topdown" in available_models()
+
