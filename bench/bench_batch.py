@@ -8,7 +8,10 @@ every worker), and the script prints:
   actor start and model loads, every source, table parts, Ray stop);
 - frames/s processing: frames / time from the first task handed out to the last result (Ray
   and the driver already up; the figure a long batch converges to);
-- speed-up over one worker and per-core efficiency (speed-up / workers).
+- speed-up over one worker and per-core efficiency (speed-up / workers);
+- the workers' CPU time per frame (all threads of the worker processes: decoding, inference,
+  writing): what a cluster is sized by, and much less sensitive to other processes on the
+  machine than wall time.
 
 The machine's 1-minute load average is printed before each run: on a shared machine other
 processes take cores too, and the figures then understate the scaling. With ``--rounds R`` the
@@ -71,10 +74,11 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             if res.failed:
                 raise SystemExit(f"failed sources: {res.failed}")
-            runs[n].append((load, res.frames, wall, res.process_seconds))
+            runs[n].append((load, res.frames, wall, res.process_seconds, res.cpu_seconds))
             print(f"  round {r + 1}, {n} worker(s): {res.frames} frames, {wall:.1f} s end to "
-                  f"end, {res.process_seconds:.1f} s processing (load before {load:.2f})",
-                  flush=True)
+                  f"end, {res.process_seconds:.1f} s processing, workers' CPU "
+                  f"{1000 * res.cpu_seconds / res.frames:.1f} ms/frame (load before "
+                  f"{load:.2f})", flush=True)
     # the best round of each worker count: the one least slowed by other processes
     rows = [(n, *max(runs[n], key=lambda x: x[1] / x[2])) for n in args.workers]
     base_e2e = rows[0][2] / rows[0][3]
@@ -82,13 +86,13 @@ def main() -> None:
     print()
     print(f"best of {args.rounds} round(s) per worker count:")
     print("| workers | load avg | frames | wall s | frames/s end to end | speed-up | per-core "
-          "eff. | frames/s processing | speed-up | per-core eff. |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for n, load, frames, wall, proc in rows:
+          "eff. | frames/s processing | speed-up | per-core eff. | worker CPU ms/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, load, frames, wall, proc, cpu in rows:
         e2e, p = frames / wall, frames / proc
         print(f"| {n} | {load:.2f} | {frames} | {wall:.1f} | {e2e:.1f} | {e2e / base_e2e:.2f}x "
               f"| {e2e / base_e2e / n * rows[0][0]:.0%} | {p:.1f} | {p / base_proc:.2f}x | "
-              f"{p / base_proc / n * rows[0][0]:.0%} |")
+              f"{p / base_proc / n * rows[0][0]:.0%} | {1000 * cpu / frames:.1f} |")
 
 
 if __name__ == "__main__":

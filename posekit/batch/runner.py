@@ -139,6 +139,7 @@ class BatchResult:
         frames: frames processed by this run; persons: person rows written to the table.
         seconds: wall time of the whole call (hashing, Ray start, models, every source).
         process_seconds: from the first task handed out to the last result.
+        cpu_seconds: CPU seconds the workers spent on the done sources (all their threads).
         workers: actors used (0 when nothing was left to do).
         retried: worker losses recovered by handing the source to a fresh worker.
         interrupted: the run was stopped (Ctrl-C).
@@ -155,6 +156,7 @@ class BatchResult:
     persons: int = 0
     seconds: float = 0.0
     process_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     workers: int = 0
     retried: int = 0
     interrupted: bool = False
@@ -517,6 +519,7 @@ def _stitch(out: Path, name: str, state: dict) -> dict:
     results = [state["results"][k] for k in range(len(state["ranges"]))]
     res = {"frames": 0, "persons": 0, "error": None,
            "seconds": sum(r.get("seconds", 0.0) for r in results),
+           "cpu_s": sum(r.get("cpu_s", 0.0) for r in results),
            "worker": ", ".join(sorted({r.get("worker", "") for r in results})),
            "outputs": {"json": f"{name}/{JSONL_NAME}",
                        "table": f"{TABLE_DIR}/{name}.parquet",
@@ -535,8 +538,8 @@ def _stitch(out: Path, name: str, state: dict) -> dict:
 
 
 def _record(manifest: Manifest, result: BatchResult, name: str, res: dict) -> None:
-    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "worker", "outputs",
-                                      "chunks", "stitched_tracks") if k in res}
+    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "cpu_s", "worker",
+                                      "outputs", "chunks", "stitched_tracks") if k in res}
     if res.get("error"):
         manifest.update(name, status="failed", error=res["error"], finished_at=now_iso(),
                         **fields)
@@ -546,3 +549,4 @@ def _record(manifest: Manifest, result: BatchResult, name: str, res: dict) -> No
         result.done.append(name)
         result.frames += int(res.get("frames") or 0)
         result.persons += int(res.get("persons") or 0)
+        result.cpu_seconds += float(res.get("cpu_s") or 0.0)

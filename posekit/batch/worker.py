@@ -173,8 +173,9 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
             and no table part (the runner stitches the chunks, :mod:`posekit.batch.chunks`).
 
     Returns:
-        ``{"frames", "persons", "seconds", "error", "worker", "outputs"}``: frames processed,
-        person rows in the table part, wall seconds, None or a one-line error (the source
+        ``{"frames", "persons", "seconds", "cpu_s", "error", "worker", "outputs"}``: frames
+        processed, person rows in the table part, wall seconds, CPU seconds of this process
+        (all its threads: decoding, inference, writing), None or a one-line error (the source
         failed: no part is written, and a stale part is removed), ``host:pid`` of this process,
         and the output files relative to ``out_dir``'s parent.
 
@@ -184,7 +185,7 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
     from ..config import PipelineConfig
     from ..pipeline import process
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     out = Path(out_dir)
     name = name or out.name
     part = Path(table_dir) / f"{name}.parquet" if table_dir else \
@@ -250,6 +251,7 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         if own_cache:
             cache.close()
         result["seconds"] = time.perf_counter() - t0
+        result["cpu_s"] = time.process_time() - cpu0
     if result["error"] is not None and chunk is None:
         part.unlink(missing_ok=True)
     return result
