@@ -1,6 +1,6 @@
 """The pipeline: source -> model -> stages (tracker, smoother, ...) -> sinks, with threads.
 
-- :func:`frames` yields a :class:`Result` per frame. A reader thread decodes ahead into a
+- :func:`results` yields a :class:`Result` per frame. A reader thread decodes ahead into a
   bounded queue while the caller's thread runs the model and the stages (stateful stages need
   no locks). Live sources (cameras, streams) keep only the newest frames: when inference falls
   behind, stale frames are dropped instead of building latency.
@@ -11,7 +11,7 @@
 Three lines for a custom loop::
 
     model = posekit.load_model("blazepose")
-    for r in posekit.frames("video.mp4", model):
+    for r in posekit.results("video.mp4", model):
         print(r.frame.index, r.frame.time_s, len(r.poses), r.timings["infer"])
 """
 
@@ -131,7 +131,7 @@ def _as_source(source: str | int | Source) -> Source:
     return source if isinstance(source, Source) else open_source(source)
 
 
-def frames(source: str | int | Source, model: PoseModel, *, stages: Iterable[Stage] = (),
+def results(source: str | int | Source, model: PoseModel, *, stages: Iterable[Stage] = (),
            analyzer=None, queue_size: int = 8) -> Iterator[Result]:
     """Run ``model`` and ``stages`` over every frame of ``source``; yield a :class:`Result` each.
 
@@ -191,6 +191,10 @@ def frames(source: str | int | Source, model: PoseModel, *, stages: Iterable[Sta
             yield Result(frame, poses, timings, fps, events, dropped, extras)
     finally:
         reader.stop()
+
+
+#: The former name of :func:`results` (it yields results, not frames); kept for existing code.
+frames = results
 
 
 @dataclass
@@ -282,7 +286,7 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
 
     try:
         try:
-            for r in frames(source, model, stages=stages, analyzer=analyzer):
+            for r in results(source, model, stages=stages, analyzer=analyzer):
                 writer.put(r)
                 n += 1
                 model_s += r.timings.get("model", 0.0)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..types import Poses
 from .features import L_EAR, L_HIP, L_SH, NOSE, R_EAR, R_HIP, R_SH, SIDE_VIEW_RATIO
-from .reps import Smoother
+from .reps import ExponentialAverage
 
 POSTURE_NAMES = ("forward_head", "rounded_shoulders", "shoulder_tilt", "trunk_lean")
 
@@ -141,7 +141,7 @@ class PostureMonitor:
         self.time_beyond_s = {n: 0.0 for n in POSTURE_NAMES}
         self.time_observed_s = {n: 0.0 for n in POSTURE_NAMES}
         self.events: list[dict] = []
-        self._smooth = {n: Smoother(self.c.smoothing_s) for n in POSTURE_NAMES}
+        self._smooth = {n: ExponentialAverage(self.c.smoothing_s) for n in POSTURE_NAMES}
         self._exc: dict[str, _Excursion] = {}
         self._last_t: float | None = None
 

@@ -243,7 +243,7 @@ def exercise(name: str) -> ExerciseSpec:
                        f"{', '.join(EXERCISES)}") from None
 
 
-class Smoother:
+class ExponentialAverage:
     """Exponential smoothing with a time constant in seconds (irregular sample times allowed):
     ``y += (1 - exp(-dt / tau)) * (x - y)``; restarts after a gap longer than ``max_gap_s``."""
 
@@ -306,7 +306,7 @@ class RepCounter:
     partials: int = 0
     rejected: int = 0
     value: float = float("nan")
-    _smooth: Smoother = field(init=False)
+    _smooth: ExponentialAverage = field(init=False)
     _sign: float = field(init=False)
     _buf: list = field(default_factory=list, init=False)
     _last_rest: _Sample | None = field(default=None, init=False)
@@ -315,7 +315,7 @@ class RepCounter:
     _dts: list = field(default_factory=list, init=False)
 
     def __post_init__(self):
-        self._smooth = Smoother(self.spec.smoothing_s, self.spec.max_gap_s)
+        self._smooth = ExponentialAverage(self.spec.smoothing_s, self.spec.max_gap_s)
         self._sign = 1.0 if self.spec.active > self.spec.rest else -1.0
 
     @property
