@@ -51,7 +51,7 @@ class CarryErrors:
 
 def carry_errors(video: Path, gt_path: Path, frames: int, model,
                  flow: LandmarkFlow | None = None) -> CarryErrors:
-    """BlazePose landmarks (``model(frame, rois=boxes)``) on the GT boxes (MOT rows, conf > 0)
+    """BlazePose landmarks (``model(frame, boxes=boxes)``) on the GT boxes (MOT rows, conf > 0)
     of the first ``frames`` frames of ``video`` (GT frame N = video frame N-1); each person's
     landmarks of frame t-1 carried to frame t by ``flow`` and compared, per GT ID, with the
     network's on frame t."""
@@ -68,7 +68,7 @@ def carry_errors(video: Path, gt_path: Path, frames: int, model,
             g = gt[gt[:, 0] == f.index + 1]
             boxes = np.hstack([g[:, 2:4], g[:, 2:4] + g[:, 4:6]])
             t0 = time.perf_counter()
-            p = model(f, rois=boxes)
+            p = model(f, boxes=boxes)
             out.network_s.append((time.perf_counter() - t0) / max(len(boxes), 1))
             ids = g[p.extras["box_index"], 1]
             flow.set_frame(f.image)

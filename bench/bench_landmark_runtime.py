@@ -4,7 +4,7 @@ The native ``blazepose`` backend runs the landmark network on LiteRT (XNNPACK) o
 (``BlazePose(runtime=...)``; OpenVINO in float32 with the segmentation head cut from the graph
 unless ``mask=True``). This script gives all of them the same persons: the ground-truth boxes
 of PETS09-S2L1 (``../shared/data/pets09-s2l1``, every 5th frame), through
-``model(frame, rois=boxes)``, the runtimes taking turns frame by frame so that other load on the
+``model(frame, boxes=boxes)``, the runtimes taking turns frame by frame so that other load on the
 machine falls on all alike. Printed: the landmark network's time per person (``infer`` of
 ``last_timings``, median over frames, divided by the persons of the frame) and the whole call's
 time per person, and, against LiteRT, the median and maximum distance of the 33 landmarks in
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
         out = {}
         for name, model in models.items():
             t0 = time.perf_counter()
-            out[name] = model(f, rois=boxes)
+            out[name] = model(f, boxes=boxes)
             call[name].append((time.perf_counter() - t0) / len(boxes))
             infer[name].append(model.last_timings["infer"] / len(boxes))
         persons += len(boxes)

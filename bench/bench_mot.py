@@ -272,7 +272,7 @@ def calibrate(args) -> None:
         np.fill_diagonal(iou, 0)
         gb = gb[(iou.max(axis=1, initial=0) == 0) & (gb[:, 0] > 2) & (gb[:, 2] < 766)]
         if len(gb):
-            p = model(f, rois=gb)
+            p = model(f, boxes=gb)
             found.append(p)
             boxes.append(gb[p.extras["box_index"]])
     gtb = np.concatenate(boxes)

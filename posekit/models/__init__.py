@@ -59,7 +59,7 @@ class LandmarkModel(Protocol):
     """The landmark model of top-down tracking (:class:`posekit.track.TopDownTracker`):
     :class:`~posekit.models.blazepose.BlazePose` is one.
 
-    - ``model(frame, rois=boxes)`` with ``boxes`` (R, 4) xyxy pixels returns :class:`Poses`
+    - ``model(frame, boxes=boxes)`` with ``boxes`` (R, 4) xyxy pixels returns :class:`Poses`
       of the persons found in those ROIs, with ``extras["box_index"]`` (N,) int64, each
       person's row in ``boxes``;
     - ``detect(image)`` (its own person detector, for tracking without an external one)
@@ -71,7 +71,7 @@ class LandmarkModel(Protocol):
     skeleton: Skeleton
     roi_scale: float
 
-    def __call__(self, frame: Frame, rois: np.ndarray | None = None) -> Poses: ...
+    def __call__(self, frame: Frame, boxes: np.ndarray | None = None) -> Poses: ...
 
     def detect(self, image: np.ndarray): ...
 

@@ -15,7 +15,7 @@ What is ours rather than MediaPipe's:
   person (ROI IoU above ``track_iou``) is dropped and the track keeps its landmark-based ROI
   (MediaPipe replaces the tracked ROI by the detection's, which jitters more); two persons whose
   landmarks coincide are kept once;
-- persons can come from outside: ``model(frame, rois=boxes_xyxy)`` runs only the landmark
+- persons can come from outside: ``model(frame, boxes=boxes_xyxy)`` runs only the landmark
   network on boxes from any person detector (top-down use);
 - :meth:`BlazePose.detect` can tile the frame into overlapping zoomed crops to find small
   people (:class:`TileConfig`);
@@ -331,7 +331,7 @@ class BlazePose:
     ``(cx, cy, side, rotation)`` pixels and radians); plus the heatmaps and the mask when
     configured.
 
-    ``model(frame, rois=boxes)`` runs only the landmark stage on persons given as boxes (N, 4)
+    ``model(frame, boxes=boxes)`` runs only the landmark stage on persons given as boxes (N, 4)
     xyxy pixels; ``extras["box_index"]`` (N,) int64 tells which input box each person came from
     (boxes without a person are dropped). This path keeps no state.
 
@@ -603,15 +603,22 @@ class BlazePose:
         return dets.rois[new][:room]
 
     # ------------------------------------------------------------------ call
-    def __call__(self, frame: Frame | np.ndarray, rois: np.ndarray | None = None) -> Poses:
+    def __call__(self, frame: Frame | np.ndarray, boxes: np.ndarray | None = None, *,
+                 rois: np.ndarray | None = None) -> Poses:
         """Poses in ``frame`` (a :class:`Frame` or an (H, W, 3) uint8 BGR array).
 
         Args:
-            rois: optional person boxes (N, 4) xyxy pixels from any detector: run only the
-                landmark network on them (no detector, no tracking state).
+            boxes: optional person boxes (N, 4) xyxy pixels from any detector: run only the
+                landmark network on the square ROIs around them (no detector, no tracking
+                state); ``extras["box_index"]`` gives each person's row in ``boxes``.
+            rois: the former name of ``boxes`` (ROI means the rotated squares ``(cx, cy,
+                side, rotation)`` everywhere else).
         Raises:
-            ValueError: ``rois`` is not (N, 4).
+            ValueError: ``boxes`` is not (N, 4).
         """
+        if rois is not None:
+            boxes = rois
+        rois = boxes
         frame = as_frame(frame)
         self._check_open()
         image = frame.image
@@ -621,7 +628,7 @@ class BlazePose:
         if rois is not None:
             boxes = np.asarray(rois, np.float64)
             if boxes.ndim != 2 or boxes.shape[1] != 4:
-                raise ValueError(f"rois: expected (N, 4) xyxy boxes, got {boxes.shape}")
+                raise ValueError(f"boxes: expected (N, 4) xyxy boxes, got {boxes.shape}")
             res = self._landmarks(image, ops.rois_from_boxes(boxes, cfg.box_scale), t, **want)
             res["box_index"] = np.arange(len(boxes), dtype=np.int64)
             if cfg.refine_boxes and len(res["xy"]):

@@ -13,7 +13,7 @@ person boxes, such as :class:`posekit.models.blazepose.BlazePose`) and a :class:
    to the tracked boxes by IoU (Hungarian); a matched detection replaces its track's predicted
    box as that person's ROI on this frame (fresh evidence instead of a prediction), and the
    unmatched ones are new persons;
-3. the landmark stage runs once on all ROIs (``model(frame, rois=boxes)``), except, with
+3. the landmark stage runs once on all ROIs (``model(frame, boxes=boxes)``), except, with
    ``landmark_every`` > 1, the tracked persons whose landmarks optical flow carries from the
    previous frame (:class:`~posekit.track.flow.LandmarkFlow`); poses that repeat
    another (keypoints closer than ``duplicate_distance`` body heights) are dropped, the one
@@ -39,7 +39,7 @@ Output persons are in the model's skeleton (BlazePose's 33 landmarks with world 
 persons kept from the detector carry only the keypoints it has (YOLO: the 17 COCO keypoints,
 mapped by name; world NaN); coasting persons carry none.
 
-The model is a :class:`posekit.models.LandmarkModel` (``model(frame, rois=boxes_xyxy)``
+The model is a :class:`posekit.models.LandmarkModel` (``model(frame, boxes=boxes_xyxy)``
 returning ``extras["box_index"]``, ``detect(image)`` with ``rois`` (N, 4) ``(cx, cy, side,
 rotation)`` pixels unless an external ``detector`` is given, and ``roi_scale``); the detector a
 :class:`posekit.models.PersonDetector`. :func:`topdown_model` builds the pair by name (the
@@ -287,7 +287,7 @@ class TopDownTracker:
         t_flow = time.perf_counter() - tf
         run = np.setdiff1d(np.arange(len(all_boxes)), carried_rows)
         tl = time.perf_counter()
-        poses = self.model(frame, rois=all_boxes[run]) if len(run) else self._empty()
+        poses = self.model(frame, boxes=all_boxes[run]) if len(run) else self._empty()
         t_lmk = time.perf_counter() - tl
         src = run[np.asarray(poses.extras.get("box_index", np.arange(len(poses))), np.int64)]
         if carried is not None:
@@ -586,7 +586,7 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
     if not isinstance(landmarks, LandmarkModel):
         name = getattr(landmarks, "name", landmarks)
         raise ConfigError(f"top-down tracking: expected a landmark model (roi_scale, detect, "
-                          f"rois=...; e.g. blazepose), got {name!r}")
+                          f"boxes=...; e.g. blazepose), got {name!r}")
     if detector not in DETECTORS[1:]:
         raise ConfigError(f"detector: expected one of {', '.join(DETECTORS[1:])}, got "
                           f"{detector!r}")

@@ -229,7 +229,7 @@ class Tracker:
                         ) -> tuple[np.ndarray, np.ndarray]:
         """Predicted boxes of the confirmed tracks seen within ``config.roi_max_gap_s``.
 
-        For the landmark stage of a top-down model (``model(frame, rois=boxes)``): the persons
+        For the landmark stage of a top-down model (``model(frame, boxes=boxes)``): the persons
         already tracked need not be found again by the detector.
 
         Args:

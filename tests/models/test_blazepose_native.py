@@ -318,7 +318,7 @@ def test_external_boxes_run_only_the_landmark_stage(native):
     assert len(found) == 1
     sky = np.array([20.0, 20.0, 220.0, 120.0])      # a patch of wall: nobody there
     boxes = np.stack([sky, found.boxes[0]])
-    poses = native(img, rois=boxes)
+    poses = native(img, boxes=boxes)
     assert len(poses) == 1 and poses.extras["box_index"].tolist() == [1]
     d = np.median(np.linalg.norm(poses.keypoints[0] - found.keypoints[0], axis=1))
     h = found.boxes[0, 3] - found.boxes[0, 1]
@@ -326,7 +326,7 @@ def test_external_boxes_run_only_the_landmark_stage(native):
                          f"path's (limit 3% of the person's height, {0.03 * h:.1f} px)"
     assert native.last_timings["detector"] == 0.0
     with pytest.raises(ValueError, match=r"expected \(N, 4\)"):
-        native(img, rois=np.zeros((2, 3)))
+        native(img, boxes=np.zeros((2, 3)))
 
 
 def test_tiles_find_the_small_pedestrians_of_pets09():
@@ -365,7 +365,7 @@ def test_openvino_and_litert_runtimes_give_the_same_landmarks():
         # each box twice: OpenVINO runs batches of up to 4 crops, so bus.jpg's persons make a
         # full batch and a partial one, and a crop gives the same landmarks in any batch
         boxes = np.concatenate([boxes, boxes])
-        a, b, c = lite(img, rois=boxes), ov(img, rois=boxes), ov_mask(img, rois=boxes)
+        a, b, c = lite(img, boxes=boxes), ov(img, boxes=boxes), ov_mask(img, boxes=boxes)
         assert a.extras["box_index"].tolist() == b.extras["box_index"].tolist() == \
             c.extras["box_index"].tolist(), rel
         d_px.append(np.linalg.norm(a.keypoints - b.keypoints, axis=2).ravel())
@@ -389,10 +389,10 @@ def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
     img = read("opencv-doc/messi5.jpg")
     box = np.array([[180.0, 30.0, 420.0, 340.0]])
-    first = BlazePose(mode="image", runtime="openvino")(img, rois=box)
+    first = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
     files = sorted((tmp_path / "openvino").iterdir())
     assert files, "nothing written to the OpenVINO cache"
-    again = BlazePose(mode="image", runtime="openvino")(img, rois=box)
+    again = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
     assert sorted((tmp_path / "openvino").iterdir()) == files
     assert len(first) == len(again) == 1
     np.testing.assert_allclose(first.keypoints, again.keypoints, atol=1e-4)

@@ -22,7 +22,7 @@ H = 100.0  # body height of every person, pixels
 
 
 class StandIn:
-    """Landmark stage stand-in: ``model(frame, rois=boxes)`` gives the person of ``people``
+    """Landmark stage stand-in: ``model(frame, boxes=boxes)`` gives the person of ``people``
     nearest to each box centre if that centre lies within 0.3 body heights of the person's hip
     centre; ``extras["box_index"]`` as BlazePose's (a :class:`posekit.models.LandmarkModel`)."""
 
@@ -36,8 +36,8 @@ class StandIn:
     def detect(self, image):  # pragma: no cover - not used with an external detector
         raise AssertionError("the model's own detector must not run")
 
-    def __call__(self, frame, rois=None):
-        boxes = np.asarray(rois, np.float64)
+    def __call__(self, frame, boxes=None):
+        boxes = np.asarray(boxes, np.float64)
         self.calls.append(boxes)
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         hits, idx = [], []
