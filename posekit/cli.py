@@ -267,6 +267,14 @@ def info() -> None:
     cached = sorted(p.name for p in c.glob("*.task")) if c.is_dir() else []
     typer.echo(f"cache: {c} ({', '.join(cached) if cached else 'empty'})")
     typer.echo("models: " + ", ".join(available_models()))
+    from .config import PipelineConfig, describe, yolo_available
+
+    typer.echo("with no flags, posekit run uses:")
+    for kind in ("video", "images"):
+        typer.echo(f"  {kind:7s} {describe(PipelineConfig().resolve(kind))}")
+    if not yolo_available():
+        typer.echo("  (pip install 'posekit[yolo]' adds the YOLO person detector for video and "
+                   "the hybrid image model)")
 
 
 def _ver(pkg: str) -> str:
