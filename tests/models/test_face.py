@@ -132,3 +132,34 @@ def test_bad_settings_raise():
         load_model("face", max_face=2)
     with pytest.raises(ModelError, match="detector"):
         load_model("face", detector="long")
+
+
+def test_video_mode_follows_mediapipe_tracking():
+    # face_mesh in video mode tracks from the previous landmarks (face_landmark_landmarks_to_roi:
+    # the landmarks' box levelled by landmarks 33 and 263); a tilted face moving across the frame
+    mp = pytest.importorskip("mediapipe")
+    from posekit.models.mediapipe_tasks import quiet_native_stderr
+    from posekit.types import Frame
+
+    face, _ = faces(1, start=40)[0]
+    face = cv2.resize(face, None, fx=2.5, fy=2.5)
+    rot = cv2.getRotationMatrix2D((face.shape[1] / 2, face.shape[0] / 2), 12, 1.0)
+    face = cv2.warpAffine(face, rot, (face.shape[1], face.shape[0]),
+                          borderMode=cv2.BORDER_REPLICATE)
+    m = load_model("face", mode="video", max_faces=1)
+    with quiet_native_stderr():
+        ref = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
+    try:
+        for i in range(8):
+            img = np.full((700, 760, 3), 90, np.uint8)
+            x, y = 40 + 4 * i, 60 + 2 * i
+            img[y:y + face.shape[0], x:x + face.shape[1]] = face
+            mine = m(Frame(img, index=i, time_s=i / 30.0))
+            r = ref.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            assert len(mine) == 1 and r.multi_face_landmarks
+            h, w = img.shape[:2]
+            theirs = np.array([[p.x * w, p.y * h] for p in r.multi_face_landmarks[0].landmark])
+            assert np.linalg.norm(mine.keypoints[0] - theirs, axis=1).max() <= AGREE_PX
+    finally:
+        ref.close()
+        m.close()

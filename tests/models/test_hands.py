@@ -193,3 +193,25 @@ def test_lite_networks_agree_with_mediapipe_complexity_0():
     finally:
         ref.close()
         m.close()
+
+
+def test_video_mode_follows_mediapipe_tracking(reference):
+    # mp.solutions.hands in video mode also tracks from the previous frame's landmarks: the
+    # ROI rule (hand_landmark_landmarks_to_roi.pbtxt) is the same when every frame agrees
+    mp = pytest.importorskip("mediapipe")
+    from posekit.models.mediapipe_tasks import quiet_native_stderr
+    from posekit.types import Frame
+
+    m = load_model("hands", mode="video", max_hands=1)
+    with quiet_native_stderr():
+        ref = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=1,
+                                       model_complexity=1)
+    try:
+        for i, img in enumerate(moving_hand(8)):
+            mine = m(Frame(img, index=i, time_s=i / 30.0))
+            pts, _ = ref_hands(ref, img)
+            assert len(mine) == len(pts) == 1
+            assert np.linalg.norm(mine.keypoints[0] - pts[0], axis=1).max() <= AGREE_PX
+    finally:
+        ref.close()
+        m.close()
