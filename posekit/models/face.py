@@ -5,7 +5,7 @@ face_detection_short_range.tflite`` or ``face_detection_full_range_sparse.tflite
 ``modules/face_landmark/face_landmark.tflite``). Pre- and post-processing follow MediaPipe's
 graphs (:mod:`posekit.models.parts_ops` cites each rule): the face detector on the letterboxed
 frame, a square ROI per face rotated to level the eyes (scale 1.5), the 468-landmark network on
-each ROI (batched on OpenVINO), landmarks projected back to the frame's pixels.
+each ROI (in batches with ``runtime="openvino"``), landmarks projected back to the frame's pixels.
 
 Video mode tracks each face from the previous frame's landmarks (face_landmark_front_cpu.pbtxt)
 and runs the detector only while fewer than ``max_faces`` faces are tracked, every
@@ -61,9 +61,8 @@ class FaceConfig:
         num_threads: CPU threads per network.
         runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
             (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
-            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
-            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
-            batches pay off on an idle CPU with many hands or faces per frame.
+            (OpenVINO where installed). Which is faster depends on the CPU and its load
+            (docs/whole_body.md, ``bench/bench_whole_body.py --runtime``).
     """
 
     max_faces: int = 4

@@ -4,8 +4,9 @@ The two networks ship in the ``mediapipe==0.10.21`` wheel
 (``modules/palm_detection/palm_detection_full.tflite``, ``modules/hand_landmark/
 hand_landmark_full.tflite``). Pre- and post-processing follow MediaPipe's graphs
 (:mod:`posekit.models.parts_ops` cites each rule): the palm detector on the letterboxed frame,
-a rotated square ROI per palm, the landmark network on each ROI (batched on OpenVINO), landmarks
-projected back to the frame's pixels, world coordinates rotated by the ROI's rotation.
+a rotated square ROI per palm, the landmark network on each ROI (in batches with
+``runtime="openvino"``), landmarks projected back to the frame's pixels, world coordinates
+rotated by the ROI's rotation.
 
 Video mode tracks each hand from the previous frame's landmarks (hand_landmark_tracking_cpu.pbtxt)
 and runs the palm detector only while fewer than ``max_hands`` hands are tracked, every
@@ -67,9 +68,8 @@ class HandsConfig:
         num_threads: CPU threads per network.
         runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
             (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
-            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
-            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
-            batches pay off on an idle CPU with many hands or faces per frame.
+            (OpenVINO where installed). Which is faster depends on the CPU and its load
+            (docs/whole_body.md, ``bench/bench_whole_body.py --runtime``).
     """
 
     max_hands: int = 4

@@ -81,9 +81,8 @@ class HolisticConfig:
         num_threads: CPU threads per network.
         runtime: ``"litert"`` (default: one crop per inference, XNNPACK), ``"openvino"``
             (float32, up to 4 crops per inference for the landmark networks) or ``"auto"``
-            (OpenVINO where installed). On the shared 2-core VM under load, LiteRT was about
-            twice as fast for the hand networks (``bench/bench_whole_body.py``); OpenVINO's
-            batches pay off on an idle CPU with many hands or faces per frame.
+            (OpenVINO where installed). Which is faster depends on the CPU and its load
+            (docs/whole_body.md, ``bench/bench_whole_body.py --runtime``).
     """
 
     body: str = "blazepose"
