@@ -72,6 +72,7 @@ _TORSO = np.array([BLAZEPOSE_33.index(n) for n in ("left_shoulder", "right_shoul
 _PTS_L = _PTS.tolist()
 _TORSO_L = _TORSO.tolist()
 _LABEL_KEYS = ("knee_mean", "knee_min", "elbow_mean", "left_elbow", "right_elbow", "hip_mean",
+               "left_hip", "right_hip", "left_knee", "right_knee",
                "shoulder_mean", "body_lean", "left_shoulder", "right_shoulder")
 
 
@@ -107,6 +108,12 @@ class CycleConfig:
             average over this many seconds (walking towards the camera, a camera's tilt).
         height_weight: weight of that feature against the body-relative positions.
         recent_s: a feature must also be seen in this last part of the window.
+        min_joint_deg: a repetition bends or stretches at least one limb joint (elbow,
+            shoulder, hip or knee angle of :func:`~posekit.analysis.features.frame_features`)
+            by this many degrees: swaying or shifting weight while standing is no repetition.
+        min_final_return, rest_s: at the end of the stream, a last return that covers
+            ``min_final_return`` of the way out counts once the pose has been still (within
+            ``plateau`` of the swing) for ``rest_s`` seconds.
     """
 
     window_s: float = 20.0
@@ -126,6 +133,9 @@ class CycleConfig:
     max_duration_ratio: float = 3.0
     trend_s: float = 4.0
     recent_s: float = 3.0
+    min_final_return: float = 0.7
+    min_joint_deg: float = 20.0
+    rest_s: float = 0.3
     height_weight: float = 1.0
 
     def __post_init__(self):
@@ -269,7 +279,7 @@ class Cycle:
     swing: float            # along the principal direction, body scales
     far: np.ndarray         # (D,) mean pose over the far plateau (NaN where left out)
     rest: np.ndarray        # (D,) pose at the start
-    confirmed_end: bool     # the return was confirmed (hysteresis or back at the start level)
+    confirmed_end: bool     # False: a last return accepted at the end of the stream
     i_start: int = 0
     i_turn: int = 0
     i_end: int = 0
@@ -294,7 +304,8 @@ class Cycle:
 
 
 def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndarray | None,
-                *, after_s: float = -math.inf) -> tuple[list[Cycle], np.ndarray | None]:
+                *, after_s: float = -math.inf, final: bool = False
+                ) -> tuple[list[Cycle], np.ndarray | None]:
     """The cycles of one track's window.
 
     Args:
@@ -304,6 +315,10 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
         rest_pose: (D,) the track's start position, or None to take the first turning point.
         after_s: cycles whose far turning point is not after this time are skipped (those
             already reported).
+        final: the stream has ended: a last return not yet confirmed counts when it covers
+            ``min_final_return`` of the way out and the pose has come to rest (the signal
+            within ``plateau`` of the swing over the last ``rest_s`` seconds), as a clip
+            that ends in the start position after its last repetition.
 
     Returns:
         ``(cycles, rest_pose)``: complete cycles in time order (not yet checked for
@@ -386,6 +401,13 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
         else:
             near_e = np.flatnonzero(seg <= ze + tol)
             i_end = b + int(near_e[0])
+        if not is_confirmed and final and j + 2 == len(seq) - 1 and \
+                back >= c.min_final_return * swing:
+            tail = z[t >= t[-1] - c.rest_s]
+            is_confirmed = tail.size >= 2 and float(tail.max() - tail.min()) <= tol
+            final_return = is_confirmed
+        else:
+            final_return = False
         if not is_confirmed:
             continue
         # the start: the last sample of the rest plateau before the far turn
@@ -406,7 +428,7 @@ def find_cycles(t: np.ndarray, X: np.ndarray, c: CycleConfig, rest_pose: np.ndar
         rest = np.full(X.shape[1], np.nan)
         rest[keep] = Y[a]
         out.append(Cycle(float(t[i_start]), float(0.5 * (t[lo] + t[hi])), float(t[i_end]),
-                         float(swing), far, rest, is_confirmed, i_start, (lo + hi) // 2,
+                         float(swing), far, rest, not final_return, i_start, (lo + hi) // 2,
                          i_end))
     return out, rest_pose
 
@@ -458,6 +480,23 @@ def label_exercise(feats: list[dict], i_start: int, i_turn: int, i_end: int,
     return best
 
 
+_JOINTS = ("left_elbow", "right_elbow", "left_shoulder", "right_shoulder", "left_hip",
+           "right_hip", "left_knee", "right_knee")
+
+
+def _joint_range(seg: list[dict]) -> float:
+    """The largest range (degrees) of the 8 limb joint angles over the samples ``seg``; inf
+    where fewer than 6 of them are known (part of the body out of the picture, or no
+    features given: what moves may be out of sight, so the check is skipped)."""
+    best, known = -math.inf, 0
+    for j in _JOINTS:
+        v = [f[j] for f in seg if j in f and f[j] == f[j]]
+        if len(v) >= 2:
+            known += 1
+            best = max(best, max(v) - min(v))
+    return best if known >= 6 else math.inf
+
+
 def _one_leg_leads(seg: list[dict], j: int) -> bool:
     """A lunge bends one knee clearly more than the other at the turning point (front leg);
     both knees alike is a squat: ``knee_mean - knee_min`` (half the difference between the
@@ -492,6 +531,7 @@ class RepFinder:
     _size: np.ndarray = field(default_factory=lambda: np.empty(0))
     _f: list = field(default_factory=list)
     _ratios: list = field(default_factory=list)
+    _reported: set = field(default_factory=set)
     _rest: np.ndarray | None = None
     _last_run: float = -math.inf
     _last_end: float = -math.inf
@@ -583,22 +623,28 @@ class RepFinder:
         if self._finished:
             return []
         self._finished = True
-        return self._analyse()
+        return self._analyse(final=True)
 
-    def _analyse(self) -> list[dict]:
+    def _analyse(self, final: bool = False) -> list[dict]:
         c = self.config
         n = self._n
         if n < 5:
             return []
         t, X = self._t[:n], self._x[:n]
-        cycles, self._rest = find_cycles(t, X, c, self._rest, after_s=self._last_end)
+        cycles, self._rest = find_cycles(t, X, c, self._rest, after_s=self._last_end,
+                                         final=final)
         out = []
         for i, cy in enumerate(cycles):
             if cy.turn_s <= self._last_end:
                 continue        # reported already (found again in a later window)
+            if _joint_range(self._f[cy.i_start:cy.i_end + 1]) < c.min_joint_deg:
+                continue        # the body moved without bending a joint (swaying, a glitch)
             others = [o for j, o in enumerate(cycles) if j != i] + [
                 m for m in self._memory
                 if abs(m.turn_s - cy.turn_s) >= 0.5 * max(cy.duration_s, 1e-3)]
+            if not cy.confirmed_end:
+                # the end-of-stream leniency extends a set, it never starts one
+                others = [o for o in self._memory if o.turn_s in self._reported]
             if not any(cy.matches(o, c) for o in others):
                 self._remember(cy)
                 continue
@@ -607,6 +653,7 @@ class RepFinder:
             self.count += 1
             self._last_end = cy.end_s
             self._remember(cy)
+            self._reported.add(cy.turn_s)
             rep = {"counter": "reps", "exercise": label, "count": self.count,
                    "rep": self.count, "start_s": round(cy.start_s, 4),
                    "turn_s": round(cy.turn_s, 4), "bottom_s": round(cy.turn_s, 4),
@@ -617,9 +664,13 @@ class RepFinder:
         return out
 
     def _remember(self, cy: Cycle) -> None:
-        """Keep the cycle's poses (one per turning time) for matching later cycles."""
-        if any(abs(m.turn_s - cy.turn_s) < 0.5 * max(cy.duration_s, 1e-3)
-               for m in self._memory):
+        """Keep the cycle's poses (one per turning time, the latest version) for matching
+        later cycles."""
+        self._memory = [m for m in self._memory
+                        if abs(m.turn_s - cy.turn_s) >= 0.5 * max(cy.duration_s, 1e-3)
+                        or m.turn_s in self._reported]
+        if any(m.turn_s in self._reported and abs(m.turn_s - cy.turn_s)
+               < 0.5 * max(cy.duration_s, 1e-3) for m in self._memory):
             return
         self._memory.append(cy)
         del self._memory[:-20]
