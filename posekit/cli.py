@@ -106,6 +106,10 @@ def run(
     fov: float | None = typer.Option(None, "--fov", min=1.0, max=179.0,
                                         help="Camera horizontal field of view in degrees "
                                         "for root motion (default 60)."),
+    skeleton: str | None = typer.Option(None, "--skeleton", help="Write the JSON Lines and "
+                                           "CSV in this skeleton (coco17, ibug68, blazepose33, "
+                                           "hand21, face468, lsp14, mpii16, crowdpose14); "
+                                           "keypoints the model cannot give are missing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Detect poses in SOURCE; write an annotated video or images and keypoint files.
@@ -128,7 +132,7 @@ def run(
                                  coco_gt=coco_gt, mot=mot_path, events=events_path,
                                  summary=summary_dir, heatmaps=heatmaps, mask=mask,
                                  bvh=bvh, trc=trc, c3d=c3d, angles=angles,
-                                 root_motion=root_motion, fov_deg=fov),
+                                 root_motion=root_motion, fov_deg=fov, skeleton=skeleton),
             max_frames=max_frames)
         if show and not _has_display():
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
@@ -148,7 +152,8 @@ _FLAGS = {"track.landmark_every": "--landmark-every", "track.detect_every": "--d
           "track.tiles": "--tiles", "model.max_people": "--max-people",
           "model.min_score": "--min-score", "model.name": "--model", "outputs.mot": "--mot",
           "outputs.events": "--events", "outputs.summary": "--summary", "max_frames":
-          "--max-frames", "tiles, heatmaps and mask": "--tiles, --heatmaps and --mask"}
+          "--max-frames", "tiles, heatmaps and mask": "--tiles, --heatmaps and --mask",
+          "outputs.skeleton": "--skeleton"}
 
 
 def _as_flags(msg: str) -> str:

@@ -183,8 +183,9 @@ class OutputConfig:
             (None: the writer's documented default).
         dataset_every, dataset_min_score: with ``dataset``: every N-th frame, persons at or
             above this score.
-        skeleton: write keypoint outputs in this mapped skeleton (``"coco17"``...; None: the
-            model's own).
+        skeleton: write the JSON Lines and CSV outputs in this mapped skeleton (``"coco17"``,
+            ``"ibug68"``... :data:`posekit.skeletons.SKELETONS`; None: the model's own; the
+            drawing, COCO results and motion capture keep their own).
     """
 
     video: Path | None = None

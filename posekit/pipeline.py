@@ -468,6 +468,20 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
     inputs = info.paths
     still = info.kind in STILL_KINDS
     _check_distinct(o, inputs)
+    dst = None
+    if o.skeleton is not None:
+        from .config import ConfigError
+        from .skeletons import can_map, get_skeleton
+
+        try:
+            dst = get_skeleton(o.skeleton)
+        except KeyError as e:
+            raise ConfigError(f"outputs.skeleton: {e.args[0]}") from None
+        if not can_map(skeleton, dst):
+            raise ConfigError(f"outputs.skeleton: cannot write {skeleton.name} as {dst.name}")
+
+    def mapped(sink):
+        return sink if dst is None or dst == skeleton else _InSkeleton(sink, dst)
     sinks: list = []
     event_sinks: list = []
     try:
@@ -483,10 +497,10 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
                 sinks.append(VideoSink(out, fps=info.fps or 30.0,
                                        size_wh=info.size_wh or (640, 480), inputs=inputs))
         if o.json is not None:
-            sinks.append(JsonlSink(o.json, skeleton, source=str(source), fps=info.fps,
-                                   size_wh=info.size_wh, inputs=inputs))
+            sinks.append(mapped(JsonlSink(o.json, dst or skeleton, source=str(source),
+                                          fps=info.fps, size_wh=info.size_wh, inputs=inputs)))
         if o.csv is not None:
-            sinks.append(CsvSink(o.csv, inputs=inputs))
+            sinks.append(mapped(CsvSink(o.csv, inputs=inputs)))
         if o.coco is not None:
             sinks.append(CocoResultsSink(o.coco, gt=o.coco_gt, inputs=inputs))
         if o.mot is not None:
@@ -619,6 +633,20 @@ def process(source: str | int | Source, config=None, *,
     if pipe.analyzer is not None and pipe.config.outputs.summary is not None:
         pipe.analyzer.write_summary(pipe.config.outputs.summary)
     return summary
+
+
+class _InSkeleton:
+    """A keypoint sink that writes each frame's poses mapped to another skeleton
+    (``poses.to(dst)``, ``posekit run --skeleton NAME``)."""
+
+    def __init__(self, sink, dst):
+        self.sink, self.dst, self.path = sink, dst, sink.path
+
+    def write(self, frame, poses, image=None):
+        self.sink.write(frame, poses.to(self.dst), image)
+
+    def close(self):
+        self.sink.close()
 
 
 class _SingleImageSink:

@@ -229,3 +229,22 @@ def test_service_job_gives_the_same_poses_and_ids_as_run(tmp_path):
             assert np.allclose(pa["box"], pb["box"], atol=0.01)
             n += 1
     assert n >= 40    # several people tracked over the clip
+
+
+def test_outputs_in_a_mapped_skeleton(tmp_path):
+    """--skeleton coco17 on messi5.jpg: the JSONL header names COCO's 17 keypoints and each
+    person has 17; an unknown skeleton is refused before anything is written."""
+    img = data_path("opencv-doc/messi5.jpg")
+    js = tmp_path / "p.jsonl"
+    s = pipeline_mod.process(str(img), PipelineConfig(
+        model=ModelConfig(name="blazepose"), outputs=OutputConfig(json=js, skeleton="coco17")))
+    assert s.frames == 1
+    lines = [json.loads(x) for x in js.read_text().splitlines()]
+    assert lines[0]["skeleton"] == "coco17" and len(lines[0]["keypoints"]) == 17
+    persons = lines[1]["persons"]
+    assert persons and all(len(p["keypoints"]) == 17 for p in persons)
+    with pytest.raises(ConfigError, match="unknown skeleton 'nope'"):
+        pipeline_mod.process(str(img), PipelineConfig(
+            model=ModelConfig(name="blazepose"),
+            outputs=OutputConfig(json=tmp_path / "q.jsonl", skeleton="nope")))
+    assert not (tmp_path / "q.jsonl").exists()
