@@ -12,6 +12,12 @@ Supported specs:
 - a camera index (``"0"``) through OpenCV's VideoCapture (live);
 - a network stream URL (``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://``...) through
   PyAV (live).
+
+Faults (``docs/faults.md``): images and video frames over ``max_pixels``
+(:data:`MAX_IMAGE_PIXELS` by default) are refused from their header before decoding
+(:class:`posekit.errors.PixelLimitError`); in a folder or glob an unreadable or oversized image
+is skipped with a warning and counted (:class:`ImageSource`); a video that ends before its
+declared frame count raises :class:`posekit.errors.TruncatedVideoError` after its frames.
 """
 
 from __future__ import annotations
