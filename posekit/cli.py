@@ -19,6 +19,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False)
 
 EXIT_BAD_INPUT = 2
+#: A folder or glob of images that finished with some images skipped (unreadable, over the
+#: pixel limit): everything else was processed and written.
+EXIT_SKIPPED = 3
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -190,6 +193,12 @@ def _print_summary(summary) -> None:
     if summary.interrupted:
         typer.echo(f"interrupted: kept the {summary.frames} frames processed", err=True)
         raise typer.Exit(130)
+    if summary.skipped:
+        names = ", ".join(f"{Path(p).name} ({why})" for p, why in summary.skipped[:10])
+        more = f" and {len(summary.skipped) - 10} more" if len(summary.skipped) > 10 else ""
+        typer.echo(f"skipped {len(summary.skipped)} of {summary.inputs} images: {names}{more}",
+                   err=True)
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 def _run_with_progress(source, config, show: bool, quiet: bool):

@@ -200,7 +200,9 @@ frames = results
 @dataclass
 class RunSummary:
     """What :func:`run` did: frames processed, wall time (s), mean rates (frames/s); from
-    :func:`process` also the resolved ``config`` and the ``outputs`` written."""
+    :func:`process` also the resolved ``config``, the ``outputs`` written, and for image
+    folders the ``skipped`` images (``(path, reason)``, unreadable or over the pixel limit)
+    of the ``inputs`` found."""
 
     frames: int
     seconds: float
@@ -211,6 +213,8 @@ class RunSummary:
     events: list[dict] = field(default_factory=list)
     config: Any = None
     outputs: list[str] = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    inputs: int = 0
 
 
 class _Writer:
@@ -467,7 +471,7 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
     o = config.outputs
     inputs = info.paths
     still = info.kind in STILL_KINDS
-    _check_distinct(o, inputs)
+    check_outputs(config, inputs)
     dst = None
     if o.skeleton is not None:
         from .config import ConfigError
@@ -530,21 +534,16 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
     return sinks, event_sinks
 
 
-def _check_distinct(outputs, inputs) -> None:
-    """Two outputs resolving to the same file (through ``..`` or symlinks) are refused
-    before anything is written."""
-    import os
+def check_outputs(config, inputs=()) -> None:
+    """Refuse, before anything is loaded or written, outputs of ``config`` that are one file
+    (through ``..``, symlinks or hard links) or that are one of ``inputs``
+    (:func:`posekit.io.check_distinct_outputs`; the message names the ``posekit run``
+    flags)."""
+    from .io import check_distinct_outputs
 
-    from .errors import OutputError
-
-    seen: dict[str, str] = {}
-    for name, p in outputs.paths().items():
-        if name == "summary":
-            continue
-        key = os.path.realpath(p)
-        if key in seen:
-            raise OutputError(f"--{seen[key]} and --{name} are the same file: {p}")
-        seen[key] = name
+    check_distinct_outputs({("--out" if k == "video" else f"--{k}"): p
+                            for k, p in config.outputs.paths().items() if k != "summary"},
+                           inputs)
 
 
 def annotator(config) -> Callable[[Result], np.ndarray]:
@@ -610,6 +609,7 @@ def process(source: str | int | Source, config=None, *,
     try:
         info = src.info
         config = default_outputs(config, info)
+        check_outputs(config, info.paths)
         pipe = build(config, info.kind, model_factory=model_factory)
     except BaseException:
         src.close()
@@ -630,6 +630,8 @@ def process(source: str | int | Source, config=None, *,
         pipe.close()
     summary.config = pipe.config
     summary.outputs = [str(s.path) for s in sinks + event_sinks if hasattr(s, "path")]
+    summary.skipped = list(getattr(src, "skipped", ()))
+    summary.inputs = len(info.paths)
     if pipe.analyzer is not None and pipe.config.outputs.summary is not None:
         pipe.analyzer.write_summary(pipe.config.outputs.summary)
     return summary

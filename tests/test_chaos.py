@@ -148,9 +148,6 @@ def test_folder_with_an_unreadable_image_goes_on_and_says_so(tmp_path):
     assert jsonl_frames(tmp_path / "p.jsonl") == 2          # c.jpg, after the bad one, too
     from posekit import cli
 
-    if not hasattr(cli, "EXIT_SKIPPED"):
-        pytest.skip("posekit run does not print the skip summary and exit code yet "
-                    "(the wiring is in docs/faults.md)")
     assert code == cli.EXIT_SKIPPED == 3, err
     assert "skipped 1 of 3" in err, err
 
