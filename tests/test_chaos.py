@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import ROOT, data_path
 from tests.io.fault_tools import (csv_rows, cut, decodable_frames, jsonl_frames, png_header,
