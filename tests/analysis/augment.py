@@ -77,9 +77,9 @@ def camera_path(times: np.ndarray, *, seed: int = 0, pan_px_s: float = 60.0,
     return A
 
 
-def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_kw
-                  ) -> ClipPoses:
-    """The clip's poses as a moving camera would have filmed them.
+def camera_maps(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_kw
+                ) -> np.ndarray:
+    """(T, 2, 3) maps from the clip's pixels to a moving camera's, one per sample.
 
     Args:
         cp: the clip's poses.
@@ -89,8 +89,8 @@ def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_k
             reacts), values between follow partly.
         seed, path_kw: passed to :func:`camera_path`.
 
-    Each frame's keypoints ``p`` (pixels about the image centre) become ``A[:, :2] @ p + A[:,
-    2]`` minus the followed hip offset. Missing keypoints stay NaN.
+    The camera's similarity transform turns about the subject's median hip position, after
+    the followed hip offset is taken off.
     """
     A = camera_path(cp.times, seed=seed, **path_kw)
     # the followed point: the hip centre of the largest person (the subject; fall clips have a
@@ -105,6 +105,8 @@ def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_k
         idx = np.arange(len(hips))
         for j in range(2):
             hips[:, j] = np.interp(idx, idx[ok], hips[ok, j])
+    else:
+        hips[:] = 0.0
     lag = np.empty_like(hips)
     tau = 0.3
     for i in range(len(hips)):
@@ -113,18 +115,52 @@ def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_k
         else:
             a = 1.0 - np.exp(-(cp.times[i] - cp.times[i - 1]) / tau)
             lag[i] = lag[i - 1] + a * (hips[i] - lag[i - 1])
-    offset = follow * (lag - lag[0]) if ok.any() else np.zeros_like(hips)
-    centre = np.array([np.nanmedian(hips[:, 0]) if ok.any() else 0.0,
-                       np.nanmedian(hips[:, 1]) if ok.any() else 0.0])
+    offset = follow * (lag - lag[0])
+    centre = np.median(hips, axis=0)
+    maps = np.empty_like(A)
+    for i in range(len(A)):
+        r = A[i, :, :2]
+        maps[i, :, :2] = r
+        maps[i, :, 2] = A[i, :, 2] + centre - r @ (centre + offset[i])
+    return maps
+
+
+def moving_camera(cp: ClipPoses, *, follow: float = 0.0, seed: int = 0, **path_kw
+                  ) -> ClipPoses:
+    """The clip's poses as a moving camera would have filmed them (the maps of
+    :func:`camera_maps`, same arguments). Missing keypoints stay NaN."""
+    maps = camera_maps(cp, follow=follow, seed=seed, **path_kw)
     out = []
-    for i, p in enumerate(cp.poses):
+    for p, m in zip(cp.poses, maps):
         if len(p) == 0:
             out.append(p)
             continue
-        k = p.keypoints.astype(np.float64) - centre - offset[i]
-        k = k @ A[i, :, :2].T + A[i, :, 2] + centre
+        k = p.keypoints.astype(np.float64) @ m[:, :2].T + m[:, 2]
         out.append(p.replace(keypoints=k.astype(np.float32), boxes=None))
     return ClipPoses(cp.path, cp.fps, cp.n_frames, cp.stride, cp.indices, cp.times, out)
+
+
+def camera_frames(cp: ClipPoses, maps: np.ndarray):
+    """The clip's frames at its samples (``cp.indices``) warped by ``maps`` (T, 2, 3), as
+    the moving camera would have filmed them (borders black); yields (H, W, 3) uint8 BGR."""
+    import cv2
+
+    from .clips import DATA
+
+    cap = cv2.VideoCapture(str(DATA / cp.path))
+    want = {int(i): n for n, i in enumerate(cp.indices)}
+    i = 0
+    try:
+        while want:
+            ok, im = cap.read()
+            if not ok:
+                break
+            n = want.pop(i, None)
+            if n is not None:
+                yield cv2.warpAffine(im, maps[n], (im.shape[1], im.shape[0]))
+            i += 1
+    finally:
+        cap.release()
 
 
 #: BlazePose-33 landmarks from the hips down (hips, knees, ankles, heels, toes).
