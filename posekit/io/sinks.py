@@ -272,10 +272,21 @@ class JsonlSink(Sink):
         self.path = check_output_path(path, inputs)
         self._f = LineFile(self.path, mode=mode)
         self.frames = 0
-        self._line({"type": "header", "format": "posekit.poses/1", "skeleton": skeleton.name,
-                    "keypoints": list(skeleton.keypoints),
-                    "edges": [list(e) for e in skeleton.edges], "source": source,
-                    "fps": fps, "size_wh": list(size_wh) if size_wh else None})
+        head = {"type": "header", "format": "posekit.poses/1", "skeleton": skeleton.name,
+                "keypoints": list(skeleton.keypoints),
+                "edges": [list(e) for e in skeleton.edges], "source": source,
+                "fps": fps, "size_wh": list(size_wh) if size_wh else None}
+        if skeleton.parts:
+            # a whole-body skeleton: each person's "keypoints" are the body part's, and each
+            # other part is its own key ("left_hand", "face", ...), as person_records writes
+            body = skeleton.part("body").skeleton if skeleton.has_part("body") else skeleton
+            head["keypoints"] = list(body.keypoints)
+            head["edges"] = [list(e) for e in body.edges]
+            head["parts"] = {p.name: {"skeleton": p.skeleton.name,
+                                      "keypoints": list(p.skeleton.keypoints),
+                                      "edges": [list(e) for e in p.skeleton.edges]}
+                             for p in skeleton.parts if p.name != "body"}
+        self._line(head)
 
     def _line(self, obj) -> None:
         self._f.append(json.dumps(obj, separators=(",", ":")) + "\n")

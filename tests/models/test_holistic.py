@@ -182,3 +182,20 @@ def test_jsonl_records_carry_each_part(holistic):
             else:
                 assert r[part] is None
     assert any(r["face"] is not None for r in recs)
+
+
+def test_jsonl_header_names_the_body_keypoints_and_each_part(holistic, tmp_path):
+    import json
+
+    from posekit.io.sinks import JsonlSink
+    from posekit.types import Frame
+
+    img = read("yolov5/data/images/zidane.jpg")
+    sink = JsonlSink(tmp_path / "h.jsonl", holistic.skeleton)
+    sink.write(Frame(img), holistic(img))
+    sink.close()
+    head, frame = [json.loads(x) for x in (tmp_path / "h.jsonl").read_text().splitlines()]
+    assert len(head["keypoints"]) == 33 and max(max(e) for e in head["edges"]) < 33
+    assert {k: len(v["keypoints"]) for k, v in head["parts"].items()} == {
+        "left_hand": 21, "right_hand": 21, "face": 468}
+    assert all(len(p["keypoints"]) == len(head["keypoints"]) for p in frame["persons"])
