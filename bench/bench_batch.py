@@ -11,7 +11,10 @@ every worker), and the script prints:
 - speed-up over one worker and per-core efficiency (speed-up / workers);
 - the workers' CPU time per frame (all threads of the worker processes: decoding, inference,
   writing): what a cluster is sized by, and much less sensitive to other processes on the
-  machine than wall time.
+  machine than wall time;
+- the cores the workers got (their CPU seconds / processing seconds: below the worker count
+  when other processes share the machine) and frames per CPU-second relative to one worker
+  (the per-core efficiency that contention does not blur; Ray's own processes not counted).
 
 The machine's 1-minute load average is printed before each run: on a shared machine other
 processes take cores too, and the figures then understate the scaling. With ``--rounds R`` the
@@ -86,13 +89,16 @@ def main() -> None:
     print()
     print(f"best of {args.rounds} round(s) per worker count:")
     print("| workers | load avg | frames | wall s | frames/s end to end | speed-up | per-core "
-          "eff. | frames/s processing | speed-up | per-core eff. | worker CPU ms/frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "eff. | frames/s processing | speed-up | per-core eff. | worker CPU ms/frame | "
+          "cores the workers got | frames per CPU-s (eff.) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    base_cpu = rows[0][2] / rows[0][5]
     for n, load, frames, wall, proc, cpu in rows:
         e2e, p = frames / wall, frames / proc
         print(f"| {n} | {load:.2f} | {frames} | {wall:.1f} | {e2e:.1f} | {e2e / base_e2e:.2f}x "
               f"| {e2e / base_e2e / n * rows[0][0]:.0%} | {p:.1f} | {p / base_proc:.2f}x | "
-              f"{p / base_proc / n * rows[0][0]:.0%} | {1000 * cpu / frames:.1f} |")
+              f"{p / base_proc / n * rows[0][0]:.0%} | {1000 * cpu / frames:.1f} | "
+              f"{cpu / proc:.2f} | {frames / cpu:.1f} ({frames / cpu / base_cpu:.0%}) |")
 
 
 if __name__ == "__main__":
