@@ -520,6 +520,7 @@ def _stitch(out: Path, name: str, state: dict) -> dict:
     res = {"frames": 0, "persons": 0, "error": None,
            "seconds": sum(r.get("seconds", 0.0) for r in results),
            "cpu_s": sum(r.get("cpu_s", 0.0) for r in results),
+           "max_rss_mb": max((r.get("max_rss_mb") or 0.0) for r in results),
            "worker": ", ".join(sorted({r.get("worker", "") for r in results})),
            "outputs": {"json": f"{name}/{JSONL_NAME}",
                        "table": f"{TABLE_DIR}/{name}.parquet",
@@ -538,8 +539,9 @@ def _stitch(out: Path, name: str, state: dict) -> dict:
 
 
 def _record(manifest: Manifest, result: BatchResult, name: str, res: dict) -> None:
-    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "cpu_s", "worker",
-                                      "outputs", "chunks", "stitched_tracks") if k in res}
+    fields = {k: res.get(k) for k in ("frames", "persons", "seconds", "cpu_s", "max_rss_mb",
+                                      "worker", "outputs", "chunks", "stitched_tracks")
+              if k in res}
     if res.get("error"):
         manifest.update(name, status="failed", error=res["error"], finished_at=now_iso(),
                         **fields)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +42,6 @@ def limit_threads(n: int = 1) -> None:
         cv2.setNumThreads(n)
     except ImportError:  # pragma: no cover - opencv is a core dependency
         pass
-    import sys
-
     if "torch" in sys.modules:  # never import torch just for this
         sys.modules["torch"].set_num_threads(n)
 
@@ -146,6 +145,16 @@ def _rebase(cfg, folder: Path):
     return replace(cfg, outputs=replace(cfg.outputs, **moved))
 
 
+def _max_rss_mb() -> float | None:
+    """Peak resident memory of this process in MiB (None where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
 def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
                    name: str | None = None, table_dir: str | Path | None = None,
                    cache: ModelCache | None = None,
@@ -173,9 +182,10 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
             and no table part (the runner stitches the chunks, :mod:`posekit.batch.chunks`).
 
     Returns:
-        ``{"frames", "persons", "seconds", "cpu_s", "error", "worker", "outputs"}``: frames
-        processed, person rows in the table part, wall seconds, CPU seconds of this process
-        (all its threads: decoding, inference, writing), None or a one-line error (the source
+        ``{"frames", "persons", "seconds", "cpu_s", "max_rss_mb", "error", "worker",
+        "outputs"}``: frames processed, person rows in the table part, wall seconds, CPU
+        seconds of this process (all its threads: decoding, inference, writing), the process's
+        peak resident memory so far (MiB), None or a one-line error (the source
         failed: no part is written, and a stale part is removed), ``host:pid`` of this process,
         and the output files relative to ``out_dir``'s parent.
 
@@ -252,6 +262,7 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
             cache.close()
         result["seconds"] = time.perf_counter() - t0
         result["cpu_s"] = time.process_time() - cpu0
+        result["max_rss_mb"] = _max_rss_mb()
     if result["error"] is not None and chunk is None:
         part.unlink(missing_ok=True)
     return result
