@@ -21,8 +21,9 @@ cached by ``tests/analysis/clips.py`` in ``cache_dir()/test-poses``. Prints:
    absolute error (relative, |counted - true| / true, as RepNet reports it) and off-by-one
    accuracy over the clips, for the clips the counter was tuned on and those it never was;
 2. fall clips and clips without a fall: fall events, onset and ground errors (frames and
-   seconds), as filmed and through the moving cameras, with false falls on every clip
-   without one;
+   seconds), as filmed and through the moving cameras (poses only, and real frames warped
+   by the camera through the ``CameraMotion`` stage, with its cost), with false falls on
+   every clip without one;
 3. gestures on the waving clip and the negatives;
 4. the analysis cost per frame (microseconds, all analyses on) next to the model's inference
    time per frame (milliseconds, measured on 60 frames unless ``--no-infer``).
@@ -250,11 +251,58 @@ def camera_falls_table(every: int) -> None:
             if n:
                 false.append(f"{k} x{n}")
         within = sum(e <= 1.0 for e in errs)
-        fr = ", ".join(f"{f} {frames_in.count(f)}" for f in sorted(set(frames_in)))
-        err = f"{statistics.mean(errs):.2f} / {max(errs):.2f}" if errs else "-"
-        print(f"| {vname} | {found}/{len(clips.FALL_CLIPS)} | {within} | {err} | {fr} | "
-              f"{len(false)} of {len(negatives)} {'(' + ', '.join(false) + ')' if false else ''}"
-              " |")
+        _camera_row(vname, found, within, errs, frames_in, false, len(negatives))
+
+
+def _camera_row(vname: str, found: int, within: int, errs: list, frames_in: list,
+                false: list, n_neg: int) -> None:
+    """One row of the moving-camera fall tables."""
+    fr = ", ".join(f"{f} {frames_in.count(f)}" for f in sorted(set(frames_in)))
+    err = f"{statistics.mean(errs):.2f} / {max(errs):.2f}" if errs else "-"
+    print(f"| {vname} | {found}/{len(clips.FALL_CLIPS)} | {within} | {err} | {fr} | "
+          f"{len(false)} of {n_neg} {'(' + ', '.join(false) + ')' if false else ''} |")
+
+
+def stabilised_falls_table(every: int) -> None:
+    """Falls on the poses of the CameraMotion stage, fed with the real frames warped by the
+    hand-held and the following camera (the poses warped the same way)."""
+    from posekit.analysis.camera import CameraMotion
+
+    print(f"\n## Falls through a moving camera with the CameraMotion stage (every {every} "
+          "cached frame(s); real frames warped by the camera path)\n")
+    print("| camera | falls found | within 1 s | mean / max onset error (s) | frame found in | "
+          "false falls (clips) |")
+    print("|---|---|---|---|---|---|")
+    negatives = {**clips.NONFALL_CLIPS, **{k: clips.FallClip(c.path, None, None)
+                                           for k, c in clips.REP_CLIPS.items()}}
+    cost: list[float] = []
+    for vname, follow in (("hand-held camera", 0.0), ("following camera", 1.0)):
+        errs, frames_in, found, false = [], [], 0, []
+        for k, c in {**clips.FALL_CLIPS, **negatives}.items():
+            cp = _poses(c.path)
+            maps = augment.camera_maps(cp, follow=follow)
+            moved = augment.moving_camera(cp, follow=follow)
+            cam, a = CameraMotion(), Analyzer("falls")
+            ev: list[dict] = []
+            rows = list(zip(augment.camera_frames(cp, maps), moved.poses, cp.times))
+            for im, p, t in rows[::every]:
+                t0 = time.perf_counter()
+                st = cam.update(im, p)
+                cost.append(time.perf_counter() - t0)
+                ev += a.update(st, float(t))
+            ev += a.finish()
+            falls = [e for e in ev if e["type"] == "fall"]
+            if c.onset is None:
+                if falls:
+                    false.append(f"{k} x{len(falls)}")
+            elif falls:
+                found += 1
+                errs.append(abs(falls[0]["onset_s"] - c.onset / cp.fps))
+                frames_in.append(falls[0].get("frame", "image"))
+        _camera_row(vname + " + CameraMotion", found, sum(e <= 1.0 for e in errs), errs,
+                    frames_in, false, len(negatives))
+    print(f"\nCameraMotion: {1e3 * statistics.median(cost):.1f} ms per frame (median; "
+          "320 px wide flow, any number of persons)")
 
 
 def falls_table(every: int) -> None:
@@ -364,6 +412,7 @@ def main() -> None:
     agnostic_table(args.every)
     falls_table(args.every)
     camera_falls_table(args.every)
+    stabilised_falls_table(args.every)
     gestures_table(args.every)
     cost_table(not args.no_infer)
 
