@@ -8,6 +8,8 @@
 - :mod:`.posture`: forward head, rounded/tilted shoulders, trunk lean; time beyond limits.
 - :mod:`.falls`: fall detection (onset, ground, confidence), in the image and in the feet
   frame (a moving camera).
+- :mod:`.camera`: :class:`~.camera.CameraMotion`, the camera's own motion from the background
+  (a stage over the images; poses in a stabilised frame for the analyses).
 - :mod:`.gestures`: one- and two-hand wave, hands up, T-pose, pointing.
 - :mod:`.events`: the :class:`Analyzer` stage, :class:`EventsSink` (JSON Lines) and the summary.
 - :mod:`.overlay`: :func:`draw_analysis` (counters, angle arcs, fall alert).

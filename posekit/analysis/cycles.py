@@ -19,12 +19,12 @@ the frame).
 
 1. The window's features (T, D), gaps filled by linear interpolation and smoothed by a centred
    moving average of ``smooth_s``, are projected on their first principal component: the
-   direction of largest pose change, which for a repeated movement is the movement itself
-   (principal-component projection of pose sequences for repetition counting, e.g. the
-   "PCA of the joint trajectories" of Ferreira et al., "Exploring workout repetition counting
-   and validation through deep learning", ICIAR 2020; the temporal self-similarity of RepNet,
-   Dwibedi et al., "Counting Out Time: Class Agnostic Video Repetition Counting in the Wild",
-   CVPR 2020, is used below to decide what repeats).
+   direction of largest pose change, which for a repeated movement is the movement itself.
+   (Counting by period instead, count = duration / period as RepNet does, Dwibedi et al.,
+   "Counting Out Time: Class Agnostic Video Repetition Counting in the Wild", CVPR 2020, with
+   the period from the autocorrelation of this signal, was measured against the turning
+   points below in ``bench/bench_analysis.py``: it gives no start, turn and end times and
+   fails when the visible body changes within the clip.)
 2. Turning points of that 1D signal by hysteresis (a zigzag: an extreme is confirmed once the
    signal has come back by ``hysteresis`` of the window's range, and at least ``min_swing``
    body scales): no period is assumed, so a changing tempo and pauses at either end are
@@ -34,14 +34,17 @@ the frame).
    comes back (``start_s``, ``turn_s``, ``end_s``: the edges of the rest plateaus and the middle
    of the far plateau, plateaus being within ``plateau`` of the swing of the extreme).
 4. A cycle counts only when it **repeats**: its far pose and swing match another cycle of the
-   track (temporal self-similarity as in RepNet: the distance between the far poses at most
-   ``max_far_distance`` of the swing, durations within a factor ``max_duration_ratio``), so a
-   single movement (sitting down, a stretch, a fall) is no repetition.
+   track (the temporal self-similarity RepNet counts with, here between poses: the distance
+   between the far poses at most ``max_far_distance`` of the swing, durations within a factor
+   ``max_duration_ratio``), so a single movement (sitting down, a stretch, a fall) is no
+   repetition; and where most of the body is seen, a limb joint must bend or stretch by
+   ``min_joint_deg`` (shifting one's weight while standing is none).
 
 Live use: a repetition is reported when the signal is back at the rest side (within
 ``plateau`` of the start level) or the next rest turning point is confirmed, i.e. within one
 period of its end; the first repetition of a set waits for the second to confirm it.
-:meth:`RepFinder.finish` also counts a last return that is not yet confirmed by hysteresis.
+:meth:`RepFinder.finish` also counts a last return of a set under way that is not yet
+confirmed, once the pose has come to rest (a clip that ends right after its last repetition).
 
 **Exercise label** (:func:`label_exercise`): rules from the named counters
 (:data:`posekit.analysis.reps.EXERCISES`): a repetition is a squat, push-up, ... when that
