@@ -10,6 +10,7 @@ import pytest
 from posekit.batch.inputs import expand_inputs, unique_names
 from posekit.batch.manifest import Manifest, config_hash, content_hash, source_stat
 from posekit.errors import OutputError, PoseKitError
+from tests.conftest import data_path
 
 
 @pytest.fixture()
@@ -107,3 +108,23 @@ def test_manifest_roundtrip_atomic_and_checks(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(OutputError, match="not a posekit.batch-manifest/1"):
         Manifest(tmp_path)
+
+
+def test_cli_bad_input_exits_2_without_ray(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from posekit.batch.cli import batch
+
+    app = typer.Typer()
+    app.command()(batch)
+    app.command("noop")(lambda: None)
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "*.mp4"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "error: no video, image or image folder found" in r.output
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "clip.mp4").symlink_to(data_path("Human-Activity-Recognition/wave.mp4"))
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "v"), "--out", str(tmp_path / "o"),
+                                 "--chunk-s", "5", "--overlap-s", "5"])
+    assert r.exit_code == 2
+    assert "error: chunks: expected 0 <= overlap_s < chunk_s" in r.output
