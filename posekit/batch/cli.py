@@ -83,11 +83,9 @@ def batch(
     from .runner import run_batch
 
     try:
-        settings = {"num_threads": 1} if model_name == "blazepose" else {}
         analyses = tuple(a.strip() for a in (analyze or "").split(",") if a.strip())
         config = PipelineConfig(
-            model=ModelConfig(name=model_name, max_people=max_people, min_score=min_score,
-                              settings=settings),
+            model=ModelConfig(name=model_name, max_people=max_people, min_score=min_score),
             track=TrackConfig(enabled=track, detector=detector, smooth=smooth),
             analyses=analyses,
             outputs=OutputConfig(json="poses.jsonl",

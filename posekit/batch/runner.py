@@ -61,7 +61,7 @@ class BatchWorker:
 
     def __init__(self, progress=None, threads: int = 1):
         limit_threads(threads)
-        self._cache = ModelCache()
+        self._cache = ModelCache(threads=threads)
         self._progress = progress
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 

@@ -73,24 +73,40 @@ class ModelCache:
     least recently used one is closed. Trackers, smoothers and sinks are built afresh per source
     by the pipeline, so track IDs start anew in every source.
 
+    With ``threads`` set, a model whose settings name no ``num_threads`` is loaded with
+    ``num_threads=threads`` where its backend takes that setting (BlazePose, YOLO, hybrid,
+    hands, ...), so a batch worker runs one inference thread whatever the config says; the
+    thread count does not change the results, so it is not part of the config.
+
     Attributes:
         loads: how many models were loaded (the tests check models load once per worker).
     """
 
-    def __init__(self, size: int = 2):
+    def __init__(self, size: int = 2, threads: int | None = None):
         self.size = max(1, int(size))
+        self.threads = threads
         self._models: dict[str, Any] = {}
         self.loads = 0
 
-    def factory(self, name: str, **settings: Any):
+    def _load(self, name: str, settings: dict[str, Any]):
+        from ..errors import ConfigError
         from ..models import load_model
 
+        if self.threads is not None and "num_threads" not in settings:
+            try:
+                return load_model(name, num_threads=self.threads, **settings)
+            except ConfigError as e:
+                if "num_threads" not in str(e):
+                    raise
+        return load_model(name, **settings)
+
+    def factory(self, name: str, **settings: Any):
         key = json.dumps([name, settings], sort_keys=True, default=str)
         model = self._models.pop(key, None)
         if model is None:
             while len(self._models) >= self.size:
                 self._models.pop(next(iter(self._models))).close()
-            model = load_model(name, **settings)
+            model = self._load(name, settings)
             self.loads += 1
         else:
             model.reset()
@@ -130,11 +146,10 @@ def batch_config(config=None, *, json_name: str = JSONL_NAME):
 def batch_defaults() -> dict[str, Any]:
     """The batch's config where ``posekit run``'s defaults are too slow for a CPU archive:
     ``blazepose`` with its own video-mode tracking (``track.detector="model"``, no YOLO person
-    detector) and one inference thread per worker (``num_threads=1``), see docs/batch.md."""
+    detector), see docs/batch.md. (Workers run one inference thread: :class:`ModelCache`.)"""
     from ..config import ModelConfig, TrackConfig
 
-    return {"model": ModelConfig(name="blazepose", settings={"num_threads": 1}),
-            "track": TrackConfig(detector="model")}
+    return {"model": ModelConfig(name="blazepose"), "track": TrackConfig(detector="model")}
 
 
 def _rebase(cfg, folder: Path):

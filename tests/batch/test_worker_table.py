@@ -26,7 +26,7 @@ def done(tmp_path_factory):
     bad = out / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not a video" * 100)
     cfg = replace(batch_config(), max_frames=12).to_dict()
-    cache = ModelCache()
+    cache = ModelCache(threads=1)
     reports: list[tuple[int, int | None]] = []
     res = {name: process_source(str(src), out / name, cfg, cache=cache,
                                 on_progress=lambda n, e: reports.append((n, e)))
@@ -101,3 +101,15 @@ def test_batch_config_refuses_absolute_outputs(tmp_path):
 
     with pytest.raises(ConfigError, match="relative to the source's folder"):
         batch_config(PipelineConfig(outputs=OutputConfig(json=tmp_path / "p.jsonl")))
+
+
+def test_model_cache_gives_one_thread_where_the_backend_takes_it():
+    cache = ModelCache(threads=1)
+    try:
+        blaze = cache.factory("blazepose", mode="image")
+        assert blaze.config.num_threads == 1
+        assert cache.factory("blazepose", mode="image").config is blaze.config  # kept
+        mp = cache.factory("blazepose-mediapipe", mode="image")  # takes no num_threads
+        assert mp.skeleton.name == "blazepose33" and cache.loads == 2
+    finally:
+        cache.close()
