@@ -141,6 +141,26 @@ def rois_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, boxes: np.nda
     return rois, ok
 
 
+def roi_moved(old: np.ndarray, new: np.ndarray, *, iou: float, angle_deg: float) -> np.ndarray:
+    """Whether each landmark ROI moved: the IoU of the two ROIs' unrotated squares
+    (:func:`~posekit.models.blazepose_ops.roi_boxes`, what MediaPipe's
+    AssociationNormRectCalculator compares) is below ``iou``, or the rotation changed by more
+    than ``angle_deg`` degrees.
+
+    Args:
+        old, new: (N, 4) ROIs ``(cx, cy, side, rotation)`` pixels and radians.
+    Returns:
+        (N,) bool.
+    """
+    a = np.asarray(old, np.float64).reshape(-1, 4)
+    b = np.asarray(new, np.float64).reshape(-1, 4)
+    if len(a) != len(b):
+        raise ValueError(f"roi_moved: {len(a)} old ROIs for {len(b)} new ones")
+    overlap = np.diagonal(box_iou(ops.roi_boxes(a), ops.roi_boxes(b)))
+    turn = np.abs(ops.normalize_radians(b[:, 3] - a[:, 3]))
+    return (overlap < iou) | (turn > np.deg2rad(angle_deg)) | ~np.isfinite(b).all(1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Test-time augmentation of the person stage
 
@@ -292,7 +312,6 @@ def fuse_keypoints(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: n
     ys = np.clip(np.asarray(yolo_scores, np.float64), 0, 1)
     conf = np.asarray(confirmed, bool)
     b = np.asarray(boxes, np.float64)
-    n = len(bk)
     sub = bk[:, COCO_IN_BLAZEPOSE]
     sub_s = bs[:, COCO_IN_BLAZEPOSE]
     s = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1.0))
@@ -308,7 +327,17 @@ def fuse_keypoints(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: n
     fused = np.where(has_y[..., None], w[..., None] * np.nan_to_num(yk)
                      + (1 - w[..., None]) * sub, sub)
     fused_s = w * ys + (1 - w) * sub_s
+    return _assemble(bk, bs, conf, has_y, fused, fused_s, w)
+
+
+def _assemble(bk, bs, conf, has_y, fused, fused_s, w):
+    """BlazePose-33 arrays with the fused COCO-17 rows put in and the 16 other landmarks moved
+    with their parent joints (see :func:`fuse_keypoints`)."""
+    n = len(bk)
+    sub = bk[:, COCO_IN_BLAZEPOSE]
     lost = ~has_y & ~conf[:, None]
+    fused = np.array(fused)
+    fused_s = np.array(fused_s)
     fused[lost] = np.nan
     fused_s[lost] = 0.0
 
@@ -328,6 +357,54 @@ def fuse_keypoints(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: n
     sc[~conf] = np.where(np.isin(np.arange(len(BLAZEPOSE_33)), COCO_IN_BLAZEPOSE)[None],
                          sc[~conf], 0.0)
     return kp.astype(np.float32), sc.astype(np.float32), weight.astype(np.float32)
+
+
+def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: np.ndarray,
+                    pose_flag: np.ndarray, yolo_keypoints: np.ndarray,
+                    yolo_scores: np.ndarray, boxes: np.ndarray, calibration,
+                    max_distance: float = 2.0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`fuse_keypoints`, with each source weighted by its calibrated confidence.
+
+    Each COCO keypoint's raw scores (YOLO's confidence; BlazePose's visibility times pose
+    flag) become probabilities ``p_yolo``, ``p_bp`` of lying within the calibration's hit
+    radius (:class:`posekit.models.calibration.ScoreCalibration`). Where both sources have the
+    keypoint and lie within ``max_distance`` OKS units of each other (see
+    :class:`FusionConfig`), the keypoint is their mean weighted by ``p_yolo : p_bp`` and its
+    score ``max(p_yolo, p_bp)``; otherwise the more probable one is taken, with its
+    probability as score. A person not ``confirmed`` has ``p_bp = 0``.
+
+    Args: as :func:`fuse_keypoints`, plus ``calibration`` (a ScoreCalibration) and
+        ``max_distance`` (OKS units, > 0).
+    Returns:
+        ``keypoints`` (N, 33, 2) float32 pixels, ``scores`` (N, 33) float32 (probabilities on
+        the 17 COCO landmarks, BlazePose's visibility elsewhere) and ``yolo_weight`` (N, 33)
+        float32, YOLO's share of each landmark.
+    """
+    bk = np.asarray(bp_keypoints, np.float64)
+    bs = np.clip(np.asarray(bp_scores, np.float64), 0, 1)
+    yk = np.asarray(yolo_keypoints, np.float64)
+    ys = np.clip(np.nan_to_num(np.asarray(yolo_scores, np.float64)), 0, 1)
+    conf = np.asarray(confirmed, bool)
+    b = np.asarray(boxes, np.float64)
+    sub = bk[:, COCO_IN_BLAZEPOSE]
+    raw_bp = bs[:, COCO_IN_BLAZEPOSE] * np.clip(np.asarray(pose_flag, np.float64), 0, 1)[:, None]
+    has_y = np.isfinite(yk).all(2)
+    has_b = conf[:, None] & np.isfinite(sub).all(2)
+    py = np.where(has_y, calibration.probability("yolo", ys), 0.0)
+    pb = np.where(has_b, calibration.probability("blazepose", raw_bp), 0.0)
+    s = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1.0))
+    k = np.asarray(COCO_17.sigmas, np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.linalg.norm(yk - sub, axis=2) / (s[:, None] * k[None])
+    agree = has_y & has_b & (d <= max_distance)
+    tot = np.maximum(py + pb, 1e-9)
+    w = np.where(agree, py / tot, np.where(py >= pb, 1.0, 0.0))
+    w = np.where(has_y, np.where(has_b, w, 1.0), 0.0)
+    fused = w[..., None] * np.nan_to_num(yk) + (1 - w[..., None]) * np.nan_to_num(sub)
+    fused = np.where((has_y | has_b)[..., None], fused, np.nan)
+    fused_s = np.where(agree, np.maximum(py, pb), np.where(w >= 0.5, py, pb))
+    return _assemble(bk, bs, conf, has_y, fused, fused_s, w)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,6 +435,21 @@ class HybridConfig:
             :func:`merge_views` (about 4x YOLO's time).
         tta_imgsz: the second YOLO input size for ``tta`` (pixels, multiple of 32).
         match_iou: box IoU at which ``tta`` views are one person.
+        refine: most extra landmark passes per person on ROIs re-aligned on the landmark
+            network's own alignment landmarks (33: centre, 34: scale and rotation, as
+            BlazePose's tracking re-aligns its ROI between frames); 0 turns it off. A person
+            gets another pass only while its ROI still moves (:func:`roi_moved`), and keeps
+            it unless its pose flag drops by more than ``refine_margin``.
+        refine_iou: IoU of the ROIs' squares below which the ROI moved, in (0, 1].
+        refine_angle: rotation change in degrees above which the ROI moved (> 0).
+        refine_margin: largest pose flag drop in [0, 1] at which a re-aligned pass is kept.
+        refine_min_score: YOLO person score in [0, 1] a person needs to be refined (the
+            many low-scored persons kept for COCO AP are ranked last and not worth the time).
+        arbitration: how ``fuse`` combines the COCO keypoints: ``"calibrated"``
+            (:func:`fuse_calibrated`, scores calibrated on data) or ``"fixed"``
+            (:func:`fuse_keypoints` with :class:`FusionConfig`'s hand-set constants).
+        calibration: path of a calibration JSON for ``"calibrated"``
+            (:func:`posekit.models.calibration.load_calibration`); None: the shipped one.
     """
 
     roi: str = "keypoints"
@@ -369,6 +461,13 @@ class HybridConfig:
     tta: bool = False
     tta_imgsz: int = 800
     match_iou: float = 0.6
+    refine: int = 2
+    refine_iou: float = 0.85
+    refine_angle: float = 10.0
+    refine_margin: float = 0.1
+    refine_min_score: float = 0.3
+    arbitration: str = "calibrated"
+    calibration: str | None = None
 
     def __post_init__(self):
         if self.roi not in ("keypoints", "box"):
@@ -381,6 +480,19 @@ class HybridConfig:
             raise ModelError(f"tta_imgsz must be at least 32, got {self.tta_imgsz}")
         if not 0.0 < self.match_iou < 1.0:
             raise ModelError(f"match_iou must be in (0, 1), got {self.match_iou}")
+        if not isinstance(self.refine, int) or not 0 <= self.refine <= 5:
+            raise ModelError(f"refine must be an integer in [0, 5], got {self.refine!r}")
+        if not 0.0 < self.refine_iou <= 1.0:
+            raise ModelError(f"refine_iou must be in (0, 1], got {self.refine_iou}")
+        if self.refine_angle <= 0:
+            raise ModelError(f"refine_angle must be positive, got {self.refine_angle}")
+        if self.arbitration not in ("calibrated", "fixed"):
+            raise ModelError(f"arbitration must be 'calibrated' or 'fixed', got "
+                             f"{self.arbitration!r}")
+        if not 0.0 <= self.refine_min_score <= 1.0:
+            raise ModelError(f"refine_min_score must be in [0, 1], got {self.refine_min_score}")
+        if not 0.0 <= self.refine_margin <= 1.0:
+            raise ModelError(f"refine_margin must be in [0, 1], got {self.refine_margin}")
 
 
 def _replace_rows(poses: Poses, rows: np.ndarray, new: Poses) -> Poses:
@@ -421,11 +533,14 @@ class HybridPose:
     - ``"yolo_weight"`` (N, 33) float32: YOLO's share of each landmark (0 = BlazePose alone,
       1 = YOLO's keypoint, between = weighted mean; always 0 outside the COCO-17 landmarks);
     - ``"yolo_keypoints"`` (N, 17, 2), ``"yolo_scores"`` (N, 17): YOLO's own COCO-17 output;
+    - ``"blazepose_keypoints"`` (N, 33, 2), ``"blazepose_scores"`` (N, 33): the landmark
+      network's own landmarks and visibilities, before the fusion;
     - ``"pose_score"`` (N,) BlazePose's pose flag; ``"confirmed"`` (N,) bool, flag >=
       ``min_presence`` (unconfirmed persons have only their 17 COCO landmarks, from YOLO);
     - ``"roi"`` (N, 4) the landmark ROI ``(cx, cy, side, rotation)`` and ``"roi_kind"`` (N,)
       int8, how it was built: :data:`ROI_FROM_KEYPOINTS` (YOLO's keypoints), :data:`ROI_FROM_BOX`
-      or :data:`ROI_REALIGNED` (on BlazePose's landmarks of a box ROI, by ``retry``);
+      or :data:`ROI_REALIGNED` (on BlazePose's own alignment landmarks, by ``refine`` or
+      ``retry``); ``"passes"`` (N,) int8, landmark passes the person took;
     - BlazePose's ``"heatmaps"`` / ``"heatmap_to_frame"`` / ``"mask"`` when asked for.
 
     Settings: ``weights``, ``imgsz``, ``min_score`` (YOLO person threshold), ``iou``,
@@ -479,6 +594,11 @@ class HybridPose:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
         self.blazepose = BlazePose(mode="image", max_people=self.yolo.config.max_people,
                                    min_presence=0.0, **bkw)
+        self._calibration = None
+        if self.config.arbitration == "calibrated":
+            from .calibration import load_calibration
+
+            self._calibration = load_calibration(self.config.calibration)
         self.last_timings: dict[str, float] = {}
 
     def reset(self) -> None:
@@ -503,72 +623,87 @@ class HybridPose:
         merged = merge_views(views, iou=self.config.match_iou)
         return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
 
-    def _run_landmarks(self, image: np.ndarray, rois: np.ndarray) -> Poses:
-        bp = self.blazepose.landmarks(image, rois)
-        if len(bp) != len(rois):
-            raise ModelError(f"the landmark stage returned {len(bp)} persons for {len(rois)} "
-                             "ROIs")
-        t = self.blazepose.last_timings
-        for key in ("preprocess", "infer", "postprocess"):
-            self._bp_time[key] += t.get(key, 0.0)
-        return bp
+    def _run(self, image: np.ndarray, rois: np.ndarray) -> dict:
+        """The landmark network on ``rois`` (N, 4): BlazePose's raw per-ROI arrays, with the
+        alignment landmarks 33 and 34 (``xy`` (N, 35, 2) pixels) the public
+        :meth:`~posekit.models.blazepose.BlazePose.landmarks` drops."""
+        bp = self.blazepose
+        return bp._landmarks(image, np.asarray(rois, np.float64).reshape(-1, 4), self._timer,
+                             heatmaps=bp.config.heatmaps, mask=bp.config.mask)
+
+    @staticmethod
+    def _put(res: dict, rows: np.ndarray, new: dict, take: np.ndarray) -> None:
+        """Rows ``rows`` of ``res`` replaced, in place, by the rows ``take`` of ``new``."""
+        if len(rows):
+            for key, v in res.items():
+                v[rows] = new[key][take]
 
     def _landmarks(self, image: np.ndarray, rois: np.ndarray, aligned: np.ndarray,
-                   boxes: np.ndarray) -> tuple[Poses, np.ndarray, np.ndarray]:
-        """The landmark network on ``rois``, then, with ``retry``, a second chance for persons
-        it does not confirm: a keypoint-aligned ROI falls back to the box ROI, and a box ROI
-        is re-aligned on the landmarks it gave (:func:`rois_from_keypoints` on BlazePose's
-        COCO-named landmarks and visibilities, as BlazePose's tracking re-aligns its ROI on
-        its own landmarks). Returns the Poses (one per ROI), the ROIs they came from and
-        each ROI's kind (:data:`ROI_FROM_KEYPOINTS`, :data:`ROI_FROM_BOX`,
-        :data:`ROI_REALIGNED`)."""
-        self._bp_time = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
+                   boxes: np.ndarray, person_scores: np.ndarray
+                   ) -> tuple[Poses, np.ndarray, np.ndarray]:
+        """The landmark network on ``rois``, then the self-correcting ROIs and the retry.
+
+        1. **Refine** (``refine`` passes at most; persons scoring >= ``refine_min_score``):
+           each person's next ROI is built from the
+           pass's own alignment landmarks (:func:`~posekit.models.blazepose_ops.
+           rois_from_alignment` on landmarks 33 and 34, as BlazePose's tracking does between
+           frames, pose_landmarks_to_roi.pbtxt); persons whose ROI moved (:func:`roi_moved`)
+           run again, and keep the new pass unless its pose flag drops by more than
+           ``refine_margin``. A wrong YOLO keypoint only places the first crop: the network's
+           own landmarks decide the next one. Stops when no ROI moves.
+        2. **Retry** (``retry``): persons still unconfirmed (flag < ``min_presence``) get the
+           box ROI, then one ROI re-aligned on that pass; each keeps the pass with the higher
+           pose flag.
+
+        Returns the Poses (one per ROI, BLAZEPOSE_33), the ROIs they came from and each
+        ROI's kind (:data:`ROI_FROM_KEYPOINTS`, :data:`ROI_FROM_BOX`, :data:`ROI_REALIGNED`).
+        """
+        from .blazepose import _Timer
+
+        self._timer = _Timer()
         cfg = self.config
-        bp = self._run_landmarks(image, rois)
-        aligned = np.asarray(aligned, bool)
-        kind = np.where(aligned, ROI_FROM_KEYPOINTS, ROI_FROM_BOX).astype(np.int8)
-        if not cfg.retry:
-            return bp, rois, kind
-        rois = np.array(rois)
-        flag = np.asarray(bp.extras["pose_score"])
-        # round 1: keypoint ROIs fall back to the box; box ROIs re-align on their landmarks
-        bad = np.nonzero(flag < cfg.min_presence)[0]
-        if len(bad) == 0:
-            return bp, rois, kind
-        again = ops.rois_from_boxes(boxes[bad], cfg.box_scale)
-        redo = ~aligned[bad]
-        if redo.any():
-            again[redo] = self._realign(bp[bad[redo]], boxes[bad[redo]])
-        new_kind = np.where(redo, ROI_REALIGNED, ROI_FROM_BOX).astype(np.int8)
-        bp, rois, took = self._keep_better(image, bp, rois, bad, again)
-        kind[bad[took]] = new_kind[took]
-        # round 2: the keypoint ROIs' box fallback, re-aligned on its landmarks
-        bad = bad[aligned[bad] & took]
-        bad = bad[np.asarray(bp.extras["pose_score"])[bad] < cfg.min_presence]
-        if len(bad):
-            bp, rois, took = self._keep_better(image, bp, rois, bad,
-                                               self._realign(bp[bad], boxes[bad]))
-            kind[bad[took]] = ROI_REALIGNED
-        return bp, rois, kind
+        res = self._run(image, rois)
+        n = len(rois)
+        kind = np.where(np.asarray(aligned, bool), ROI_FROM_KEYPOINTS,
+                        ROI_FROM_BOX).astype(np.int8)
+        passes = np.ones(n, np.int8)
+        active = np.nonzero(np.asarray(person_scores) >= cfg.refine_min_score)[0]
+        for _ in range(cfg.refine):
+            nxt = ops.rois_from_alignment(res["xy"][active, 33], res["xy"][active, 34])
+            moved = roi_moved(res["roi"][active], nxt, iou=cfg.refine_iou,
+                              angle_deg=cfg.refine_angle)
+            active, nxt = active[moved], nxt[moved]
+            if len(active) == 0:
+                break
+            again = self._run(image, nxt)
+            passes[active] += 1
+            take = again["flag"] >= res["flag"][active] - cfg.refine_margin
+            self._put(res, active[take], again, take)
+            kind[active[take]] = ROI_REALIGNED
+            active = active[take]
+        if cfg.retry:
+            bad = np.nonzero(res["flag"] < cfg.min_presence)[0]
+            if len(bad):
+                self._keep_better(image, res, kind, bad,
+                                  ops.rois_from_boxes(boxes[bad], cfg.box_scale), ROI_FROM_BOX)
+                passes[bad] += 1
+                nxt = ops.rois_from_alignment(res["xy"][bad, 33], res["xy"][bad, 34])
+                self._keep_better(image, res, kind, bad, nxt, ROI_REALIGNED)
+                passes[bad] += 1
+        t = self._timer
+        poses = self.blazepose._to_poses(res, image.shape[:2], t)
+        self._bp_time = {"preprocess": t.pre, "infer": t.infer, "postprocess": t.post}
+        self._passes = passes
+        return poses, np.array(res["roi"]), kind
 
-    def _realign(self, bp: Poses, boxes: np.ndarray) -> np.ndarray:
-        """ROIs aligned on BlazePose's own COCO-named landmarks, every landmark counting
-        whatever its visibility (as BlazePose's tracking uses its alignment landmarks 33/34
-        whatever the pose flag): on a box ROI the network often places the torso right while
-        doubting the person, and the re-aligned ROI then confirms it."""
-        return rois_from_keypoints(bp.keypoints[:, COCO_IN_BLAZEPOSE],
-                                   bp.scores[:, COCO_IN_BLAZEPOSE], boxes,
-                                   min_score=0.0, box_scale=self.config.box_scale)[0]
-
-    def _keep_better(self, image, bp, rois, rows, new_rois):
-        """Landmarks on ``new_rois`` for persons ``rows``; each keeps the pass with the higher
-        pose flag. Returns the updated Poses and ROIs, and which rows took the new pass."""
-        second = self._run_landmarks(image, new_rois)
-        took = np.asarray(second.extras["pose_score"]) > np.asarray(bp.extras["pose_score"])[rows]
-        bp = _replace_rows(bp, rows[took], second[np.nonzero(took)[0]])
-        rois = np.array(rois)
-        rois[rows[took]] = new_rois[took]
-        return bp, rois, took
+    def _keep_better(self, image, res: dict, kind: np.ndarray, rows: np.ndarray,
+                     new_rois: np.ndarray, new_kind: int) -> None:
+        """Landmarks on ``new_rois`` for persons ``rows``; each keeps, in place, the pass with
+        the higher pose flag."""
+        again = self._run(image, new_rois)
+        take = again["flag"] > res["flag"][rows]
+        self._put(res, rows[take], again, take)
+        kind[rows[take]] = new_kind
 
     def __call__(self, frame: Frame | np.ndarray) -> Poses:
         frame = as_frame(frame)
@@ -587,17 +722,25 @@ class HybridPose:
         else:
             rois = ops.rois_from_boxes(people.boxes, cfg.box_scale)
             aligned = np.zeros(n, bool)
-        bp, rois, kind = self._landmarks(frame.image, rois, aligned, people.boxes)
+        bp, rois, kind = self._landmarks(frame.image, rois, aligned, people.boxes,
+                                         people.person_scores)
         t2 = time.perf_counter()
         flag = np.asarray(bp.extras["pose_score"], np.float32)
         confirmed = flag >= cfg.min_presence
         extras = {k: v for k, v in bp.extras.items() if k != "roi_index"}
         extras.update(yolo_keypoints=people.keypoints, yolo_scores=people.scores,
-                      pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind)
+                      pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind,
+                      passes=self._passes, blazepose_keypoints=bp.keypoints,
+                      blazepose_scores=bp.scores)
         if cfg.fuse:
-            kp, sc, wy = fuse_keypoints(bp.keypoints, bp.scores, confirmed, flag,
-                                        people.keypoints, people.scores, people.boxes,
-                                        cfg.fusion)
+            if cfg.arbitration == "calibrated":
+                kp, sc, wy = fuse_calibrated(bp.keypoints, bp.scores, confirmed, flag,
+                                             people.keypoints, people.scores, people.boxes,
+                                             self._calibration, cfg.fusion.max_distance)
+            else:
+                kp, sc, wy = fuse_keypoints(bp.keypoints, bp.scores, confirmed, flag,
+                                            people.keypoints, people.scores, people.boxes,
+                                            cfg.fusion)
             presence = np.array(bp.presence)
             world = np.array(bp.world)
             presence[~confirmed] = 0.0
@@ -618,5 +761,5 @@ class HybridPose:
 
 
 __all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
-           "FusionConfig", "HybridConfig", "HybridPose", "fuse_keypoints",
-           "merge_views", "mirror_poses", "rois_from_keypoints"]
+           "FusionConfig", "HybridConfig", "HybridPose", "fuse_calibrated", "fuse_keypoints",
+           "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints"]

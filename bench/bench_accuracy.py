@@ -1,0 +1,202 @@
+"""Accuracy of the combined ``hybrid`` model against its parts, with leave-one-dataset-out fits.
+
+Prints, per dataset and pooled, COCO OKS AP (pycocotools' COCOeval, on the COCO-format sets),
+the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
+
+- ``yolo`` (YOLO11n-pose), ``blazepose`` (BlazePose with its own detector), and the old
+  hybrid (``hybrid:refine=0,arbitration=fixed``: YOLO-aligned ROIs, hand-set fusion), all
+  through :func:`posekit.eval.runner.predict` (cached);
+- the new ``hybrid`` default (self-correcting ROIs, calibrated arbitration). Its calibration
+  table is fitted with leave one dataset out: each set is scored with a table fitted on the
+  other sets only (rows marked ``LOO``). Its landmark passes run once per set and are cached
+  under ``<posekit cache>/eval/accuracy-*.npz`` (keyed on hybrid.py's source), so refitting is
+  free.
+
+    .venv/bin/python bench/bench_accuracy.py [--sets NAME ...] [--fit] [--no-cache]
+
+``--fit`` writes the shipped table (``posekit/models/hybrid_calibration.json``) fitted on all
+the sets given but the small ones the tests hold out (``--hold-out``). Pooled figures are
+person-weighted means of the per-set figures (AP over the COCO-17 sets, PCK over all sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from posekit.eval.datasets import Dataset, available_sets, load_dataset
+from posekit.eval.runner import ModelSpec, Predictions, eval_config, predict, read_image, score
+from posekit.models import calibration as calib
+from posekit.models.assets import cache_dir
+from posekit.models.hybrid import COCO_IN_BLAZEPOSE, fuse_calibrated
+from posekit.skeletons import BLAZEPOSE_33
+from posekit.types import Frame, Poses
+
+BASELINES = ["yolo", "blazepose", "hybrid:refine=0,arbitration=fixed"]
+NEW = "hybrid"
+#: Small sets left out of the shipped calibration: the test of its monotonicity uses them.
+TEST_SETS = ("coco", "ochuman", "humanart", "crowdpose")
+_FIELDS = ("yolo_keypoints", "yolo_scores", "blazepose_keypoints", "blazepose_scores",
+           "pose_score", "confirmed")
+
+
+def _dump_path(ds: Dataset) -> Path:
+    src = Path(__file__).resolve().parents[1] / "posekit" / "models" / "hybrid.py"
+    h = hashlib.sha1(src.read_bytes() + ds.key.encode()).hexdigest()[:12]
+    return cache_dir() / "eval" / f"accuracy-{ds.name}-{h}.npz"
+
+
+def raw_run(ds: Dataset, cache: bool = True) -> dict:
+    """The new hybrid's persons on every image of ``ds``: YOLO's and BlazePose's keypoints
+    before the fusion, boxes, person scores, and the model time per image (seconds)."""
+    path = _dump_path(ds)
+    if cache and path.is_file():
+        z = np.load(path)
+        return {k: z[k] for k in z.files}
+    from posekit.pipeline import build
+
+    cfg = eval_config(ModelSpec.parse(f"{NEW}:arbitration=fixed"))
+    model = build(cfg, "images").model
+    out = {k: [] for k in (*_FIELDS, "boxes", "person_scores")}
+    counts, times = [], []
+    try:
+        for i, im in enumerate(ds.images):
+            frame = Frame(read_image(im.path), index=i, time_s=float(i))
+            if i == 0:
+                model(frame)
+            t0 = time.perf_counter()
+            p = model(frame)
+            times.append(time.perf_counter() - t0)
+            counts.append(len(p))
+            out["boxes"].append(p.boxes)
+            out["person_scores"].append(p.person_scores)
+            for k in _FIELDS:
+                if len(p):
+                    out[k].append(np.asarray(p.extras[k]))
+    finally:
+        model.close()
+    shapes = {"yolo_keypoints": (0, 17, 2), "yolo_scores": (0, 17),
+              "blazepose_keypoints": (0, 33, 2), "blazepose_scores": (0, 33),
+              "pose_score": (0,), "confirmed": (0,), "boxes": (0, 4), "person_scores": (0,)}
+    res = {k: np.concatenate(v) if v else np.zeros(shapes[k]) for k, v in out.items()}
+    res["counts"] = np.asarray(counts, np.int64)
+    res["times_s"] = np.asarray(times)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **res)
+        path.write_bytes(buf.getvalue())
+    return res
+
+
+def samples(ds: Dataset, raw: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Calibration samples of one set (:func:`posekit.models.calibration.match_samples`):
+    YOLO's confidence and BlazePose's visibility x pose flag, per COCO keypoint."""
+    ends = np.cumsum(raw["counts"])
+    parts = []
+    for im, e, c in zip(ds.images, ends, raw["counts"]):
+        r = slice(e - c, e)
+        bk = raw["blazepose_keypoints"][r][:, COCO_IN_BLAZEPOSE]
+        bs = raw["blazepose_scores"][r][:, COCO_IN_BLAZEPOSE] * raw["pose_score"][r][:, None]
+        parts.append(calib.match_samples(
+            im, ds.skeleton, raw["boxes"][r],
+            {"yolo": (raw["yolo_keypoints"][r], raw["yolo_scores"][r]),
+             "blazepose": (bk, bs)}))
+    return _pool(parts)
+
+
+def _pool(parts: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {s: (np.concatenate([p[s][0] for p in parts]),
+                np.concatenate([p[s][1] for p in parts])) for s in calib.SOURCES}
+
+
+def fused_predictions(ds: Dataset, raw: dict, table: calib.ScoreCalibration) -> Predictions:
+    ends = np.cumsum(raw["counts"])
+    poses = []
+    for e, c in zip(ends, raw["counts"]):
+        r = slice(e - c, e)
+        if c == 0:
+            poses.append(Poses.empty(BLAZEPOSE_33))
+            continue
+        kp, sc, _ = fuse_calibrated(raw["blazepose_keypoints"][r], raw["blazepose_scores"][r],
+                                    raw["confirmed"][r], raw["pose_score"][r],
+                                    raw["yolo_keypoints"][r], raw["yolo_scores"][r],
+                                    raw["boxes"][r], table)
+        poses.append(Poses(kp, sc, BLAZEPOSE_33, boxes=raw["boxes"][r].astype(np.float32),
+                           person_scores=raw["person_scores"][r].astype(np.float32)))
+    return Predictions(f"{NEW} (LOO)", ds.name, poses, raw["times_s"])
+
+
+def _fmt(v, nd=3):
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", nargs="*", default=None, help="dataset names (default: all)")
+    ap.add_argument("--fit", action="store_true",
+                    help="write posekit/models/hybrid_calibration.json fitted on all sets given")
+    ap.add_argument("--hold-out", nargs="*", default=list(TEST_SETS),
+                    help="sets --fit leaves out (tests/models/test_hybrid.py checks the "
+                         f"shipped table on them; default: {' '.join(TEST_SETS)})")
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--baselines", nargs="*", default=BASELINES, help="model specs")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    names = a.sets or available_sets()
+    sets = [load_dataset(n) for n in names]
+    t0 = time.perf_counter()
+    raws, samp = {}, {}
+    for ds in sets:
+        raws[ds.name] = raw_run(ds, cache=not a.no_cache)
+        samp[ds.name] = samples(ds, raws[ds.name])
+        print(f"  {ds.name}: new hybrid run ({len(raws[ds.name]['times_s'])} images)",
+              file=sys.stderr, flush=True)
+    if a.fit:
+        fit = [n for n in names if n not in a.hold_out]
+        table = calib.fit_calibration(_pool([samp[n] for n in fit]), fitted_on=tuple(fit))
+        table.save(calib.DEFAULT_PATH)
+        print(f"wrote {calib.DEFAULT_PATH}")
+    rows = []
+    for ds in sets:
+        for spec in a.baselines:
+            rows.append(score(ds, predict(spec, ds, cache=not a.no_cache)))
+            print(f"  {ds.name}: {spec}", file=sys.stderr, flush=True)
+        others = [samp[n] for n in samp if n != ds.name]
+        table = calib.fit_calibration(_pool(others or [samp[ds.name]]),
+                                      fitted_on=tuple(n for n in samp if n != ds.name))
+        row = score(ds, fused_predictions(ds, raws[ds.name], table))
+        if not others:
+            row["model"] = f"{NEW} (in-sample)"
+        rows.append(row)
+    hdr = f"{'dataset':16s} {'model':36s} {'AP':>6s} {'PCK':>6s} {'ms/img':>7s} {'found/GT':>9s}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['dataset']:16s} {r['model']:36s} {_fmt(r.get('AP')):>6s} "
+              f"{_fmt(r['pck']):>6s} {_fmt(r['ms_per_image'], 0):>7s} "
+              f"{r['n_found']:>4d}/{r['n_persons']:<4d}")
+    print("\npooled (person-weighted means; AP over COCO-17 sets, PCK over all):")
+    for m in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == m]
+        aps = [(r["AP"], r["n_persons"]) for r in mine
+               if r.get("AP") is not None and r["skeleton"] == "coco17"]
+        pk = [(r["pck"], r["n_pck_persons"]) for r in mine if np.isfinite(r["pck"])]
+        ms = np.mean([r["ms_per_image"] for r in mine])
+        ap_ = sum(v * n for v, n in aps) / max(sum(n for _, n in aps), 1) if aps else None
+        pc = sum(v * n for v, n in pk) / max(sum(n for _, n in pk), 1) if pk else None
+        print(f"  {m:36s} AP {_fmt(ap_)}  PCK {_fmt(pc)}  {ms:.0f} ms/img (mean of sets)")
+    print("LOO: each set scored with a calibration fitted on the other sets only.")
+    print(f"\n{time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
