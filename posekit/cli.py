@@ -89,8 +89,14 @@ def run(
     mask: bool = typer.Option(False, "--mask", help="Draw the person segmentation mask "
                               "(blazepose only)."),
     analyze: str | None = typer.Option(None, "--analyze", help="Analyses, comma-separated: "
+                                          "reps (any repeated movement, no exercise named), "
                                           "squat, pushup, curl, jumping_jack, lunge, situp, "
-                                          "posture, falls, gestures."),
+                                          "posture, falls, gestures, hand_gestures, "
+                                          "classify:MODEL.joblib."),
+    camera_moves: bool = typer.Option(False, "--camera-moves", help="The camera pans, zooms "
+                                      "or follows the person: analyses see the poses with the "
+                                      "camera's motion (measured from the background) taken "
+                                      "out."),
     events_path: Path | None = typer.Option(None, "--events", help="Analysis events as "
                                                "JSON Lines."),
     summary_dir: Path | None = typer.Option(None, "--summary", help="Folder for the "
@@ -136,7 +142,7 @@ def run(
                                  summary=summary_dir, heatmaps=heatmaps, mask=mask,
                                  bvh=bvh, trc=trc, c3d=c3d, angles=angles,
                                  root_motion=root_motion, fov_deg=fov, skeleton=skeleton),
-            max_frames=max_frames)
+            max_frames=max_frames, camera_motion=camera_moves)
         if show and not _has_display():
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
                        "a window", err=True)
@@ -156,7 +162,7 @@ _FLAGS = {"track.landmark_every": "--landmark-every", "track.detect_every": "--d
           "model.min_score": "--min-score", "model.name": "--model", "outputs.mot": "--mot",
           "outputs.events": "--events", "outputs.summary": "--summary", "max_frames":
           "--max-frames", "tiles, heatmaps and mask": "--tiles, --heatmaps and --mask",
-          "outputs.skeleton": "--skeleton"}
+          "outputs.skeleton": "--skeleton", "camera_motion": "--camera-moves"}
 
 
 def _as_flags(msg: str) -> str:

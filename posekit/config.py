@@ -237,6 +237,10 @@ class PipelineConfig:
             ``falls``...), run on each tracked person.
         outputs: :class:`OutputConfig`.
         max_frames: stop after this many frames (None: the whole source).
+        camera_motion: the analyses see the poses in the first frame's pixels, the camera's
+            own motion (pan, zoom, a camera following the person) measured from the
+            background and taken out (:class:`posekit.analysis.camera.CameraMotion`; a few ms
+            per frame). Needs ``analyses``.
 
     Raises:
         ConfigError: a field is out of range, or two fields contradict each other (checked
@@ -248,6 +252,7 @@ class PipelineConfig:
     analyses: tuple[str, ...] = ()
     outputs: OutputConfig = field(default_factory=OutputConfig)
     max_frames: int | None = None
+    camera_motion: bool = False
 
     def __post_init__(self):
         for name, typ in (("model", ModelConfig), ("track", TrackConfig),
@@ -260,6 +265,10 @@ class PipelineConfig:
         object.__setattr__(self, "analyses", tuple(a))
         _check_int("max_frames", self.max_frames, 1, none_ok=True)
         o, t, m = self.outputs, self.track, self.model
+        if not isinstance(self.camera_motion, bool):
+            raise _err("camera_motion", "True or False", self.camera_motion)
+        if self.camera_motion and not self.analyses:
+            raise ConfigError("camera_motion: expected analyses to be set (--analyze), got none")
         if (o.events or o.summary) and not self.analyses:
             raise ConfigError("outputs.events and outputs.summary: expected analyses to be "
                               "set (--analyze), got none")

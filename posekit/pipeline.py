@@ -132,7 +132,7 @@ def _as_source(source: str | int | Source) -> Source:
 
 
 def results(source: str | int | Source, model: PoseModel, *, stages: Iterable[Stage] = (),
-           analyzer=None, queue_size: int = 8) -> Iterator[Result]:
+            analyzer=None, camera=None, queue_size: int = 8) -> Iterator[Result]:
     """Run ``model`` and ``stages`` over every frame of ``source``; yield a :class:`Result` each.
 
     Args:
@@ -141,6 +141,10 @@ def results(source: str | int | Source, model: PoseModel, *, stages: Iterable[St
         stages: objects with ``update(poses, time_s) -> Poses``, applied in order.
         analyzer: optional object with ``update(poses, time_s) -> list[dict]`` (events) and
             ``finish() -> list[dict]``; its events land in ``Result.events``.
+        camera: optional :class:`posekit.analysis.camera.CameraMotion`: the analyzer gets the
+            poses moved into the first frame's pixels (``camera.update(image, poses)``), so a
+            camera that pans or follows the person does not look like body motion; the
+            results, sinks and drawing keep the frame's own poses.
         queue_size: frames decoded ahead (files), or newest frames kept (live sources).
 
     Raises:
@@ -176,7 +180,8 @@ def results(source: str | int | Source, model: PoseModel, *, stages: Iterable[St
             extras = {}
             if analyzer is not None:
                 ts = time.perf_counter()
-                events = list(analyzer.update(poses, frame.time_s))
+                seen = poses if camera is None else camera.update(frame.image, poses)
+                events = list(analyzer.update(seen, frame.time_s))
                 if hasattr(analyzer, "snapshot"):  # live state for overlays drawn later
                     extras["analysis"] = analyzer.snapshot(poses)
                 timings[type(analyzer).__name__] = time.perf_counter() - ts
@@ -256,7 +261,7 @@ class _Writer:
 
 
 def run(source: str | int | Source, model: PoseModel, sinks: list, *,
-        stages: Iterable[Stage] = (), analyzer=None, event_sinks: Iterable = (),
+        stages: Iterable[Stage] = (), analyzer=None, camera=None, event_sinks: Iterable = (),
         annotate: Callable[[Result], np.ndarray] | None = None,
         on_result: Callable[[Result], None] | None = None,
         max_frames: int | None = None) -> RunSummary:
@@ -290,7 +295,7 @@ def run(source: str | int | Source, model: PoseModel, sinks: list, *,
 
     try:
         try:
-            for r in results(source, model, stages=stages, analyzer=analyzer):
+            for r in results(source, model, stages=stages, analyzer=analyzer, camera=camera):
                 writer.put(r)
                 n += 1
                 model_s += r.timings.get("model", 0.0)
@@ -341,12 +346,15 @@ class Pipeline:
             model that owns its tracker: :class:`posekit.track.TopDownTracker`).
         stages: per-frame stages after the model (tracker, One Euro smoother), in order.
         analyzer: the :class:`posekit.analysis.Analyzer` of ``config.analyses``, or None.
+        camera: the :class:`posekit.analysis.camera.CameraMotion` that moves the analyzer's
+            poses into the first frame's pixels (``config.camera_motion``), or None.
     """
 
     config: Any
     model: PoseModel
     stages: list
     analyzer: Any = None
+    camera: Any = None
 
     def __call__(self, frame: Frame | np.ndarray) -> Poses:
         """Model and stages on one frame (the service's streams call this)."""
@@ -410,7 +418,12 @@ def build(config, kind: str = "video", *, model_factory: Callable[..., PoseModel
         from .analysis import Analyzer
 
         analyzer = Analyzer(list(cfg.analyses))
-    return Pipeline(cfg, model, stages, analyzer)
+    camera = None
+    if cfg.camera_motion:
+        from .analysis.camera import CameraMotion
+
+        camera = CameraMotion()
+    return Pipeline(cfg, model, stages, analyzer, camera)
 
 
 def _tracking(model: PoseModel, cfg) -> tuple[PoseModel, list]:
@@ -624,7 +637,7 @@ def process(source: str | int | Source, config=None, *,
         if on_start is not None:
             on_start(info, pipe.config)
         summary = run(src, pipe.model, sinks, stages=pipe.stages, analyzer=pipe.analyzer,
-                      event_sinks=event_sinks, annotate=annotator(pipe.config),
+                      camera=pipe.camera, event_sinks=event_sinks, annotate=annotator(pipe.config),
                       on_result=on_result, max_frames=pipe.config.max_frames)
     finally:
         pipe.close()

@@ -99,7 +99,7 @@ def parse_analyses(spec: str | Sequence[str], exercises: dict[str, ExerciseSpec]
     out_ex, out_other = [], []
     raw = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     for n, given in zip(names, raw):
-        if n.split(":")[0] in PLUGINS and ":" in n:    # e.g. classify:FILE (case kept)
+        if n.split(":")[0] in PLUGINS:    # e.g. classify:FILE (case kept), hand_gestures
             out_other.append(given)
             continue
         if not n:
@@ -195,7 +195,11 @@ class Analyzer:
                  handover_dist: float = 3.0):
         self._specs = dict(exercises if exercises is not None else EXERCISES)
         self.exercises, others = parse_analyses(analyses, self._specs)
-        self.plugins = [_load_plugin(n) for n in others if ":" in n]
+        self.plugins = [_load_plugin(n) for n in others
+                        if n.split(":")[0].strip().lower() in PLUGINS]
+        # body analyses (angles, counters, posture, falls, gestures) besides the plugins; with
+        # plugins alone (hand_gestures on the hands model) no body landmarks are needed
+        self._body = bool(self.exercises) or len(self.plugins) < len(others)
         self.do_posture = "posture" in others
         self.do_reps = "reps" in others
         self.cycle_config = cycle_config or CycleConfig()
@@ -241,11 +245,13 @@ class Analyzer:
         """Analyse one frame; returns the events completed by it (see the module doc)."""
         t0 = time.perf_counter()
         out: list[dict] = [e for p in self.plugins for e in p.update(poses, time_s)]
-        if poses.skeleton != BLAZEPOSE_33:
-            poses = self._to_blazepose(poses)
         time_s = float(time_s)
         self.frames += 1
         self.last_time_s = time_s
+        if not self._body:
+            return out
+        if poses.skeleton != BLAZEPOSE_33:
+            poses = self._to_blazepose(poses)
         feats = frame_features(poses, min_visibility=self.min_visibility)
         post = posture_angles(poses, min_visibility=self.min_visibility) \
             if self.do_posture else [None] * len(poses)
