@@ -156,13 +156,14 @@ def unique_names(sources: list[BatchSource], known: dict[str, str] | None = None
     """One output folder name per source, unique in the batch and stable across reruns.
 
     A source keeps the name ``known`` gives its path (from the manifest of an earlier run).
-    Otherwise its name is its stem; a stem already taken (two ``clip.mp4`` in different folders,
-    or ``clip.mp4`` next to ``clip.avi``) gets ``-`` and the first 8 hex digits of the SHA-1 of
-    its absolute path, which does not depend on the other sources. The names of the batch's
-    own files (:data:`RESERVED_NAMES`) are never given to a source.
+    Otherwise its name is its stem; a stem already taken (two ``clip.mp4`` in different
+    folders, ``clip.mp4`` next to ``clip.avi``, or a name an earlier run gave a source that is
+    not in this batch, whose outputs are never overwritten) gets ``-`` and the first 8 hex
+    digits of the SHA-1 of its absolute path, which does not depend on the other sources.
+    The names of the batch's own files (:data:`RESERVED_NAMES`) are never given to a source.
     """
     known = known or {}
-    taken = set(RESERVED_NAMES) | {known[s.path] for s in sources if s.path in known}
+    taken = set(RESERVED_NAMES) | set(known.values())  # also sources not in this batch
     names = []
     stems: dict[str, int] = {}
     for s in sources:

@@ -57,6 +57,10 @@ def test_names_unique_for_equal_stems_and_stable(tree):
     known = {srcs[0].path: "clip"}
     again = unique_names(srcs, known)
     assert again[0] == "clip" and again[1:] == names[1:]
+    # a name an earlier run gave a source that is not in this batch is not reused
+    (x,) = expand_inputs([str(tree / "nested")])
+    assert unique_names([x], {"/elsewhere/x.mkv": "x"})[0].startswith("x-")
+    assert unique_names([x])[0] == "x"
     # the batch's own files are never a source's folder
     p = tree / "poses.parquet.mp4"
     p.write_bytes(b"x")
