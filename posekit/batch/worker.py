@@ -231,11 +231,14 @@ def process_source(source: str, out_dir: str | Path, config: dict[str, Any], *,
         if on_progress is not None:
             on_progress(0, n)
 
+    done = [0]
+
     def on_result(r) -> None:
+        done[0] += 1  # frames of this task (a chunk's indices start at its first frame)
         now = time.perf_counter()
         if on_progress is not None and now - last[0] >= progress_every_s:
             last[0] = now
-            on_progress(r.frame.index + 1, expected[0])
+            on_progress(done[0], expected[0])
 
     try:
         folder = out if chunk is None else out / "chunks" / str(chunk[0])
