@@ -27,6 +27,7 @@ import io
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,21 @@ _FIELDS = ("yolo_keypoints", "yolo_scores", "blazepose_keypoints", "blazepose_sc
            "pose_score", "confirmed")
 
 
+def _dump_key() -> bytes:
+    """What the cached landmark passes depend on: the source of the person and landmark
+    stages and the defaults (the fusion is recomputed here, so it is not part of it)."""
+    import inspect
+
+    from posekit.models import hybrid as h
+
+    parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
+                                            h.HybridPose.persons, h.HybridPose._landmarks,
+                                            h.HybridPose._keep_better, h.HybridPose._run)]
+    return ("".join(parts) + repr(h.HybridConfig())).encode()
+
+
 def _dump_path(ds: Dataset) -> Path:
-    src = Path(__file__).resolve().parents[1] / "posekit" / "models" / "hybrid.py"
-    h = hashlib.sha1(src.read_bytes() + ds.key.encode()).hexdigest()[:12]
+    h = hashlib.sha1(_dump_key() + ds.key.encode()).hexdigest()[:12]
     return cache_dir() / "eval" / f"accuracy-{ds.name}-{h}.npz"
 
 
@@ -134,6 +147,54 @@ def fused_predictions(ds: Dataset, raw: dict, table: calib.ScoreCalibration) -> 
     return Predictions(f"{NEW} (LOO)", ds.name, poses, raw["times_s"])
 
 
+def time_models(specs: list[str], sets: list[Dataset], n: int) -> dict[str, float]:
+    """Median ms per image of each model on the first ``n`` images of each set, end to end
+    (``model(frame)``, image decoding excluded), the models taking turns image by image so
+    that all see the same load on a shared machine."""
+    from posekit.pipeline import build
+
+    models = {}
+    try:
+        for spec in specs:
+            models[spec] = build(eval_config(ModelSpec.parse(spec)), "images").model
+        times = {spec: [] for spec in specs}
+        for ds in sets:
+            for i, im in enumerate(ds.images[:n]):
+                frame = Frame(read_image(im.path), index=i, time_s=float(i))
+                for spec, m in models.items():
+                    if i == 0:
+                        m(frame)                                  # warm-up
+                    t0 = time.perf_counter()
+                    m(frame)
+                    times[spec].append(time.perf_counter() - t0)
+    finally:
+        for m in models.values():
+            m.close()
+    return {spec: 1000.0 * float(np.median(v)) for spec, v in times.items()}
+
+
+MARGINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _objective(results: list[tuple[Dataset, dict]]) -> float:
+    """Person-weighted AP over the COCO-17 sets plus person-weighted PCK over all sets."""
+    ap = [(r["AP"], ds.n_persons) for ds, r in results
+          if r.get("AP") is not None and ds.skeleton.name == "coco17"]
+    pk = [(r["pck"], r["n_pck_persons"]) for ds, r in results if np.isfinite(r["pck"])]
+    f = lambda v: sum(a * n for a, n in v) / max(sum(n for _, n in v), 1) if v else 0.0  # noqa
+    return f(ap) + f(pk)
+
+
+def fit(names: list[str], sets: dict, raws: dict, samp: dict) -> calib.ScoreCalibration:
+    """Tables fitted on ``names``, then the margin that maximises :func:`_objective` on them."""
+    table = calib.fit_calibration(_pool([samp[n] for n in names]), fitted_on=tuple(names))
+    best = max(MARGINS, key=lambda m: _objective(
+        [(sets[n], score(sets[n], fused_predictions(sets[n], raws[n],
+                                                    replace(table, margin=m))))
+         for n in names]))
+    return replace(table, margin=best)
+
+
 def _fmt(v, nd=3):
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
@@ -147,6 +208,9 @@ def main(argv=None) -> int:
                     help="sets --fit leaves out (tests/models/test_hybrid.py checks the "
                          f"shipped table on them; default: {' '.join(TEST_SETS)})")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--time-images", type=int, default=0,
+                    help="also time every model on the first N images of each set, taking "
+                         "turns image by image (the fair speed comparison on a shared machine)")
     ap.add_argument("--baselines", nargs="*", default=BASELINES, help="model specs")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -154,27 +218,26 @@ def main(argv=None) -> int:
     sets = [load_dataset(n) for n in names]
     t0 = time.perf_counter()
     raws, samp = {}, {}
+    by_name = {ds.name: ds for ds in sets}
     for ds in sets:
         raws[ds.name] = raw_run(ds, cache=not a.no_cache)
         samp[ds.name] = samples(ds, raws[ds.name])
         print(f"  {ds.name}: new hybrid run ({len(raws[ds.name]['times_s'])} images)",
               file=sys.stderr, flush=True)
     if a.fit:
-        fit = [n for n in names if n not in a.hold_out]
-        table = calib.fit_calibration(_pool([samp[n] for n in fit]), fitted_on=tuple(fit))
+        table = fit([n for n in names if n not in a.hold_out], by_name, raws, samp)
         table.save(calib.DEFAULT_PATH)
-        print(f"wrote {calib.DEFAULT_PATH}")
+        print(f"wrote {calib.DEFAULT_PATH} (margin {table.margin})")
     rows = []
     for ds in sets:
         for spec in a.baselines:
             rows.append(score(ds, predict(spec, ds, cache=not a.no_cache)))
             print(f"  {ds.name}: {spec}", file=sys.stderr, flush=True)
-        others = [samp[n] for n in samp if n != ds.name]
-        table = calib.fit_calibration(_pool(others or [samp[ds.name]]),
-                                      fitted_on=tuple(n for n in samp if n != ds.name))
+        others = [n for n in samp if n != ds.name]
+        table = fit(others or [ds.name], by_name, raws, samp)
         row = score(ds, fused_predictions(ds, raws[ds.name], table))
-        if not others:
-            row["model"] = f"{NEW} (in-sample)"
+        row["model"] = f"{NEW} (LOO, margin {table.margin:.1f})" if others \
+            else f"{NEW} (in-sample)"
         rows.append(row)
     hdr = f"{'dataset':16s} {'model':36s} {'AP':>6s} {'PCK':>6s} {'ms/img':>7s} {'found/GT':>9s}"
     print(hdr)
@@ -193,7 +256,14 @@ def main(argv=None) -> int:
         ap_ = sum(v * n for v, n in aps) / max(sum(n for _, n in aps), 1) if aps else None
         pc = sum(v * n for v, n in pk) / max(sum(n for _, n in pk), 1) if pk else None
         print(f"  {m:36s} AP {_fmt(ap_)}  PCK {_fmt(pc)}  {ms:.0f} ms/img (mean of sets)")
-    print("LOO: each set scored with a calibration fitted on the other sets only.")
+    print("LOO: each set scored with a calibration fitted on the other sets only; ms/img in "
+          "the table: each model's own cached run (machine load differs between runs).")
+    if a.time_images:
+        ms = time_models([*a.baselines, NEW], sets, a.time_images)
+        print(f"\nmedian ms per image, models taking turns on the first {a.time_images} "
+              f"images of each set:")
+        for spec, v in ms.items():
+            print(f"  {spec:36s} {v:6.0f} ms")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 

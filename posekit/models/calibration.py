@@ -53,6 +53,9 @@ class ScoreCalibration:
             knots the probability is interpolated linearly, outside them clipped.
         hit_radius: the distance the probabilities refer to (see :data:`HIT_RADIUS`).
         fitted_on: names of the datasets the tables were fitted on.
+        margin: probability by which BlazePose's calibrated score must beat YOLO's for its
+            keypoint to replace YOLO's where the two disagree (see
+            :func:`posekit.models.hybrid.fuse_calibrated`), in [0, 1]; fitted with the tables.
     Raises:
         ModelError: a table that is not increasing in ``x``, decreasing in ``y``, or outside
             [0, 1], or a missing source/group.
@@ -61,8 +64,11 @@ class ScoreCalibration:
     tables: dict
     hit_radius: float = HIT_RADIUS
     fitted_on: tuple[str, ...] = ()
+    margin: float = 0.5
 
     def __post_init__(self):
+        if not 0.0 <= self.margin <= 1.0:
+            raise ModelError(f"calibration margin must be in [0, 1], got {self.margin}")
         for src in SOURCES:
             for g in GROUPS:
                 key = f"{src}/{g}"
@@ -98,6 +104,7 @@ class ScoreCalibration:
 
     def to_json(self) -> dict:
         return {"hit_radius": self.hit_radius, "fitted_on": list(self.fitted_on),
+                "margin": self.margin,
                 "tables": {k: [list(map(float, x)), list(map(float, y))]
                            for k, (x, y) in self.tables.items()}}
 
@@ -105,7 +112,8 @@ class ScoreCalibration:
     def from_json(cls, d: dict) -> ScoreCalibration:
         return cls(tables={k: (list(v[0]), list(v[1])) for k, v in d["tables"].items()},
                    hit_radius=float(d.get("hit_radius", HIT_RADIUS)),
-                   fitted_on=tuple(d.get("fitted_on", ())))
+                   fitted_on=tuple(d.get("fitted_on", ())),
+                   margin=float(d.get("margin", 0.5)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")

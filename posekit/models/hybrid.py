@@ -362,7 +362,7 @@ def _assemble(bk, bs, conf, has_y, fused, fused_s, w):
 def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: np.ndarray,
                     pose_flag: np.ndarray, yolo_keypoints: np.ndarray,
                     yolo_scores: np.ndarray, boxes: np.ndarray, calibration,
-                    max_distance: float = 2.0
+                    max_distance: float = 2.0, margin: float | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like :func:`fuse_keypoints`, with each source weighted by its calibrated confidence.
 
@@ -371,11 +371,15 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
     radius (:class:`posekit.models.calibration.ScoreCalibration`). Where both sources have the
     keypoint and lie within ``max_distance`` OKS units of each other (see
     :class:`FusionConfig`), the keypoint is their mean weighted by ``p_yolo : p_bp`` and its
-    score ``max(p_yolo, p_bp)``; otherwise the more probable one is taken, with its
-    probability as score. A person not ``confirmed`` has ``p_bp = 0``.
+    score ``max(p_yolo, p_bp)``; where they disagree, BlazePose's is taken only if
+    ``p_bp > p_yolo + margin``, YOLO's otherwise, with its probability as score. The margin
+    is fitted with the tables (``calibration.margin``): the calibrated probabilities are
+    marginal (given one source's own score), and in crowds BlazePose is often confidently on
+    the wrong limb where YOLO is not. A person not ``confirmed`` has ``p_bp = 0``.
 
-    Args: as :func:`fuse_keypoints`, plus ``calibration`` (a ScoreCalibration) and
-        ``max_distance`` (OKS units, > 0).
+    Args: as :func:`fuse_keypoints`, plus ``calibration`` (a ScoreCalibration),
+        ``max_distance`` (OKS units, > 0) and ``margin`` (probability; None: the
+        calibration's own).
     Returns:
         ``keypoints`` (N, 33, 2) float32 pixels, ``scores`` (N, 33) float32 (probabilities on
         the 17 COCO landmarks, BlazePose's visibility elsewhere) and ``yolo_weight`` (N, 33)
@@ -399,7 +403,8 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
         d = np.linalg.norm(yk - sub, axis=2) / (s[:, None] * k[None])
     agree = has_y & has_b & (d <= max_distance)
     tot = np.maximum(py + pb, 1e-9)
-    w = np.where(agree, py / tot, np.where(py >= pb, 1.0, 0.0))
+    m = calibration.margin if margin is None else margin
+    w = np.where(agree, py / tot, np.where(pb > py + m, 0.0, 1.0))
     w = np.where(has_y, np.where(has_b, w, 1.0), 0.0)
     fused = w[..., None] * np.nan_to_num(yk) + (1 - w[..., None]) * np.nan_to_num(sub)
     fused = np.where((has_y | has_b)[..., None], fused, np.nan)
