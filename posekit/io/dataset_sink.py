@@ -35,6 +35,14 @@ from ..skeletons import Skeleton
 from ..types import Frame, Poses
 
 
+def _skeleton_json(sk: Skeleton) -> dict:
+    """``skeleton.json`` as ``posekit.train.datasets.skeleton_from_json`` reads it."""
+    return {"format": "posekit.skeleton/1", "name": sk.name, "keypoints": list(sk.keypoints),
+            "edges": [list(e) for e in sk.edges],
+            "flip_pairs": [list(p) for p in sk.flip_pairs],
+            "sigmas": None if sk.sigmas is None else list(sk.sigmas)}
+
+
 class DatasetSink:
     """Writes frames and poses as a COCO keypoint + YOLO-pose dataset (see the module doc).
 
@@ -155,8 +163,6 @@ class DatasetSink:
         if self._closed:
             return
         self._closed = True
-        from ..train.datasets import flip_index, skeleton_to_json
-
         sk = self.skeleton
         names = list(sk.keypoints) if sk is not None else []
         coco = {"info": {"description": "posekit auto-labelled dataset",
@@ -176,10 +182,13 @@ class DatasetSink:
             if sk is not None:
                 import yaml
 
-                (self.path / "skeleton.json").write_text(json.dumps(skeleton_to_json(sk),
+                (self.path / "skeleton.json").write_text(json.dumps(_skeleton_json(sk),
                                                                     indent=1))
+                flip = list(range(len(sk)))
+                for a, b in sk.flip_pairs:
+                    flip[a], flip[b] = b, a
                 data = {"path": str(self.path.resolve()), "train": "images", "val": "images",
-                        "kpt_shape": [len(sk), 3], "flip_idx": flip_index(sk),
+                        "kpt_shape": [len(sk), 3], "flip_idx": flip,
                         "names": {0: self.object_name}, "kpt_names": {0: names}}
                 (self.path / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         except OSError as e:
