@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..skeletons import Skeleton
 from ..types import Frame, Poses
 from . import as_frame
 
@@ -61,6 +62,24 @@ def read_model_info(path: str | os.PathLike) -> dict:
     return meta
 
 
+def read_skeleton(path: str | os.PathLike) -> Skeleton:
+    """The :class:`Skeleton` of a ``skeleton.json`` written by ``posekit train`` (keypoint
+    names; edges, flip pairs as index pairs; sigmas or null).
+
+    Raises:
+        ModelError: unreadable file or a bad skeleton.
+    """
+    try:
+        d = json.loads(Path(path).read_text())
+        sig = d.get("sigmas")
+        return Skeleton(str(d.get("name") or "custom"), tuple(str(n) for n in d["keypoints"]),
+                        tuple((int(a), int(b)) for a, b in d.get("edges") or ()),
+                        tuple((int(a), int(b)) for a, b in d.get("flip_pairs") or ()),
+                        None if sig is None else tuple(float(x) for x in sig))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"cannot read skeleton {path}: {e}") from e
+
+
 class TrainedPose:
     """A trained keypoint model (any skeleton) as a :class:`~posekit.models.PoseModel`.
 
@@ -93,7 +112,6 @@ class TrainedPose:
                  min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
                  device: str | None = None, runtime: str = "auto",
                  num_threads: int | None = None, mode: str = "image", **unknown):
-        from ..train.datasets import skeleton_from_json
         from .yolo import _import_ultralytics, resolve_runtime
 
         if unknown:
@@ -110,7 +128,7 @@ class TrainedPose:
         if int(max_people) < 1:
             raise ModelError(f"max_people must be at least 1, got {max_people}")
         try:
-            self.skeleton = skeleton_from_json(self.path / meta.get("skeleton", "skeleton.json"))
+            self.skeleton = read_skeleton(self.path / meta.get("skeleton", "skeleton.json"))
         except Exception as e:
             raise ModelError(f"{self.path}: cannot read the skeleton: {e}") from e
         self.weights_path = self.path / meta.get("weights", "weights/best.pt")
@@ -207,4 +225,5 @@ class TrainedPose:
                      person_scores=np.clip(np.asarray(person_scores, np.float32), 0.0, 1.0))
 
 
-__all__ = ["MODEL_FILE", "MODEL_FORMAT", "TrainedPose", "is_trained_dir", "read_model_info"]
+__all__ = ["MODEL_FILE", "MODEL_FORMAT", "TrainedPose", "is_trained_dir", "read_model_info",
+           "read_skeleton"]
