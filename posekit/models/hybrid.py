@@ -9,32 +9,24 @@ even in a crowd, with COCO-17 keypoints. For each person:
    body. :func:`rois_from_keypoints` builds exactly that from YOLO's hips and shoulders
    (:data:`ALIGN_RADIUS_SCALE` calibrated against BlazePose's own alignment landmarks); persons
    whose hips or shoulders YOLO does not see fall back to a square around the box.
-2. **Landmarks.** :meth:`posekit.models.blazepose.BlazePose.landmarks` runs the landmark
-   network on the ROIs: 33 landmarks, visibility, presence, world coordinates, pose flag.
-3. **Fusion** (:func:`fuse_keypoints`). BlazePose's 17 COCO-named landmarks are replaced by
-   YOLO's where the two disagree or BlazePose is unsure, and by a weighted mean where they
-   agree; landmarks hanging from a moved joint (hands, feet, face details) move with it.
-   Persons BlazePose does not confirm (pose flag below ``min_presence``) are kept with YOLO's
-   keypoints only: YOLO already decided a person is there.
+2. **Landmarks, self-correcting ROIs.** :meth:`posekit.models.blazepose.BlazePose.landmarks`'s
+   network runs on the ROIs (33 landmarks, visibility, presence, world coordinates, pose flag);
+   then each person's ROI is rebuilt from the network's own alignment landmarks (33, 34), as
+   BlazePose's tracking does between video frames, and the person runs again while the ROI
+   still moves (``refine``; :func:`roi_moved`), so a wrong YOLO keypoint only places the first
+   crop. Persons still unconfirmed get a box ROI and one re-aligned pass (``retry``).
+3. **Arbitration** (:func:`fuse_calibrated`, the default; :func:`fuse_keypoints` with
+   ``arbitration="fixed"``). Each source's raw keypoint score is mapped to the probability of
+   lying within a distance of the truth (:mod:`posekit.models.calibration`, isotonic tables
+   fitted on the shared sets, ``hybrid_calibration.json``); where the two agree the keypoint is
+   their probability-weighted mean, where they disagree BlazePose's replaces YOLO's only when
+   its probability is higher by a fitted margin. Landmarks hanging from a moved joint (hands,
+   feet, face details) move with it. Persons BlazePose does not confirm (pose flag below
+   ``min_presence``) are kept with YOLO's keypoints only: YOLO already decided a person is
+   there.
 
-Measured with ``bench/bench_eval.py`` on the 9 COCO-format sets in ``../shared/data`` (COCO
-OKS AP weighted by persons, 208 persons; every constant here was calibrated on
-``tiny_coco_train`` + ``kapao_train``, 92 persons, and the other 7 sets, 116 persons, are held
-out; figures as all / calibration / held-out):
-
-- YOLO11n-pose alone (``yolo``): 0.572 / 0.518 / 0.616;
-- the previous hybrid (box ROIs, persons gated by the pose flag): 0.318 / 0.186 / 0.422;
-- BlazePose's landmarks alone on these ROIs (``fuse=False``): 0.328 / 0.204 / 0.427;
-- ``hybrid`` (fused): 0.583 / 0.527 / 0.628;
-- ``hybrid`` with ``tta=True``: 0.616 / 0.552 / 0.667.
-
-Most of the ``tta`` gain is YOLO's own (its four views merged give 0.609 before the fusion).
-BlazePose's landmarks are less accurate than YOLO11n-pose's on COCO-style photos: on the
-persons both find, BlazePose's mean OKS is 0.82 against YOLO's 0.85 when 13 or more joints
-are labelled, and 0.32 against 0.67 when fewer than 8 are (truncated or occluded people). So
-the fusion leans on YOLO; BlazePose brings the 16 landmarks COCO lacks, world coordinates and a
-small gain where the two agree. CPU time per image (2 shared cores, ms): yolo ~140, hybrid
-~230, hybrid with ``tta`` ~800.
+Measured figures (leave-one-dataset-out) are printed by ``bench/bench_accuracy.py`` and kept
+in ``docs/accuracy.md``.
 
 Needs the ``yolo`` extra (see :mod:`posekit.models.yolo`).
 """
