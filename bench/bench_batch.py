@@ -24,6 +24,7 @@ Usage::
 
     python bench/bench_batch.py                      # the default clips, 1 and 2 workers
     python bench/bench_batch.py --workers 1 2 4 --max-frames 100 --rounds 2
+    python bench/bench_batch.py --max-frames 100 --control   # also without Ray
 """
 
 from __future__ import annotations
@@ -46,12 +47,43 @@ CLIPS = ["medaipipe/situps.mp4", "Human-Activity-Recognition/wave.mp4",
          "medaipipe/Jumping Jacks.mp4"]
 
 
+def _plain_part(args) -> tuple[int, float]:
+    """One plain process of the control: its share of the clips, one model cache."""
+    clips, out, cfg = args
+    from posekit.batch.worker import ModelCache, limit_threads, process_source
+
+    limit_threads(1)
+    cache = ModelCache(threads=1)
+    cpu0, frames = time.process_time(), 0
+    for i, c in enumerate(clips):
+        frames += process_source(c, Path(out) / str(i), cfg, cache=cache)["frames"]
+    cache.close()
+    return frames, time.process_time() - cpu0
+
+
+def control(clips: list[str], cfg: dict, n: int) -> tuple[int, float, float]:
+    """The same clips in ``n`` plain processes (no Ray, clips dealt round-robin): (frames,
+    wall s, CPU s)."""
+    import multiprocessing as mp
+
+    out = tempfile.mkdtemp(prefix=f"bench_batch_plain_{n}_")
+    t = time.perf_counter()
+    with mp.get_context("spawn").Pool(n) as pool:
+        parts = pool.map(_plain_part, [(clips[k::n], f"{out}/{k}", cfg) for k in range(n)])
+    wall = time.perf_counter() - t
+    shutil.rmtree(out, ignore_errors=True)
+    return sum(p[0] for p in parts), wall, sum(p[1] for p in parts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--max-frames", type=int, default=None, help="per clip")
     ap.add_argument("--rounds", type=int, default=1, help="runs per worker count, taking "
                     "turns; the best is reported")
+    ap.add_argument("--control", action="store_true", help="also run the clips in 1 and 2 "
+                    "plain processes without Ray, to tell the machine's contention from Ray's "
+                    "overhead")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
 
@@ -99,6 +131,18 @@ def main() -> None:
               f"| {e2e / base_e2e / n * rows[0][0]:.0%} | {p:.1f} | {p / base_proc:.2f}x | "
               f"{p / base_proc / n * rows[0][0]:.0%} | {1000 * cpu / frames:.1f} | "
               f"{cpu / proc:.2f} | {frames / cpu:.1f} ({frames / cpu / base_cpu:.0%}) |")
+    if args.control:
+        print()
+        print("control: the same clips in plain processes, no Ray (one round):")
+        print("| processes | load avg | frames | wall s | frames/s | speed-up | cores they got |")
+        print("|---|---|---|---|---|---|---|")
+        base = None
+        for n in args.workers:
+            load = os.getloadavg()[0]
+            frames, wall, cpu = control([str(c) for c in clips], cfg.to_dict(), n)
+            base = base or frames / wall
+            print(f"| {n} | {load:.2f} | {frames} | {wall:.1f} | {frames / wall:.1f} | "
+                  f"{frames / wall / base:.2f}x | {cpu / wall:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
