@@ -49,8 +49,8 @@ def run(
     coco_gt: Path | None = typer.Option(None, "--coco-gt", help="COCO annotations whose "
                                            "image ids the --coco results use (by file name)."),
     model_name: str = typer.Option("auto", "--model", "-m", help="Model name (see `posekit "
-                                   "info`) or a trained model folder; auto: the best the "
-                                   "installed extras allow for the source."),
+                                   "info`) or a `posekit train` model folder; auto: the best "
+                                   "the installed extras allow for the source."),
     max_people: int | None = typer.Option(None, "--max-people", min=1,
                                              help="Most persons per frame (default 20; 100 "
                                              "with --coco)."),
@@ -119,6 +119,11 @@ def run(
                                            "CSV in this skeleton (coco17, ibug68, blazepose33, "
                                            "hand21, face468, lsp14, mpii16, crowdpose14); "
                                            "keypoints the model cannot give are missing."),
+    dataset: Path | None = typer.Option(None, "--dataset", help="Write every N-th frame and "
+                                           "its poses as a keypoint dataset (COCO + YOLO-pose "
+                                           "labels) for `posekit train`; keeps persons and "
+                                           "keypoints scoring >= --min-score (0.5 by default)."),
+    every: int = typer.Option(1, "--every", min=1, help="With --dataset: every N-th frame."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Detect poses in SOURCE; write an annotated video or images and keypoint files.
@@ -141,7 +146,9 @@ def run(
                                  coco_gt=coco_gt, mot=mot_path, events=events_path,
                                  summary=summary_dir, heatmaps=heatmaps, mask=mask,
                                  bvh=bvh, trc=trc, c3d=c3d, angles=angles,
-                                 root_motion=root_motion, fov_deg=fov, skeleton=skeleton),
+                                 root_motion=root_motion, fov_deg=fov, skeleton=skeleton,
+                                 dataset=dataset, dataset_every=every,
+                                 dataset_min_score=0.5 if min_score is None else min_score),
             max_frames=max_frames, camera_motion=camera_moves)
         if show and not _has_display():
             typer.echo("warning: --show needs a display (no DISPLAY set); continuing without "
@@ -307,10 +314,14 @@ def _ver(pkg: str) -> str:
 
 
 def _mount_subcommands() -> None:
+    from .batch.cli import batch
     from .eval.cli import eval_app
     from .serve.cli import serve
+    from .train.cli import train_app
 
     app.add_typer(eval_app, name="eval")
+    app.add_typer(train_app, name="train")
+    app.command()(batch)
     app.command()(serve)
 
 

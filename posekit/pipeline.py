@@ -536,6 +536,11 @@ def build_sinks(config, info, source: str, skeleton) -> tuple[list, list]:
             for key, cls in mocap.items():
                 if getattr(o, key) is not None:
                     sinks.append(getattr(mocap_mod, cls)(getattr(o, key), **kw))
+        if o.dataset is not None:
+            from .io.dataset_sink import DatasetSink
+
+            sinks.append(DatasetSink(o.dataset, every=o.dataset_every,
+                                     min_score=o.dataset_min_score, skeleton=skeleton))
         if o.events is not None:
             from .analysis import EventsSink
 
