@@ -36,7 +36,7 @@ from posekit.eval.datasets import Dataset, available_sets, load_dataset
 from posekit.eval.runner import ModelSpec, Predictions, eval_config, predict, read_image, score
 from posekit.models import calibration as calib
 from posekit.models.assets import cache_dir
-from posekit.models.hybrid import COCO_IN_BLAZEPOSE, fuse_calibrated
+from posekit.models.hybrid import COCO_IN_BLAZEPOSE, calibrated_person_scores, fuse_calibrated
 from posekit.skeletons import BLAZEPOSE_33
 from posekit.types import Frame, Poses
 
@@ -143,7 +143,8 @@ def fused_predictions(ds: Dataset, raw: dict, table: calib.ScoreCalibration) -> 
                                     raw["yolo_keypoints"][r], raw["yolo_scores"][r],
                                     raw["boxes"][r], table)
         poses.append(Poses(kp, sc, BLAZEPOSE_33, boxes=raw["boxes"][r].astype(np.float32),
-                           person_scores=raw["person_scores"][r].astype(np.float32)))
+                           person_scores=calibrated_person_scores(raw["person_scores"][r],
+                                                                  sc)))
     return Predictions(f"{NEW} (LOO)", ds.name, poses, raw["times_s"])
 
 

@@ -404,6 +404,21 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
     return _assemble(bk, bs, conf, has_y, fused, fused_s, w)
 
 
+def calibrated_person_scores(person_scores: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Person scores for COCO AP ranking: YOLO's person score times the mean calibrated
+    probability of the person's 17 COCO keypoints (the scores :func:`fuse_calibrated` gives),
+    i.e. the expected share of right keypoints of a detected person; no fitted constant.
+
+    Args:
+        person_scores: (N,) YOLO's person confidences in [0, 1].
+        scores: (N, 33) fused scores (BlazePose-33 order).
+    Returns:
+        (N,) float32 in [0, 1].
+    """
+    q = np.asarray(scores, np.float64)[:, COCO_IN_BLAZEPOSE].mean(1)
+    return (np.asarray(person_scores, np.float64) * q).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------------------------
 # The model
 
@@ -447,6 +462,9 @@ class HybridConfig:
             (:func:`fuse_keypoints` with :class:`FusionConfig`'s hand-set constants).
         calibration: path of a calibration JSON for ``"calibrated"``
             (:func:`posekit.models.calibration.load_calibration`); None: the shipped one.
+        person_score: ``"calibrated"`` (with ``arbitration="calibrated"``:
+            :func:`calibrated_person_scores`, which ranks persons better for COCO AP) or
+            ``"yolo"`` (YOLO's person confidence as it is).
     """
 
     roi: str = "keypoints"
@@ -465,6 +483,7 @@ class HybridConfig:
     refine_min_score: float = 0.3
     arbitration: str = "calibrated"
     calibration: str | None = None
+    person_score: str = "calibrated"
 
     def __post_init__(self):
         if self.roi not in ("keypoints", "box"):
@@ -483,6 +502,9 @@ class HybridConfig:
             raise ModelError(f"refine_iou must be in (0, 1], got {self.refine_iou}")
         if self.refine_angle <= 0:
             raise ModelError(f"refine_angle must be positive, got {self.refine_angle}")
+        if self.person_score not in ("calibrated", "yolo"):
+            raise ModelError(f"person_score must be 'calibrated' or 'yolo', got "
+                             f"{self.person_score!r}")
         if self.arbitration not in ("calibrated", "fixed"):
             raise ModelError(f"arbitration must be 'calibrated' or 'fixed', got "
                              f"{self.arbitration!r}")
@@ -523,9 +545,9 @@ class HybridPose:
     ``keypoints`` (N, 33, 2) float32 pixels, ``scores`` (N, 33) (BlazePose visibility, fused
     with YOLO's confidence on the COCO keypoints), ``presence`` (N, 33), ``world`` (N, 33, 3)
     metres as BlazePose gives them (hip-centred; not changed by the fusion; NaN for persons
-    BlazePose does not confirm), ``boxes`` YOLO's (N, 4) xyxy pixels, ``person_scores`` YOLO's
-    person confidence (on the calibration split it ranks better for COCO AP than multiplying it
-    by BlazePose's pose flag: 0.523 vs 0.502). ``extras``:
+    BlazePose does not confirm), ``boxes`` YOLO's (N, 4) xyxy pixels, ``person_scores``
+    (``person_score``): YOLO's person confidence times the mean calibrated probability of the
+    17 COCO keypoints (:func:`calibrated_person_scores`), or YOLO's alone. ``extras``:
 
     - ``"yolo_weight"`` (N, 33) float32: YOLO's share of each landmark (0 = BlazePose alone,
       1 = YOLO's keypoint, between = weighted mean; always 0 outside the COCO-17 landmarks);
@@ -729,11 +751,14 @@ class HybridPose:
                       pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind,
                       passes=self._passes, blazepose_keypoints=bp.keypoints,
                       blazepose_scores=bp.scores)
+        person_scores = people.person_scores
         if cfg.fuse:
             if cfg.arbitration == "calibrated":
                 kp, sc, wy = fuse_calibrated(bp.keypoints, bp.scores, confirmed, flag,
                                              people.keypoints, people.scores, people.boxes,
                                              self._calibration, cfg.fusion.max_distance)
+                if cfg.person_score == "calibrated":
+                    person_scores = calibrated_person_scores(people.person_scores, sc)
             else:
                 kp, sc, wy = fuse_keypoints(bp.keypoints, bp.scores, confirmed, flag,
                                             people.keypoints, people.scores, people.boxes,
@@ -745,7 +770,7 @@ class HybridPose:
             world[~confirmed] = np.nan
             extras["yolo_weight"] = wy
             poses = Poses(kp, sc, BLAZEPOSE_33, boxes=people.boxes,
-                          person_scores=people.person_scores, world=world, presence=presence,
+                          person_scores=person_scores, world=world, presence=presence,
                           extras=extras)
         else:
             extras["yolo_weight"] = np.zeros((n, len(BLAZEPOSE_33)), np.float32)
@@ -758,5 +783,6 @@ class HybridPose:
 
 
 __all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
-           "FusionConfig", "HybridConfig", "HybridPose", "fuse_calibrated", "fuse_keypoints",
+           "FusionConfig", "HybridConfig", "HybridPose", "calibrated_person_scores",
+           "fuse_calibrated", "fuse_keypoints",
            "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints"]

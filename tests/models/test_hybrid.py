@@ -52,7 +52,11 @@ def test_every_person_in_bus_jpg_gets_33_landmarks_and_world(bus_poses):
     # one output person per YOLO person (score >= 0.5), in YOLO's order, with YOLO's boxes
     assert len(poses) == len(people) == 3
     np.testing.assert_array_equal(poses.boxes, people.boxes)
-    np.testing.assert_array_equal(poses.person_scores, people.person_scores)
+    # person scores: YOLO's times the mean calibrated probability of the 17 COCO keypoints
+    q = poses.scores[:, COCO_IN_BLAZEPOSE].mean(1)
+    assert poses.person_scores == pytest.approx(people.person_scores * q, abs=1e-5)
+    assert ((q > 0) & (q <= 1)).all()
+    assert q[1] < min(q[0], q[2])          # the man cut by the edge: his keypoints least sure
     # all three confirmed by BlazePose: the two in full view on ROIs from YOLO's keypoints,
     # the man cut by the right edge (YOLO's right shoulder < 0.5) after the retry re-aligned
     # his box ROI on BlazePose's own landmarks
@@ -363,6 +367,8 @@ def test_unknown_and_bad_refine_settings_are_rejected():
         HybridConfig(refine=-1)
     with pytest.raises(ModelError, match="arbitration must be"):
         HybridConfig(arbitration="vote")
+    with pytest.raises(ModelError, match="person_score must be"):
+        HybridConfig(person_score="flag")
     with pytest.raises(ModelError, match="refine_iou"):
         HybridConfig(refine_iou=0.0)
     with pytest.raises(ConfigError, match="unknown setting 'refine_passes'"):
