@@ -46,8 +46,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this "
                              "machine only; 0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="TCP port."),
-    model_name: str = typer.Option("blazepose", "--model", "-m", help="Model name (see "
-                                   "`posekit info`)."),
+    model_name: str = typer.Option("auto", "--model", "-m", help="Model name (see "
+                                   "`posekit info`); auto: what posekit run uses with no "
+                                   "flags, per image, stream and job."),
     token: str | None = typer.Option(None, "--token", envvar="POSEKIT_TOKEN",
                                         help="Require this token on every route but the page "
                                         "(Authorization: Bearer T, or ?token=T)."),
