@@ -154,6 +154,20 @@ def _posekit_version() -> str:
         return "dev"
 
 
+def _code_identity(target: str) -> str:
+    """sha1 of the source files of posekit's model package (``posekit/models/*.py`` and
+    ``*.json``) for a registered ``module:factory`` inside posekit: a change to a model's code
+    or shipped tables gives new cache keys, without a version bump."""
+    if not target.startswith("posekit."):
+        return ""
+    h = hashlib.sha1()
+    folder = Path(__file__).resolve().parents[1] / "models"
+    for f in sorted([*folder.glob("*.py"), *folder.glob("*.json")]):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def prediction_cache_path(spec: ModelSpec, dataset: Dataset, root: Path | None = None) -> Path:
     """Cache file of ``spec``'s predictions on ``dataset`` (see the module docstring)."""
     from .. import models
@@ -165,7 +179,8 @@ def prediction_cache_path(spec: ModelSpec, dataset: Dataset, root: Path | None =
     target = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
     blob = json.dumps([spec.name, target, sorted(settings.items(), key=lambda kv: kv[0]),
                        _weights_identity(settings), _posekit_version(), dataset.key,
-                       dataset.n_images, _numerics(spec.name, settings)], default=str)
+                       dataset.n_images, _numerics(spec.name, settings),
+                       _code_identity(str(target))], default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)
     base = root if root is not None else cache_dir() / "eval"
