@@ -71,7 +71,7 @@ def run(
     detect_every: str = typer.Option("auto", "--detect-every",
                                      help="Run the person detector every N frames, or auto "
                                      "(with the YOLO detector: every 2nd frame in crowds or "
-                                     "after a person was lost, every 15th while one person "
+                                     "after a person was lost, every 30th while one person "
                                      "fills the view)."),
     landmark_every: str = typer.Option("auto", "--landmark-every",
                                        help="Top-down tracking: the landmark network on each "

@@ -45,7 +45,7 @@ DETECTORS = ("auto", "model", "yolo")
 #: or a track was just lost, and the interval grows to ``AUTO_DETECT_MAX`` frames while a single
 #: tracked person fills the view (see :class:`posekit.models.topdown.DetectorSchedule`).
 AUTO_DETECT_MIN = 2
-AUTO_DETECT_MAX = 15
+AUTO_DETECT_MAX = 30
 
 
 def _err(where: str, expected: str, got: Any) -> ConfigError:
@@ -121,7 +121,8 @@ class TrackConfig:
         detector_size: YOLO person detector input size in pixels (>= 32).
         detect_every: run the person detector every N frames (>= 1), or ``"auto"``: an adaptive
             cadence (every 2nd frame while several persons are tracked or one was lost, up to
-            every 15th while one tracked person fills the view; only with ``detector="yolo"``,
+            every 30th, at 320 px, while one tracked person fills the view; only with
+            ``detector="yolo"``,
             elsewhere the model's own default).
         landmark_every: the landmark network on each tracked person every N frames; optical
             flow carries the landmarks between (top-down tracking only); ``"auto"``: 3 with the

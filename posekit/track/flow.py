@@ -30,6 +30,11 @@ import numpy as np
 #: follow (OpenCV's defaults are (21, 21) and 3).
 LK_WINDOW = (15, 15)
 LK_LEVELS = 3
+#: A person's flow region larger than this many pixels on its longer side is followed at a
+#: reduced scale (the region resized to this side): a person filling the view moves tens of
+#: pixels per frame, which the window follows as well at the reduced scale, at a fraction of
+#: the cost of the full-resolution pyramids.
+MAX_FLOW_SIDE = 320
 
 
 class LandmarkFlow:
@@ -46,7 +51,8 @@ class LandmarkFlow:
             BlazePose); fewer is a failure.
         margin: the flow is computed on each person's keypoint box grown on every side by
             this many box heights (at least 8 px; the motion it can follow) plus the window,
-            not on the whole frame.
+            not on the whole frame; a region over ``MAX_FLOW_SIDE`` pixels is resized to it
+            (``max_fb_error`` then counts pixels of the resized region).
 
     Raises:
         ValueError: ``max_fb_error`` <= 0, ``min_tracked`` < 1 or ``margin`` < 0.
@@ -122,14 +128,20 @@ class LandmarkFlow:
             off = np.array([x0, y0], np.float32)
             a = self._prev[y0:y1, x0:x1]
             b = self._cur[y0:y1, x0:x1]
-            p0 = (p - off).reshape(-1, 1, 2)
+            scale = min(1.0, MAX_FLOW_SIDE / max(x1 - x0, y1 - y0))
+            if scale < 1.0:
+                size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
+                a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+                b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+            p0 = ((p - off) * scale).reshape(-1, 1, 2).astype(np.float32)
             p1, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **lk)
             back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **lk)
+            # forward-backward error in pixels of the (possibly reduced) region
             fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
             good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb <= self.max_fb_error)
             if good.sum() < self.min_tracked:
                 continue
-            q = p1.reshape(-1, 2) + off
+            q = p1.reshape(-1, 2) / scale + off
             d = np.median(q[good] - p[good], axis=0)
             out[i, fin] = np.where(good[:, None], q, p + d)
             ok[i] = True

@@ -157,7 +157,7 @@ class TopDownTracker:
         flow: the :class:`~posekit.track.flow.LandmarkFlow` for ``landmark_every`` > 1 (its
             defaults when None).
         close_detector: with ``detect_every="auto"``: a cheaper person detector (e.g. YOLO at
-            640 px instead of 1280) run instead of ``detector`` while one tracked person fills
+            320 px instead of 1280) run instead of ``detector`` while one tracked person fills
             the view (:attr:`DetectorSchedule.close_range`), where small far-away people are
             not what the detector looks for.
 
@@ -569,7 +569,7 @@ class TopDownTracker:
 
 def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280,
                  detect_every: int | str = "auto", landmark_every: int = 1,
-                 close_detector_size: int = 640) -> TopDownTracker:
+                 close_detector_size: int = 320) -> TopDownTracker:
     """The top-down model: a :class:`posekit.models.LandmarkModel` tracked with a person
     detector (``"yolo"``: :func:`posekit.models.yolo.person_detector` at ``detector_size``
     pixels; ``"model"``: the landmark model's own ``detect``). With ``detect_every="auto"`` the
@@ -643,7 +643,7 @@ class DetectorSchedule:
         fill: box height / frame height at which one tracked person fills the view.
     """
 
-    def __init__(self, *, min_every: int = 2, max_every: int = 15, fill: float = 0.25):
+    def __init__(self, *, min_every: int = 2, max_every: int = 30, fill: float = 0.25):
         if not 1 <= min_every <= max_every:
             raise ValueError(f"DetectorSchedule: expected 1 <= min_every <= max_every, got "
                              f"{min_every}, {max_every}")
