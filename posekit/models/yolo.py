@@ -160,7 +160,7 @@ def resolve_runtime(runtime: str = "auto", *, weights: str | os.PathLike | None 
         return "torch"
     pt = weights is None or Path(weights).suffix.lower() == ".pt"
     cpu = device is None or str(device).lower() == "cpu"
-    if cpu and device is None:
+    if cpu and device is None and _maybe_cuda():
         try:
             import torch
 
@@ -258,14 +258,40 @@ def person_detector(imgsz: int = 1280, min_score: float = PERSON_DETECTOR_SCORE,
     return YoloPose(imgsz=imgsz, min_score=min_score, **settings)
 
 
+def _maybe_cuda() -> bool:
+    """False where no NVIDIA GPU can be present (no ``/dev/nvidiactl`` on Linux, or macOS), so
+    that the CPU path needs no torch import (about 2 s) to learn that CUDA is unavailable."""
+    import sys
+
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("linux"):
+        return Path("/dev/nvidiactl").exists()
+    return True
+
+
 def cpu_has_amx() -> bool:
-    """True where torch reports AMX tiles (hardware bfloat16 matrix products) on this CPU."""
+    """True where the CPU has AMX tiles (hardware bfloat16 matrix products): the ``amx_tile``
+    flag of ``/proc/cpuinfo`` on Linux, else torch's probe."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+        return " amx_tile" in flags
+    except OSError:
+        pass
     try:
         import torch
 
         return bool(torch.cpu._is_amx_tile_supported())
     except Exception:  # an older torch without the probe
         return False
+
+
+def _cached_openvino(weights: Path) -> Path | None:
+    """The cached OpenVINO IR folder of ``weights`` (see :func:`openvino_model`), or None when
+    it was not exported yet."""
+    out = cache_dir() / "yolo-openvino" / f"{weights.stem}-{file_sha256(weights)[:16]}" \
+        "_openvino_model"
+    return out if any(out.glob("*.xml")) and (out / "metadata.yaml").is_file() else None
 
 
 def letterbox_geometry(shape_hw: tuple[int, int], imgsz: int, stride: int = 32
@@ -580,20 +606,29 @@ class YoloPose:
         if mode not in ("image", "video"):
             raise ModelError(f"mode must be 'image' or 'video', got {mode!r} (YOLO is the same "
                              "in both: every frame on its own)")
-        _import_ultralytics()
-        from ultralytics import YOLO
-
+        if importlib.util.find_spec("ultralytics") is None \
+                or importlib.util.find_spec("torch") is None:
+            raise MissingExtraError("the yolo backend", "yolo")
+        _quiet_offline_env()
         path = Path(weights) if weights is not None else bundled_weights()
         if not path.is_file():
             raise ModelError(f"YOLO weights not found: {path}")
         if path.suffix.lower() not in (".pt", ".onnx"):
             raise ModelError(f"YOLO weights must be a .pt or .onnx file, got {path.name}")
         self.runtime = resolve_runtime(self.config.runtime, weights=path, device=device)
+        self.weights_path = path
+        self._closed = False
+        cached = _cached_openvino(path) if self.runtime == "openvino" and \
+            str(device or "cpu").lower() == "cpu" else None
+        if cached is not None and self._open_cached(cached, bf16, num_threads):
+            return
+        _import_ultralytics()
+        from ultralytics import YOLO
+
         try:
             self._model = YOLO(str(path), task="pose")
         except Exception as e:
             raise ModelError(f"cannot load YOLO weights {path}: {e}") from e
-        self.weights_path = path
         kpt_shape = getattr(getattr(self._model, "model", None), "kpt_shape", None)
         if kpt_shape is None:
             kpt_shape = (getattr(getattr(self._model, "model", None), "yaml", {}) or {}).get(
@@ -635,14 +670,46 @@ class YoloPose:
         self._set_threads()
         self.last_timings = {}
 
+    def _open_cached(self, folder: Path, bf16: bool | None, num_threads: int | None) -> bool:
+        """Run the already exported OpenVINO IR in ``folder`` without loading the ``.pt`` in
+        torch (which costs seconds): the keypoint shape comes from the export's
+        ``metadata.yaml``. False when that file does not say 17 keypoints (the slow path then
+        loads the ``.pt`` and reports the problem)."""
+        import yaml
+
+        try:
+            meta = yaml.safe_load((folder / "metadata.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return False
+        if [int(x) for x in (meta.get("kpt_shape") or [])][:1] != [17]:
+            return False
+        self._model = None
+        self._bf16 = cpu_has_amx() if bf16 is None else bool(bf16)
+        self._threads = int(num_threads or os.cpu_count() or 1)
+        if self._threads < 1:
+            raise ModelError(f"num_threads must be at least 1, got {num_threads}")
+        try:
+            self._ov_net = _OpenVinoYolo(next(folder.glob("*.xml")),
+                                         "bf16" if self._bf16 else "f32", self._threads)
+            self._ov_net._net((32, 32))
+        except Exception as e:
+            raise ModelError(f"OpenVINO cannot compile {folder}: {e}") from e
+        import sys
+
+        if "torch" in sys.modules:   # Ultralytics, loaded by another model, lowered its threads
+            self._set_threads()
+        self.last_timings = {}
+        return True
+
     def reset(self) -> None:
         """Nothing to forget: YOLO-pose has no state across frames."""
 
     def close(self) -> None:
         self._model = self._ov_net = None
+        self._closed = True
 
     def __call__(self, frame: Frame | np.ndarray) -> Poses:
-        if self._model is None:
+        if self._closed:
             raise ModelError("the yolo model is closed")
         frame = as_frame(frame)
         c = self.config
