@@ -29,7 +29,7 @@ $(SAMPLES)/vtest.avi $(SAMPLES)/messi5.jpg:
 
 demo: install samples
 	$(BIN)/posekit info
-	$(BIN)/posekit run $(SAMPLES)/vtest.avi --tiles 224 --out runs/demo/vtest.mp4 --json runs/demo/vtest.jsonl --mot runs/demo/vtest.mot.txt
+	$(BIN)/posekit run $(SAMPLES)/vtest.avi --out runs/demo/vtest.mp4 --json runs/demo/vtest.jsonl --mot runs/demo/vtest.mot.txt
 	$(BIN)/posekit run $(SAMPLES)/messi5.jpg --out runs/demo/messi5.jpg --json runs/demo/messi5.jsonl
 	@echo "demo outputs in runs/demo/"
 
