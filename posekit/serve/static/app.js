@@ -16,7 +16,7 @@ const stats = window.posekit = {
   connected: false, hello: null,
   framesSent: 0, replies: 0, framesWithPerson: 0, framesDrawn: 0, personsDrawn: 0,
   edgesDrawn: 0, lastPersons: 0, lastTrackIds: [], droppedByServer: 0, errors: [],
-  fps: 0, medianLatencyMs: null, latenciesMs: [], lastServerMs: null, lastFrame: null,
+  fps: 0, medianLatencyMs: null, latenciesMs: [], lastServerMs: null, lastFrame: null, lastDrawn: null,
   lastJob: null, idsPerReply: [], events: [],
 };
 
@@ -296,6 +296,7 @@ function draw(bitmap, msg) {
   ctx.fillStyle = "#fff";
   lines.forEach((t, i) => ctx.fillText(t, 6 * s, (i + 1) * 17 * s));
   stats.framesDrawn += 1;
+  stats.lastDrawn = msg;          // the reply on the canvas now (a late reply is not drawn)
 }
 
 function showStats() {
