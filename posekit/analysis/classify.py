@@ -175,15 +175,28 @@ class PoseClassifier:
         return labels, probs
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the classifier (joblib) to ``path`` and its report to ``path`` with suffix
-        ``.json``.
+        """Write the classifier to ``path``: a joblib pickle and its report beside it (suffix
+        ``.json``), or, for a ``path`` ending in ``.json``, one portable JSON file (the
+        weights, skeleton, keypoints and report; see :func:`pipeline_to_json`), which
+        :meth:`load` reads without unpickling.
 
         Raises:
-            OutputError: the files cannot be written.
+            OutputError: the files cannot be written, or a ``.json`` path for an estimator
+                that has no JSON form.
         """
         import joblib
 
         p = Path(path)
+        if p.suffix.lower() == ".json":
+            doc = {"format": CLASSIFIER_FORMAT, "pipeline": pipeline_to_json(self.pipeline),
+                   "skeleton": _skeleton_dict(self.skeleton),
+                   "keypoints": list(self.keypoints), "report": self.report}
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+            except OSError as e:
+                raise OutputError(f"cannot write {p}: {e.strerror or e}") from e
+            return p
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             joblib.dump({"format": CLASSIFIER_FORMAT, "pipeline": self.pipeline,
@@ -196,7 +209,8 @@ class PoseClassifier:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PoseClassifier:
-        """Load a classifier written by :meth:`save` (a joblib pickle: trusted files only).
+        """Load a classifier written by :meth:`save`: a ``.json`` file (plain data), or a
+        joblib pickle (trusted files only).
 
         Raises:
             ModelError: missing file or another format.
@@ -204,6 +218,17 @@ class PoseClassifier:
         import joblib
 
         p = Path(path)
+        if p.suffix.lower() == ".json":
+            try:
+                d = json.loads(p.read_text(encoding="utf-8"))
+                if d.get("format") != CLASSIFIER_FORMAT:
+                    raise ModelError(f"{p}: not a posekit classifier ({CLASSIFIER_FORMAT})")
+                return cls(pipeline_from_json(d["pipeline"]),
+                           _skeleton_from_dict(d["skeleton"]), d["keypoints"], d.get("report"))
+            except ModelError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ModelError(f"cannot load classifier {p}: {e}") from e
         try:
             d = joblib.load(p)
         except Exception as e:
@@ -212,6 +237,105 @@ class PoseClassifier:
             raise ModelError(f"{p}: not a posekit classifier ({CLASSIFIER_FORMAT})")
         return cls(d["pipeline"], _skeleton_from_dict(d["skeleton"]), d["keypoints"],
                    d.get("report"))
+
+
+class JsonPipeline:
+    """A classifier read from JSON (:func:`pipeline_from_json`): standardization, then dense
+    layers (hidden activation ``relu``, ``tanh``, ``logistic`` or ``identity``), then softmax
+    (or the logistic function for two classes), computed with numpy the way scikit-learn's
+    ``StandardScaler``, ``MLPClassifier`` and ``LogisticRegression`` compute
+    ``predict_proba`` (sklearn/neural_network/_multilayer_perceptron.py ``_forward_pass_fast``,
+    sklearn/linear_model/_logistic.py ``predict_proba``).
+
+    Attributes:
+        classes_: class labels (C,), the columns of :meth:`predict_proba`.
+    """
+
+    _ACT = {"relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh, "identity": lambda z: z,
+            "logistic": lambda z: 1.0 / (1.0 + np.exp(-z))}
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray,
+                 layers: Sequence[tuple[np.ndarray, np.ndarray]], activation: str,
+                 classes: Sequence[str]):
+        if activation not in self._ACT:
+            raise ValueError(f"activation must be one of {', '.join(self._ACT)}, got "
+                             f"{activation!r}")
+        self.mean = np.asarray(mean, np.float64)
+        self.scale = np.asarray(scale, np.float64)
+        self.layers = [(np.asarray(w, np.float64), np.asarray(b, np.float64)) for w, b in layers]
+        self.activation = activation
+        self.classes_ = np.asarray(classes)
+        d = len(self.mean)
+        for w, b in self.layers:
+            if w.ndim != 2 or w.shape[0] != d or b.shape != (w.shape[1],):
+                raise ValueError(f"layer shapes {w.shape}, {b.shape} do not chain from {d}")
+            d = w.shape[1]
+        if d not in (len(self.classes_), 1) or (d == 1 and len(self.classes_) != 2):
+            raise ValueError(f"{d} outputs for {len(self.classes_)} classes")
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) float64 of features ``x`` (N, F)."""
+        z = (np.asarray(x, np.float64) - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.layers):
+            z = z @ w + b
+            if i < len(self.layers) - 1:
+                z = self._ACT[self.activation](z)
+        if z.shape[1] == 1:
+            p = 1.0 / (1.0 + np.exp(-z))
+            return np.hstack([1.0 - p, p])
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+
+def pipeline_to_json(pipeline) -> dict:
+    """A JSON-ready dict of a fitted ``StandardScaler`` + ``MLPClassifier`` or
+    ``LogisticRegression`` pipeline (or a :class:`JsonPipeline`): ``mean``, ``scale`` (F,),
+    ``layers`` (``[{"weights": (F_in, F_out), "bias": (F_out,)}]``), ``activation``,
+    ``classes``.
+
+    Raises:
+        OutputError: another estimator (forests and SVMs have no JSON form: save as .joblib).
+    """
+    if isinstance(pipeline, JsonPipeline):
+        mean, scale, layers, act = (pipeline.mean, pipeline.scale, pipeline.layers,
+                                    pipeline.activation)
+    else:
+        steps = [s for _, s in getattr(pipeline, "steps", [])]
+        kinds = [type(s).__name__ for s in steps]
+        if len(steps) != 2 or kinds[0] != "StandardScaler" or kinds[1] not in (
+                "MLPClassifier", "LogisticRegression"):
+            raise OutputError(f"only standardized mlp and logreg classifiers have a JSON form, "
+                              f"not {' + '.join(kinds) or type(pipeline).__name__}: save "
+                              "as .joblib")
+        sc, est = steps
+        mean = sc.mean_ if sc.with_mean else np.zeros(sc.n_features_in_)
+        scale = sc.scale_ if sc.with_std else np.ones(sc.n_features_in_)
+        if kinds[1] == "MLPClassifier":
+            layers, act = list(zip(est.coefs_, est.intercepts_)), est.activation
+        else:
+            layers, act = [(est.coef_.T, est.intercept_)], "identity"
+    return {"kind": "dense", "mean": np.asarray(mean).tolist(),
+            "scale": np.asarray(scale).tolist(), "activation": act,
+            "layers": [{"weights": np.asarray(w).tolist(), "bias": np.asarray(b).tolist()}
+                       for w, b in layers],
+            "classes": [str(c) for c in pipeline.classes_]}
+
+
+def pipeline_from_json(d: dict) -> JsonPipeline:
+    """The :class:`JsonPipeline` of a :func:`pipeline_to_json` dict.
+
+    Raises:
+        ValueError, KeyError: a malformed dict.
+    """
+    if d.get("kind") != "dense":
+        raise ValueError(f"unknown classifier kind {d.get('kind')!r} (expected 'dense')")
+    return JsonPipeline(d["mean"], d["scale"],
+                        [(ly["weights"], ly["bias"]) for ly in d["layers"]],
+                        d["activation"], d["classes"])
 
 
 def _skeleton_dict(sk: Skeleton) -> dict:
@@ -285,5 +409,5 @@ def load_classify(spec: str) -> ClassifyAnalysis:
     return ClassifyAnalysis(path.strip())
 
 
-__all__ = ["CLASSIFIER_FORMAT", "DERIVED", "ClassifyAnalysis", "PoseClassifier",
-           "load_classify", "pose_features"]
+__all__ = ["CLASSIFIER_FORMAT", "DERIVED", "ClassifyAnalysis", "JsonPipeline", "PoseClassifier",
+           "load_classify", "pipeline_from_json", "pipeline_to_json", "pose_features"]

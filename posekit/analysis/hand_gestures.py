@@ -23,22 +23,43 @@ than ``max_thumb_bend_deg`` and its tip lies at least ``thumb_out_P`` from the i
 - ``open_palm``: the four fingers extended (the thumb spread or along the palm: a waving
   hand seen small often hides its thumb; ``finger_count`` tells 4 from 5).
 
+**Hand poses** (the classifier): a :class:`~posekit.analysis.classify.PoseClassifier` on
+``HAND_21`` keypoints labels each hand per frame, by default the shipped
+:data:`HAND_POSE_CLASSIFIER`, trained by ``posekit train classifier`` on
+pose-classification-kit's 27 hand gestures (digits ``0``-``9``, ``Stop``, ``Ok``,
+``Dislike``, ...; see docs/whole_body.md for the command and its cross-validated accuracy). A
+label counts where its probability reaches ``pose_min_probability``.
+
 Runs of one label lasting at least ``min_duration_s`` (gaps up to ``gap_s`` bridged) become
 events ``{"type": "hand_gesture", "name", "side", "track_id", "start_s", "end_s",
 "duration_s", "time_s", "fingers": {finger: extended fraction of the run}}``; runs of one finger
-count (0-5) become events named ``finger_count`` with ``"count"``. An event is emitted when its
-run ends, or by :meth:`HandGestureDetector.finish`.
+count (0-5) become events named ``finger_count`` with ``"count"``; runs of one classifier label
+become events ``{"type": "hand_pose", "label", "probability" (mean over the run), "side",
+"track_id", "start_s", "end_s", "duration_s", "time_s", "classifier" (file name)}``. An event
+is emitted when its run ends, or by :meth:`HandGestureDetector.finish`.
+
+``--analyze hand_gestures`` runs the rules and the shipped classifier;
+``hand_gestures:FILE`` another classifier (``.json`` or ``.joblib`` from
+``posekit train classifier`` on ``HAND_21`` keypoints), ``hand_gestures:none`` none.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError
 from ..skeletons import HAND_21
 from ..types import Poses
+
+#: The shipped hand-pose classifier (package data beside :mod:`posekit.models`): logistic
+#: regression on :func:`~posekit.analysis.classify.pose_features` of ``HAND_21`` keypoints,
+#: trained on pose-classification-kit's ``HandPose_Dataset.csv`` (MIT licence).
+HAND_POSE_CLASSIFIER = Path(__file__).resolve().parents[1] / "models" / "hand_pose_kit.json"
 
 HAND_GESTURES = ("pinch", "thumbs_up", "thumbs_down", "fist", "point", "open_palm")
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
@@ -60,6 +81,8 @@ class HandGestureConfig:
         min_duration_s: shortest run reported, seconds.
         gap_s: gaps up to this inside a run are bridged, seconds.
         counts: also report ``finger_count`` runs.
+        pose_min_probability: a classifier label counts where its probability is at least
+            this.
     """
 
     min_score: float = 0.5
@@ -71,13 +94,15 @@ class HandGestureConfig:
     min_duration_s: float = 0.2
     gap_s: float = 0.25
     counts: bool = True
+    pose_min_probability: float = 0.5
 
     def __post_init__(self):
         for name in ("min_duration_s", "gap_s", "pinch_P", "thumb_out_P"):
             if getattr(self, name) < 0:
                 raise ValueError(f"HandGestureConfig.{name} must be >= 0")
-        if not 0.0 <= self.min_score <= 1.0:
-            raise ValueError("HandGestureConfig.min_score must be in [0, 1]")
+        for name in ("min_score", "pose_min_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"HandGestureConfig.{name} must be in [0, 1]")
 
 
 def _bend(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -167,14 +192,21 @@ class _Run:
     frames: int = 0
     fingers: dict = field(default_factory=lambda: dict.fromkeys(FINGERS, 0))
     extra: dict = field(default_factory=dict)
+    probability_sum: float = 0.0
 
 
 @dataclass
 class _HandState:
     gesture: _Run | None = None
     count: _Run | None = None
+    pose: _Run | None = None
     current: str = ""
     fingers: dict = field(default_factory=dict)
+    pose_label: str = ""
+    pose_probability: float = 0.0
+
+
+_SLOTS = ("gesture", "count", "pose")
 
 
 class HandGestureDetector:
@@ -185,13 +217,39 @@ class HandGestureDetector:
     :meth:`finish` returns those still open. A hand is keyed by ``(track_id, side)``: the
     person's track ID (``poses.track_ids``, else the index) and its side; for ``HAND_21``
     poses without handedness the side is ``"hand"``. :meth:`state` gives a hand's current
-    label and finger states (overlays).
+    label, finger states and classifier label (overlays).
+
+    Args:
+        config: thresholds.
+        classifier: a :class:`~posekit.analysis.classify.PoseClassifier` on ``HAND_21``
+            keypoints (or its file), or None for the rules alone. Left hands are mirrored for
+            it where it was trained so (``report["mirror_left"]``).
+
+    Raises:
+        ModelError: the classifier cannot be loaded or needs keypoints ``HAND_21`` lacks.
     """
 
-    def __init__(self, config: HandGestureConfig | None = None):
+    def __init__(self, config: HandGestureConfig | None = None,
+                 classifier=None):
+        from .classify import PoseClassifier
+
         self.config = config or HandGestureConfig()
         self.hands: dict[tuple[int, str], _HandState] = {}
         self.events: list[dict] = []
+        if classifier is not None and not isinstance(classifier, PoseClassifier):
+            self.classifier_name = Path(classifier).name
+            classifier = PoseClassifier.load(classifier)
+        else:
+            self.classifier_name = "classifier" if classifier is not None else ""
+        self.classifier = classifier
+        if classifier is not None:
+            missing = [n for n in classifier.keypoints if n not in HAND_21.keypoints]
+            if missing:
+                raise ModelError(f"the hand classifier needs keypoints {', '.join(missing)}, "
+                                 "which a HAND_21 hand lacks")
+            self._cols = [HAND_21.index(n) for n in classifier.keypoints]
+            self._mirror_left = bool(classifier.report.get("mirror_left", False))
+            self._need = int(classifier.report.get("config", {}).get("min_keypoints", 4))
 
     # ------------------------------------------------------------------ input
     @staticmethod
@@ -221,17 +279,23 @@ class HandGestureDetector:
         dur = run.last_s - run.start_s
         if dur + 1e-9 < self.config.min_duration_s or not run.name:
             return None
+        times = {"track_id": key[0], "side": key[1], "start_s": round(run.start_s, 4),
+                 "end_s": round(run.last_s, 4), "duration_s": round(dur, 4),
+                 "time_s": round(run.last_s, 4)}
+        if kind == "pose":
+            return {"type": "hand_pose", "label": run.name,
+                    "probability": round(run.probability_sum / max(run.frames, 1), 4),
+                    **times, "classifier": self.classifier_name}
         ev = {"type": "hand_gesture", "name": kind if kind == "finger_count" else run.name,
-              "track_id": key[0], "side": key[1], "start_s": round(run.start_s, 4),
-              "end_s": round(run.last_s, 4), "duration_s": round(dur, 4),
-              "time_s": round(run.last_s, 4),
+              **times,
               "fingers": {f: round(n / max(run.frames, 1), 3) for f, n in run.fingers.items()}}
         if kind == "finger_count":
             ev["count"] = int(run.name)
         ev.update(run.extra)
         return ev
 
-    def _step(self, key, slot: str, name: str, t: float, st: dict, extra: dict) -> list[dict]:
+    def _step(self, key, slot: str, name: str, t: float, st: dict, extra: dict,
+              probability: float = 0.0) -> list[dict]:
         hs = self.hands[key]
         run: _Run | None = getattr(hs, slot)
         out = []
@@ -245,6 +309,7 @@ class HandGestureDetector:
         if run is not None:
             run.last_s = t
             run.frames += 1
+            run.probability_sum += probability
             for f, v in st.items():
                 run.fingers[f] += int(v)
             run.extra.update(extra)
@@ -255,14 +320,14 @@ class HandGestureDetector:
         """Events completed by this frame (see the class docstring)."""
         t = float(time_s)
         out: list[dict] = []
-        seen = set()
+        seen = {}
         for tid, side, xy, world, score in self._hands(poses):
             if score < self.config.min_score:
                 continue
             key = (tid, side)
             if key in seen:
                 continue
-            seen.add(key)
+            seen[key] = xy
             self.hands.setdefault(key, _HandState())
             name, st, det = classify(xy, world, self.config)
             hs = self.hands[key]
@@ -271,11 +336,16 @@ class HandGestureDetector:
             out += self._step(key, "gesture", name, t, st, extra)
             if self.config.counts:
                 out += self._step(key, "count", str(det["count"]), t, st, {})
+        if self.classifier is not None:
+            for key, (label, prob) in zip(seen, self._hand_poses(seen)):
+                hs = self.hands[key]
+                hs.pose_label, hs.pose_probability = label, prob
+                out += self._step(key, "pose", label, t, {}, {}, prob)
         for key, hs in self.hands.items():
             if key in seen:
                 continue
-            hs.current = ""
-            for slot in ("gesture", "count"):
+            hs.current, hs.pose_label, hs.pose_probability = "", "", 0.0
+            for slot in _SLOTS:
                 run = getattr(hs, slot)
                 if run is not None and t - run.last_s > self.config.gap_s:
                     ev = self._event(key, run, slot_kind(slot))
@@ -285,11 +355,29 @@ class HandGestureDetector:
         self.events += out
         return out
 
+    def _hand_poses(self, hands: dict) -> list[tuple[str, float]]:
+        """Classifier ``(label or "", probability)`` of each hand ``{(track_id, side): xy}``,
+        one batch for the frame."""
+        if not hands:
+            return []
+        xy = np.stack([np.asarray(v, np.float64)[self._cols] for v in hands.values()])
+        mirrored = np.array([self._mirror_left and side == "left" for _, side in hands])
+        ok = np.isfinite(xy).all(axis=2).sum(axis=1) >= self._need
+        res = [("", 0.0)] * len(xy)
+        if ok.any():
+            p = self.classifier.predict_proba(xy[ok], mirrored[ok])
+            best = p.argmax(axis=1)
+            for row, i in enumerate(np.flatnonzero(ok)):
+                pr = float(p[row, best[row]])
+                if pr >= self.config.pose_min_probability:
+                    res[i] = (self.classifier.classes[best[row]], pr)
+        return res
+
     def finish(self) -> list[dict]:
         """Events of runs still open at the end of the stream."""
         out = []
         for key, hs in self.hands.items():
-            for slot in ("gesture", "count"):
+            for slot in _SLOTS:
                 run = getattr(hs, slot)
                 if run is not None:
                     ev = self._event(key, run, slot_kind(slot))
@@ -300,20 +388,47 @@ class HandGestureDetector:
         return out
 
     def state(self, track_id: int, side: str) -> dict:
-        """``{"gesture": label or "", "fingers": {finger: extended}}`` of a hand now."""
+        """``{"gesture": label or "", "fingers": {finger: extended}, "pose": classifier
+        label or "", "pose_probability": float}`` of a hand now."""
         hs = self.hands.get((int(track_id), side))
-        return {"gesture": hs.current if hs else "", "fingers": dict(hs.fingers) if hs else {}}
+        if hs is None:
+            return {"gesture": "", "fingers": {}, "pose": "", "pose_probability": 0.0}
+        return {"gesture": hs.current, "fingers": dict(hs.fingers), "pose": hs.pose_label,
+                "pose_probability": hs.pose_probability}
 
 
 def slot_kind(slot: str) -> str:
-    return "finger_count" if slot == "count" else "gesture"
+    return {"count": "finger_count", "pose": "pose"}.get(slot, "gesture")
 
 
 def load_hand_gestures(spec: str = "hand_gestures") -> HandGestureDetector:
-    """The ``hand_gestures`` analysis for :class:`posekit.analysis.events.Analyzer`'s plugins
-    (``update(poses, time_s)`` / ``finish()``), default thresholds."""
-    return HandGestureDetector()
+    """The analysis of an ``--analyze`` entry ``hand_gestures`` (the shipped classifier
+    :data:`HAND_POSE_CLASSIFIER`), ``hand_gestures:FILE`` (that classifier) or
+    ``hand_gestures:none`` (rules only), for :class:`posekit.analysis.events.Analyzer`'s
+    plugins (``update(poses, time_s)`` / ``finish()``); default thresholds.
+
+    Raises:
+        ModelError: the classifier cannot be loaded.
+    """
+    _, _, arg = spec.partition(":")
+    arg = arg.strip()
+    if arg.lower() == "none":
+        return HandGestureDetector()
+    return HandGestureDetector(classifier=arg or HAND_POSE_CLASSIFIER)
 
 
-__all__ = ["FINGERS", "HAND_GESTURES", "HandGestureConfig", "HandGestureDetector", "classify",
-           "finger_states", "load_hand_gestures"]
+def hand_pose_classifier(path: str | os.PathLike | None = None):
+    """The :class:`~posekit.analysis.classify.PoseClassifier` at ``path`` (default the
+    shipped :data:`HAND_POSE_CLASSIFIER`).
+
+    Raises:
+        ModelError: the file cannot be loaded.
+    """
+    from .classify import PoseClassifier
+
+    return PoseClassifier.load(path or HAND_POSE_CLASSIFIER)
+
+
+__all__ = ["FINGERS", "HAND_GESTURES", "HAND_POSE_CLASSIFIER", "HandGestureConfig",
+           "HandGestureDetector", "classify", "finger_states", "hand_pose_classifier",
+           "load_hand_gestures"]

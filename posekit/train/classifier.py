@@ -8,9 +8,10 @@ Training data (:func:`read_labelled_poses`):
 - a CSV of labelled keypoints. The layout of pose-classification-kit (its ``BodyPose`` set:
   ``label, accuracy, x0, y0 ... x24, y24`` in OpenPose BODY_25 order; its ``HandPose`` set:
   ``label, hand, accuracy, x0, y0 ... x20, y20`` in the hand order of OpenPose and MediaPipe)
-  is recognised by its header; other CSVs name their columns ``<keypoint>_x, <keypoint>_y``
-  (the skeleton is those names), or use ``x0, y0, ...`` with a skeleton given. A keypoint at
-  exactly (0, 0) or empty is missing (OpenPose's convention).
+  is recognised by its header, and its y axis, which points up (the kit's normalization), is
+  negated into posekit's image frame (y down); other CSVs name their columns
+  ``<keypoint>_x, <keypoint>_y`` (the skeleton is those names), or use ``x0, y0, ...`` with a
+  skeleton given. A keypoint at exactly (0, 0) or empty is missing (OpenPose's convention).
 - a folder of class folders (``DATA/<class>/*.jpg|*.png|*.mp4``): posekit's own model runs on
   each image, and on every ``every``-th frame of each clip, and the person with the largest
   box is kept (keypoints with score < ``min_score`` missing).
@@ -31,7 +32,8 @@ scikit-learn pipeline (standardization + extra trees by default, or ``"mlp"``, `
 ``"logreg"``), its accuracy measured by stratified k-fold cross-validation
 (``cross_val_predict``; folds of contiguous rows unless ``cv_shuffle``) with the confusion
 matrix. The saved file is a joblib
-pickle: load only files you trust.
+pickle (load only files you trust), or, with a ``.json`` name, a portable JSON file of the
+``mlp`` or ``logreg`` weights (:func:`posekit.analysis.classify.pipeline_to_json`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import numpy as np
 
 from ..analysis.classify import CLASSIFIER_FORMAT, DERIVED, PoseClassifier, pose_features
 from ..errors import DatasetError, OutputError
-from ..skeletons import Skeleton
+from ..skeletons import HAND_21, Skeleton
 from .datasets import IMAGE_EXTS, flip_pairs_from_names, skeleton_from_json
 
 log = logging.getLogger(__name__)
@@ -65,15 +67,9 @@ _B25_EDGES = ((1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9
 #: OpenPose draws them.
 BODY_25 = Skeleton("body25", _B25, _B25_EDGES, flip_pairs_from_names(_B25))
 
-_FINGERS = ("thumb", "index_finger", "middle_finger", "ring_finger", "pinky")
-_HAND = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip") + tuple(
-    f"{f}_{j}" for f in _FINGERS[1:] for j in ("mcp", "pip", "dip", "tip"))
-#: 21 hand keypoints in OpenPose's and MediaPipe Hands' order, MediaPipe's ``HandLandmark``
-#: names (the names of ``posekit.skeletons.HAND_21``).
-HAND_21_KIT = Skeleton("hand21", _HAND, ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6),
-                                          (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
-                                          (9, 13), (13, 14), (14, 15), (15, 16), (13, 17),
-                                          (0, 17), (17, 18), (18, 19), (19, 20)))
+#: 21 hand keypoints in OpenPose's and MediaPipe Hands' order: the hands model's own
+#: skeleton, ``posekit.skeletons.HAND_21`` (same names, order and edges).
+HAND_21_KIT = HAND_21
 
 #: BODY_25 keypoints used as features by default: the ones BlazePose and COCO-17 models also
 #: give (OpenPose's feet and mid-points of the feet are left out; ``neck`` and ``mid_hip`` are
@@ -170,9 +166,9 @@ def read_labelled_poses(path: str | os.PathLike, *, skeleton: Skeleton | None = 
         k = len(numbered) // 2
         xcols = [low.index(f"x{i}") for i in range(k)]
         ycols = [low.index(f"y{i}") for i in range(k)]
+        kit = (k == 25 and hand_i is None and "accuracy" in low) or (
+            k == 21 and hand_i is not None and "accuracy" in low)
         if skeleton is None:
-            kit = (k == 25 and hand_i is None and "accuracy" in low) or (
-                k == 21 and hand_i is not None and "accuracy" in low)
             if not kit:
                 raise DatasetError(f"{p}: numbered x/y columns need a skeleton (the "
                                    "pose-classification-kit layouts are recognised)")
@@ -186,6 +182,7 @@ def read_labelled_poses(path: str | os.PathLike, *, skeleton: Skeleton | None = 
         xcols = [header.index(f"{n}_x") for n in names]
         ycols = [header.index(f"{n}_y") for n in names]
         skeleton = skeleton or Skeleton(p.stem, tuple(names), (), flip_pairs_from_names(names))
+        kit = False
     n = len(rows)
     xy = np.full((n, len(xcols), 2), np.nan, np.float32)
     labels = np.empty(n, object)
@@ -203,6 +200,8 @@ def read_labelled_poses(path: str | os.PathLike, *, skeleton: Skeleton | None = 
             mirrored[i] = r[hand_i].strip().lower() == "left"
     if n == 0:
         raise DatasetError(f"{p}: no rows")
+    if kit:
+        xy[..., 1] *= -1.0      # the kit's y points up; posekit's image y points down
     return LabelledPoses(xy, labels.astype(str), mirrored, skeleton, str(p), "csv")
 
 

@@ -127,8 +127,9 @@ def classifier(
     data: Path = typer.Argument(..., help="CSV of labelled keypoints (pose-classification-kit "
                                 "layout, or <name>_x/<name>_y columns), or a folder of class "
                                 "folders of images/clips."),
-    out: Path = typer.Option(..., "--out", "-o", help="Classifier file (.joblib); the report "
-                             "goes beside it (.json, _confusion.png)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Classifier file: .joblib (the report "
+                             "goes beside it as .json), or .json (mlp and logreg: one "
+                             "portable file holding the report); _confusion.png beside it."),
     estimator: str = typer.Option("forest", "--estimator", help="forest, mlp, svc or logreg."),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle rows before cutting folds "
