@@ -14,7 +14,7 @@ tracker, smoother) from its first frame, with the video's own frame indices and 
 2. for chunk ``k + 1``, each of its tracks seen in the overlap is compared with each track of
    the stitched result seen there: the mean box IoU over the overlap frames where both are
    present. Tracks seen together on fewer than half of the overlap frames (at least 1) do not
-   match. The Hungarian assignment (``scipy.optimize.linear_sum_assignment``) on ``1 - IoU``
+   match. The Hungarian assignment (:func:`posekit.track.matching.assign`, the tracker's own)
    pairs them one to one, and a pair with mean IoU >= ``min_iou`` (0.5) is the same person: the
    later track takes the earlier ID. Every other track gets a new ID, above all IDs so far;
 3. the overlap frames are kept from chunk ``k`` (whose tracker and smoother have run longer
@@ -39,7 +39,8 @@ import numpy as np
 
 from ..errors import OutputError, SourceError
 from ..io.sources import Source, SourceInfo
-from ..types import Frame
+from ..track.matching import assign
+from ..types import Frame, box_iou
 
 
 def plan_chunks(frames: int, fps: float, chunk_s: float, overlap_s: float) \
@@ -165,22 +166,16 @@ def _read(path: Path) -> tuple[dict, list[dict]]:
 
 
 def _iou(a, b) -> float:
+    """IoU of two xyxy boxes as written in the JSON Lines (lists, None where unknown)."""
     if a is None or b is None or None in a or None in b:
         return 0.0
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(box_iou(np.asarray(a, np.float64), np.asarray(b, np.float64))[0, 0])
 
 
 def _match(prev: dict[int, dict], cur: dict[int, dict], frames: list[int], min_iou: float
            ) -> dict[int, int]:
-    """Local IDs of ``cur`` -> global IDs of ``prev`` (each ``{id: {frame: box}}``)."""
-    from scipy.optimize import linear_sum_assignment
-
+    """Local IDs of ``cur`` -> global IDs of ``prev`` (each ``{id: {frame: box}}``), paired by
+    :func:`posekit.track.matching.assign` on the mean IoU over the common frames."""
     a_ids, b_ids = sorted(prev), sorted(cur)
     if not a_ids or not b_ids:
         return {}
@@ -191,8 +186,8 @@ def _match(prev: dict[int, dict], cur: dict[int, dict], frames: list[int], min_i
             common = [f for f in frames if f in prev[a] and f in cur[b]]
             if len(common) >= need:
                 iou[i, j] = float(np.mean([_iou(prev[a][f], cur[b][f]) for f in common]))
-    rows, cols = linear_sum_assignment(1.0 - iou)
-    return {b_ids[j]: a_ids[i] for i, j in zip(rows, cols) if iou[i, j] >= min_iou}
+    rows, cols = assign(iou, min_iou)
+    return {b_ids[j]: a_ids[i] for i, j in zip(rows.tolist(), cols.tolist())}
 
 
 def stitch_jsonl(chunks: list[str | Path], ranges: list[tuple[int, int]], out: str | Path, *,

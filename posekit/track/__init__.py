@@ -6,6 +6,7 @@ tracked persons (and, between landmark-network runs, carries their landmarks by 
 
 from .appearance import color_histograms
 from .flow import LandmarkFlow
+from .matching import assign, match_boxes
 from .outline import body_boxes
 from .smoother import (
     MEDIAPIPE_POSE_LANDMARKS,
@@ -29,8 +30,10 @@ __all__ = [
     "TopDownTracker",
     "Tracker",
     "TrackerConfig",
+    "assign",
     "body_boxes",
     "box_iou",
     "color_histograms",
+    "match_boxes",
     "oks",
 ]

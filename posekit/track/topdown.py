@@ -57,6 +57,7 @@ import numpy as np
 from ..types import Frame, Poses, box_iou
 from .appearance import color_histograms
 from .flow import LandmarkFlow
+from .matching import match_boxes
 from .outline import body_boxes
 from .tracker import Tracker
 
@@ -438,16 +439,12 @@ class TopDownTracker:
         det_of = np.full(len(tboxes), -1, np.int64)
         if len(dets) == 0 or len(tboxes) == 0:
             return tboxes, np.arange(len(dets)), det_of
-        from scipy.optimize import linear_sum_assignment
-
-        iou = box_iou(tboxes, dets)
-        rows, cols = linear_sum_assignment(-iou)
-        ok = iou[rows, cols] >= self.match_iou
+        rows, cols, _ = match_boxes(tboxes, dets, self.match_iou)
         tboxes = tboxes.copy()
-        tboxes[rows[ok]] = dets[cols[ok]]
-        det_of[rows[ok]] = cols[ok]
+        tboxes[rows] = dets[cols]
+        det_of[rows] = cols
         new = np.ones(len(dets), bool)
-        new[cols[ok]] = False
+        new[cols] = False
         return tboxes, np.flatnonzero(new), det_of
 
     def _check_with_detections(self, poses: Poses, src: np.ndarray, det_index: np.ndarray,

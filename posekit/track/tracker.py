@@ -52,10 +52,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..skeletons import COCO_17
 from ..types import Poses, box_iou, boxes_from_keypoints
+from .matching import assign
 
 log = logging.getLogger(__name__)
 
@@ -469,12 +469,9 @@ class Tracker:
 
 
 def _assign(sim: np.ndarray, min_sim: float) -> list[tuple[int, int]]:
-    """Hungarian assignment maximising total similarity; pairs below ``min_sim`` dropped."""
-    if sim.size == 0:
-        return []
-    cost = np.where(sim >= min_sim, 1.0 - sim, 1e6)
-    rows, cols = linear_sum_assignment(cost)
-    return [(r, k) for r, k in zip(rows, cols) if sim[r, k] >= min_sim]
+    """:func:`posekit.track.matching.assign` as a list of (row, column) pairs."""
+    rows, cols = assign(sim, min_sim)
+    return list(zip(rows.tolist(), cols.tolist()))
 
 
 def oks(a: np.ndarray, b: np.ndarray, area: np.ndarray, sigmas: np.ndarray

@@ -1,0 +1,56 @@
+"""The one assignment of tracked things to new observations.
+
+Every place that pairs two sets one-to-one by a similarity (the tracker's IoU, OKS and
+appearance rounds, the top-down tracker's tracked boxes against detector boxes, a batch's chunks
+stitched by the IoU of their overlapping frames) calls :func:`assign` here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..types import box_iou
+
+
+def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one pairs of rows and columns maximising the total similarity, every pair at or
+    above ``min_similarity`` (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``,
+    on the cost ``1 - similarity`` where pairs below the threshold are forbidden).
+
+    Args:
+        similarity: (A, B) float, higher is more alike (IoU, OKS, cosine similarity in [0, 1]).
+        min_similarity: pairs below it are never made.
+    Returns:
+        ``(rows, cols)``: two (M,) int64 arrays, M <= min(A, B), rows ascending.
+    Raises:
+        ValueError: ``similarity`` is not two-dimensional.
+    """
+    sim = np.asarray(similarity, np.float64)
+    if sim.ndim != 2:
+        raise ValueError(f"similarity: expected an (A, B) matrix, got shape {sim.shape}")
+    empty = np.zeros(0, np.int64)
+    if sim.size == 0:
+        return empty, empty
+    ok = np.isfinite(sim) & (sim >= min_similarity)
+    if not ok.any():
+        return empty, empty
+    # forbidden pairs cost more than any set of allowed ones, so the solver makes as many allowed
+    # pairs as it can and then the most similar ones; forbidden pairs it had to make are dropped
+    cost = np.where(ok, 1.0 - np.where(ok, sim, 0.0), 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    keep = ok[rows, cols]
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+
+
+def match_boxes(a: np.ndarray, b: np.ndarray, min_iou: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`assign` of xyxy boxes ``a`` (A, 4) to ``b`` (B, 4), pixels, by IoU
+    (:func:`posekit.types.box_iou`). Returns ``(rows, cols, iou)`` with ``iou`` the (A, B) matrix.
+    """
+    iou = box_iou(a, b)
+    rows, cols = assign(iou, min_iou)
+    return rows, cols, iou
+
+
+__all__ = ["assign", "match_boxes"]
