@@ -358,7 +358,8 @@ def _connect(ray, address: str | None, workers: int | None, extra: dict) -> bool
 
 
 def _tasks(todo, chunking) -> tuple[list[tuple], dict[str, dict]]:
-    """Tasks ``(key, name, source, expected, chunk)`` and, per chunked source, its state."""
+    """Tasks ``(key, name, source, expected, chunk)``, longest first, and, per chunked source,
+    its state."""
     from .chunks import plan_chunks
 
     tasks, chunked = [], {}
@@ -372,6 +373,9 @@ def _tasks(todo, chunking) -> tuple[list[tuple], dict[str, dict]]:
                       for k, (a, b) in enumerate(ranges)]
         else:
             tasks.append((name, name, src, expected, None))
+    # longest first (LPT scheduling): a long video started last would run alone at the end
+    # while the other workers wait; sources of unknown length (image folders, streams) go last
+    tasks.sort(key=lambda t: -(t[3] or 0))
     return tasks, chunked
 
 

@@ -30,7 +30,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 def limit_threads(n: int = 1) -> None:
-    """Cap this process's numeric libraries (OpenMP, BLAS, OpenCV, torch) to ``n`` threads.
+    """Cap this process's numeric libraries (OpenMP, BLAS, OpenCV, torch) to ``n`` threads,
+    and keep OpenVINO from pinning threads to cores (:func:`posekit.models.assets.allow_cpu_pinning`).
 
     Call it first thing in a worker process, before models load.
     """
@@ -44,6 +45,10 @@ def limit_threads(n: int = 1) -> None:
         pass
     if "torch" in sys.modules:  # never import torch just for this
         sys.modules["torch"].set_num_threads(n)
+    # several workers share the machine: OpenVINO must not pin each one's threads to core 0
+    from ..models.assets import allow_cpu_pinning
+
+    allow_cpu_pinning(False)
 
 
 class _KeptModel:

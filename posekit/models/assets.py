@@ -40,6 +40,31 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("posekit"))
 
 
+#: Whether OpenVINO may pin its inference threads to cores (see :func:`openvino_cpu_config`).
+_CPU_PINNING = True
+
+
+def allow_cpu_pinning(allowed: bool) -> None:
+    """Let OpenVINO networks compiled from now on in this process pin their inference threads to
+    cores (``True``, OpenVINO's default on Linux) or not (``False``).
+
+    A process that shares the machine with other posekit processes, such as a batch worker
+    (:func:`posekit.batch.worker.limit_threads` calls this with ``False``), must not pin:
+    OpenVINO counts cores from the first one in each process, so two pinned processes run on the
+    same core while the others stay idle. A single process is left pinned, its default.
+    """
+    global _CPU_PINNING
+    _CPU_PINNING = bool(allowed)
+
+
+def openvino_cpu_config(num_threads: int, precision: str = "f32") -> dict[str, object]:
+    """posekit's settings for an OpenVINO network compiled for the CPU: the latency hint, the
+    inference ``precision`` (``"f32"`` or ``"bf16"``), ``num_threads`` inference threads, and
+    CPU pinning as :func:`allow_cpu_pinning` last set it (``ENABLE_CPU_PINNING``)."""
+    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_NUM_THREADS": int(num_threads), "ENABLE_CPU_PINNING": _CPU_PINNING}
+
+
 def openvino_core():
     """An ``openvino.Core`` that keeps compiled networks in ``<cache>/openvino`` (OpenVINO's
     model cache, ``CACHE_DIR``: a network compiled once for a shape and precision loads from

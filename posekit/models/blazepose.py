@@ -38,7 +38,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
-from .assets import bgr_uint8_input, blazepose_files, openvino_core
+from .assets import bgr_uint8_input, blazepose_files, openvino_core, openvino_cpu_config
 from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,7 @@ class _OvNet:
             self._model = model
             # float32 explicitly: left alone OpenVINO runs bfloat16 on AMX CPUs, which moves
             # the landmarks by pixels and the world coordinates by about 0.1 m (measured)
-            self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
-                            "INFERENCE_NUM_THREADS": int(num_threads)}
+            self._config = openvino_cpu_config(num_threads, "f32")
             self._reqs: dict[int, tuple] = {}
             self._req = self._compiled(1)
         except Exception as e:

@@ -46,7 +46,8 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses, box_iou
 from . import as_frame
-from .assets import bgr_uint8_input, cache_dir, file_sha256, openvino_core
+from .assets import (bgr_uint8_input, cache_dir, file_sha256, openvino_core,
+                     openvino_cpu_config)
 
 log = logging.getLogger(__name__)
 
@@ -500,8 +501,7 @@ class _OpenVinoYolo:
     def __init__(self, xml: Path, precision: str, threads: int, keypoint_head: bool = True):
         self._core = openvino_core()
         self._source = self._core.read_model(str(xml))
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
-                       "INFERENCE_NUM_THREADS": threads}
+        self.config = openvino_cpu_config(threads, precision)
         self._head = None
         if keypoint_head:
             head = _KeypointHead.find(self._source, self._core, self.config)

@@ -59,7 +59,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -71,7 +71,7 @@ from . import jobs as jobs_mod
 from .guard import HostOriginGuard, install_token_redaction
 from .guard import bare_host as _bare_host
 from .jobs import JobManager, JobQueueFull, JobRecord
-from .stream import LatestSlot, Pending, StreamSession, error_message
+from .stream import LatestSlot, Pending, StreamSession, error_message, skeleton_parts
 from .uploads import (
     IMAGE_TYPES,
     ApiError,
@@ -199,6 +199,15 @@ class Person(BaseModel):
     score: float | None = None
     keypoints: list[list[float | None]]
     world: list[list[float | None]] | None = None
+    left_hand: list[list[float | None]] | None = Field(
+        None, description="Whole-body models: 21 [x, y, score] (HAND_21 order), null if not "
+        "found.")
+    right_hand: list[list[float | None]] | None = Field(
+        None, description="Whole-body models: 21 [x, y, score], null if not found.")
+    face: list[list[float | None]] | None = Field(
+        None, description="Whole-body models: 468 face-mesh [x, y, score], null if not found.")
+    handedness: str | None = Field(None, description="hands model: 'left' or 'right' (the "
+                                   "person's own side).")
 
 
 class PosesOut(BaseModel):
@@ -234,6 +243,8 @@ class InfoOut(BaseModel):
     skeleton: str
     keypoints: list[str]
     edges: list[list[int]]
+    parts: dict[str, Any] = Field(default_factory=dict, description="Whole-body skeletons: "
+                                  "each part's keypoints and edges (see the stream's hello).")
     limits: dict[str, Any]
     tracking: bool
 
@@ -606,6 +617,7 @@ def create_app(config: ServeConfig | None = None, *,
         sk = model.skeleton
         return {"version": _version(), "model": config.model, "skeleton": sk.name,
                 "keypoints": list(sk.keypoints), "edges": [list(e) for e in sk.edges],
+                "parts": skeleton_parts(sk),
                 "limits": {"max_image_bytes": config.max_image_bytes,
                            "max_video_bytes": config.max_video_bytes,
                            "max_pixels": config.max_pixels,
@@ -752,8 +764,8 @@ def create_app(config: ServeConfig | None = None, *,
             await _serve_stream(ws, session, config, {
                 "type": "hello", "model": pipe.config.model.name, "skeleton": out_sk.name,
                 "keypoints": list(out_sk.keypoints), "edges": [list(e) for e in out_sk.edges],
-                "max_bytes": config.max_image_bytes, "analyze": names,
-                "tracking": config.tracking})
+                "parts": skeleton_parts(out_sk), "max_bytes": config.max_image_bytes,
+                "analyze": names, "tracking": config.tracking})
         finally:
             svc.streams -= 1
             if session is not None:

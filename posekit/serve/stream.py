@@ -3,7 +3,12 @@
 Protocol (``WS /v1/stream``):
 
 - The server first sends ``{"type": "hello", "model": ..., "skeleton": "blazepose33",
-  "keypoints": [names], "edges": [[a, b], ...], "max_bytes": ..., "analyze": [...]}``.
+  "keypoints": [names], "edges": [[a, b], ...], "parts": {...}, "max_bytes": ...,
+  "analyze": [...]}``. ``parts`` (:func:`skeleton_parts`) is empty except for whole-body
+  skeletons (``holistic543``): there each part's own keypoint names and edges (indices into
+  that part's list): ``body`` for a person's ``"keypoints"``, ``left_hand`` / ``right_hand``
+  (finger bones) and ``face`` (the face mesh's contours: lips, eyes, eyebrows, face oval) for
+  the person's fields of the same names.
 - The client sends frames as **binary** messages (JPEG, PNG or WebP bytes). Frames are numbered
   ``seq`` = 1, 2, 3... in the order received.
 - For each frame it processes the server sends one JSON message in the JSON Lines schema of
@@ -11,7 +16,8 @@ Protocol (``WS /v1/stream``):
 
       {"type": "frame", "frame": seq - 1, "seq": seq, "time_s": 1.234, "size_wh": [w, h],
        "skeleton": "blazepose33", "persons": [{"index", "track_id", "box", "score",
-       "keypoints": [[x, y, v], ...], "world"}...],
+       "keypoints": [[x, y, v], ...], "world"}...],    # + "left_hand", "right_hand", "face"
+                                                         # (whole body), "handedness" (hands)
        "dropped": 2, "dropped_total": 10, "timings": {"decode": s, "infer": s, ..., "total": s},
        "events": [...]}
 
@@ -139,6 +145,18 @@ class StreamSession:
         close = getattr(self.model, "close", None)
         if close is not None:
             close()
+
+
+def skeleton_parts(skeleton: Skeleton) -> dict:
+    """The named parts of a whole-body skeleton for clients: ``{part name: {"skeleton",
+    "start", "stop", "keypoints": [names], "edges": [[a, b], ...]}}``, edges indexing the
+    part's own keypoints (as a person record's ``"keypoints"`` for ``body`` and its
+    ``"left_hand"``, ``"right_hand"``, ``"face"`` lists for the others); ``{}`` for a skeleton
+    without parts."""
+    return {p.name: {"skeleton": p.skeleton.name, "start": p.start, "stop": p.stop,
+                     "keypoints": list(p.skeleton.keypoints),
+                     "edges": [list(e) for e in p.skeleton.edges]}
+            for p in skeleton.parts}
 
 
 def error_message(err: ApiError, seq: int | None = None) -> dict:

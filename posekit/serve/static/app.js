@@ -11,11 +11,16 @@ const MAX_IN_FLIGHT = 2;          // frames sent but not yet answered (the serve
 const JPEG_QUALITY = 0.8;
 const MIN_VISIBILITY = 0.5;       // keypoints drawn at or above this visibility
 const COLORS = { left: "rgb(255,140,0)", right: "rgb(0,120,255)", center: "rgb(200,200,200)" };
+// Whole-body parts (hello.parts) and hands of the hands model: finger bones and face contours.
+const PART_COLORS = { left_hand: "rgb(255,0,255)", right_hand: "rgb(0,255,255)",
+  face: "rgb(255,255,0)" };
+const MESH_POINTS = 100;          // skeletons with more keypoints (a face mesh) get no dots
 
 const stats = window.posekit = {
   connected: false, hello: null,
   framesSent: 0, replies: 0, framesWithPerson: 0, framesDrawn: 0, personsDrawn: 0,
-  edgesDrawn: 0, lastPersons: 0, lastTrackIds: [], droppedByServer: 0, errors: [],
+  edgesDrawn: 0, handsDrawn: 0, handEdgesDrawn: 0, facesDrawn: 0, faceEdgesDrawn: 0,
+  lastPersons: 0, lastTrackIds: [], droppedByServer: 0, errors: [],
   fps: 0, medianLatencyMs: null, latenciesMs: [], lastServerMs: null, lastFrame: null, lastDrawn: null,
   lastJob: null, idsPerReply: [], events: [],
 };
@@ -219,6 +224,8 @@ function describeEvent(ev) {
     case "rep": return `${t} ${who} ${ev.exercise} rep ${ev.rep}${ev.form_ok === false ? " (check form)" : ""}`;
     case "fall": return `${t} ${who} FALL${ev.confidence != null ? ` (confidence ${Number(ev.confidence).toFixed(2)})` : ""}`;
     case "gesture": return `${t} ${who} gesture ${ev.name}`;
+    case "hand_gesture": return `${t} ${who} ${ev.side} hand ${ev.name === "finger_count" ? `${ev.count} fingers` : ev.name}`;
+    case "hand_pose": return `${t} ${who} ${ev.side} hand pose ${ev.label}`;
     case "posture": return `${t} ${who} posture ${ev.name}${ev.duration_s != null ? ` for ${Number(ev.duration_s).toFixed(1)} s` : ""}`;
     default: return `${t} ${who} ${ev.type}`;
   }
@@ -245,29 +252,55 @@ function draw(bitmap, msg) {
   ctx.drawImage(bitmap, 0, 0, w, h);
   const hello = stats.hello;
   if (!hello) return;
-  const sides = hello.keypoints.map(sideOf);
+  // a whole-body skeleton: the body's own names and edges for person.keypoints, and the
+  // other parts (hands, face) from the person's fields of the same names
+  const parts = hello.parts || {};
+  const body = parts.body || hello;
+  const sides = body.keypoints.map(sideOf);
   const s = Math.max(1, Math.min(w, h) / 360);
   for (const person of msg.persons) {
     const kp = person.keypoints;
-    const ok = kp.map((k) => k[0] !== null && k[1] !== null && k[2] !== null && k[2] >= MIN_VISIBILITY);
+    const ok = kp.map(visible);
     ctx.lineWidth = 3 * s;
     ctx.lineCap = "round";
+    // a hand of the hands model: finger bones in its side's colour; a face of the face
+    // model: its mesh contours in the face colour, thin
+    const handColor = person.handedness ? PART_COLORS[`${person.handedness}_hand`] : null;
+    const mesh = kp.length > MESH_POINTS;
+    const partColor = handColor || (mesh ? PART_COLORS.face : null);
+    if (mesh) ctx.lineWidth = 1.2 * s;
     let edges = 0;
-    for (const [a, b] of hello.edges) {
+    for (const [a, b] of body.edges) {
       if (!ok[a] || !ok[b]) continue;
-      ctx.strokeStyle = COLORS[sides[a] === sides[b] ? sides[a] : "center"];
+      ctx.strokeStyle = partColor || COLORS[sides[a] === sides[b] ? sides[a] : "center"];
       ctx.beginPath();
       ctx.moveTo(kp[a][0], kp[a][1]);
       ctx.lineTo(kp[b][0], kp[b][1]);
       ctx.stroke();
       edges += 1;
     }
-    for (let k = 0; k < kp.length; k++) {
-      if (!ok[k]) continue;
-      ctx.fillStyle = COLORS[sides[k]];
-      ctx.beginPath();
-      ctx.arc(kp[k][0], kp[k][1], 3.5 * s, 0, 2 * Math.PI);
-      ctx.fill();
+    if (handColor && edges > 0) { stats.handsDrawn += 1; stats.handEdgesDrawn += edges; }
+    if (mesh && edges > 0) { stats.facesDrawn += 1; stats.faceEdgesDrawn += edges; }
+    if (!mesh) {
+      for (let k = 0; k < kp.length; k++) {
+        if (!ok[k]) continue;
+        ctx.fillStyle = COLORS[sides[k]];
+        ctx.beginPath();
+        ctx.arc(kp[k][0], kp[k][1], 3.5 * s, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    }
+    for (const [name, part] of Object.entries(parts)) {
+      if (name === "body" || !Array.isArray(person[name])) continue;
+      const n = drawPart(person[name], part.edges, PART_COLORS[name] || COLORS.center,
+        name === "face" ? 1.2 * s : 2 * s);
+      if (name === "face") {
+        stats.faceEdgesDrawn += n;
+        if (n > 0) stats.facesDrawn += 1;
+      } else {
+        stats.handEdgesDrawn += n;
+        if (n > 0) stats.handsDrawn += 1;
+      }
     }
     const [x1, y1, x2, y2] = person.box;
     if (x1 !== null && y1 !== null) {
@@ -297,6 +330,28 @@ function draw(bitmap, msg) {
   lines.forEach((t, i) => ctx.fillText(t, 6 * s, (i + 1) * 17 * s));
   stats.framesDrawn += 1;
   stats.lastDrawn = msg;          // the reply on the canvas now (a late reply is not drawn)
+}
+
+function visible(k) {
+  return k[0] !== null && k[1] !== null && k[2] !== null && k[2] >= MIN_VISIBILITY;
+}
+
+// The edges of one part (finger bones, face contours) of a person: [[x, y, score], ...];
+// returns how many were drawn.
+function drawPart(pts, edges, color, width) {
+  const ok = pts.map(visible);
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.beginPath();
+  let n = 0;
+  for (const [a, b] of edges) {
+    if (!ok[a] || !ok[b]) continue;
+    ctx.moveTo(pts[a][0], pts[a][1]);
+    ctx.lineTo(pts[b][0], pts[b][1]);
+    n += 1;
+  }
+  ctx.stroke();
+  return n;
 }
 
 function showStats() {
