@@ -256,22 +256,44 @@ def _concat2(a: Poses, b: Poses) -> Poses:
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None,
-                         min_score: float = 0.0) -> np.ndarray:
-    """Tight xyxy boxes (N, 4) float32 around the finite keypoints (N, K, 2) in pixels.
+                         min_score: float = 0.0, *, pad: float = 0.0, min_pad_px: float = 0.0,
+                         min_count: int = 0, clip_wh: tuple[int, int] | None = None
+                         ) -> np.ndarray:
+    """A person's box: xyxy (N, 4) float32 pixels around its finite keypoints (N, K, 2).
 
-    Keypoints whose score is at or below ``min_score`` are ignored when ``scores`` is given; a
-    person with no usable keypoint gets a NaN box.
+    This is posekit's one definition of a person's box from keypoints (a :class:`Poses`
+    without boxes, BlazePose's persons, boxes of labelled keypoints in datasets). The body
+    outline for pedestrian-style boxes (head top to soles, MOTChallenge) is a different thing:
+    :func:`posekit.track.body_boxes`.
+
+    Args:
+        keypoints: (N, K, 2) pixels; NaN keypoints are ignored.
+        scores: (N, K) optional; keypoints scored at or below ``min_score`` are ignored.
+        min_count: where fewer than this many keypoints pass ``min_score`` (and at least one
+            does not), every finite keypoint counts instead; 0: never.
+        pad: padding on each side as a fraction of the keypoints' extent on that axis.
+        min_pad_px: the least padding on each side, pixels.
+        clip_wh: (width, height) to clip the box to the image, or None.
+    Returns:
+        (N, 4) float32; a person with no finite keypoint gets a NaN box.
     """
-    kp = np.asarray(keypoints, np.float32).copy()
-    if scores is not None:
-        kp[np.asarray(scores) <= min_score] = np.nan
+    kp = np.asarray(keypoints, np.float32)
     n = kp.shape[0]
     out = np.full((n, 4), np.nan, np.float32)
-    ok = np.isfinite(kp).all(axis=2)
+    finite = np.isfinite(kp).all(axis=2)
+    use = finite if scores is None else finite & (np.asarray(scores) > min_score)
     for i in range(n):
-        if ok[i].any():
-            p = kp[i, ok[i]]
-            out[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max())
+        m = use[i] if use[i].sum() >= min_count else finite[i]
+        if not m.any():
+            continue
+        p = kp[i, m]
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        if pad > 0 or min_pad_px > 0:
+            d = np.maximum(pad * (hi - lo), min_pad_px)
+            lo, hi = lo - d, hi + d
+        if clip_wh is not None:
+            lo, hi = np.maximum(lo, 0), np.minimum(hi, np.asarray(clip_wh, np.float32))
+        out[i] = (lo[0], lo[1], hi[0], hi[1])
     return out
 
 

@@ -186,7 +186,7 @@ def _match(prev: dict[int, dict], cur: dict[int, dict], frames: list[int], min_i
             common = [f for f in frames if f in prev[a] and f in cur[b]]
             if len(common) >= need:
                 iou[i, j] = float(np.mean([_iou(prev[a][f], cur[b][f]) for f in common]))
-    rows, cols = assign(iou, min_iou)
+    rows, cols = assign(iou, min_iou, gate="after")
     return {b_ids[j]: a_ids[i] for i, j in zip(rows.tolist(), cols.tolist())}
 
 

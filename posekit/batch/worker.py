@@ -31,7 +31,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 def limit_threads(n: int = 1) -> None:
     """Cap this process's numeric libraries (OpenMP, BLAS, OpenCV, torch) to ``n`` threads,
-    and keep OpenVINO from pinning threads to cores (:func:`posekit.models.assets.allow_cpu_pinning`).
+    and keep OpenVINO from pinning threads to cores
+    (:func:`posekit.models.assets.allow_cpu_pinning`).
 
     Call it first thing in a worker process, before models load.
     """

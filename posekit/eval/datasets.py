@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..skeletons import COCO_17, CROWDPOSE_14, LSP_14, MPII_16, Skeleton
+from ..types import boxes_from_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -298,14 +299,6 @@ def load_coco(path: str | Path, *, image_root: str | Path | None = None,
 # ----------------------------------------------------------------------------------------------
 # LSP joints.mat
 
-def _box_from_kp(kp: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(kp).all(axis=-1)
-    if not ok.any():
-        return np.full(4, np.nan, np.float32)
-    p = kp[ok]
-    return np.array([*p.min(axis=0), *p.max(axis=0)], np.float32)
-
-
 def load_lsp(path: str | Path, *, image_dir: str | Path | None = None,
              flag: str = "auto", name: str = "lsp") -> Dataset:
     """Read Leeds Sports Pose ``joints.mat`` (14 joints, LSP order; one person per image).
@@ -389,7 +382,7 @@ def load_lsp(path: str | Path, *, image_dir: str | Path | None = None,
         v = np.where(visible[i], 2, np.where(inside, 1, 0)).astype(np.int8)
         kp[0, v == 0] = np.nan
         vis = v[None]
-        box = _box_from_kp(kp[0])
+        box = boxes_from_keypoints(kp[0][None])[0]
         images.append(GTImage(path=img_path, size_wh=(im.shape[1], im.shape[0]), image_id=i,
                               keypoints=kp, visibility=vis, boxes=box[None],
                               areas=np.array([(box[2] - box[0]) * (box[3] - box[1])], np.float32),

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..skeletons import BLAZEPOSE_33
-from ..types import Frame, Poses
+from ..types import Frame, Poses, boxes_from_keypoints
 from . import as_frame
 from .assets import blazepose_task_bundle
 
@@ -159,12 +159,8 @@ class MediaPipePose:
 
 def pose_boxes(keypoints: np.ndarray, visibility: np.ndarray, min_visibility: float = 0.3
                ) -> np.ndarray:
-    """xyxy boxes (N, 4) float32 around the landmarks (N, 33, 2) pixels whose visibility is above
-    ``min_visibility`` (all landmarks where fewer than 3 are), padded by 5 % of their extent."""
-    out = np.zeros((len(keypoints), 4), np.float32)
-    for i, (p, v) in enumerate(zip(keypoints, visibility)):
-        q = p[v > min_visibility] if (v > min_visibility).sum() >= 3 else p
-        lo, hi = q.min(axis=0), q.max(axis=0)
-        pad = 0.05 * (hi - lo)
-        out[i] = (*(lo - pad), *(hi + pad))
-    return out
+    """BlazePose persons' boxes: :func:`posekit.types.boxes_from_keypoints` (the one person box)
+    of the landmarks (N, 33, 2) pixels whose visibility is above ``min_visibility`` (all
+    landmarks where fewer than 3 are), padded by 5 % of their extent per side; (N, 4) float32
+    xyxy pixels."""
+    return boxes_from_keypoints(keypoints, visibility, min_visibility, pad=0.05, min_count=3)

@@ -13,14 +13,21 @@ from scipy.optimize import linear_sum_assignment
 from ..types import box_iou
 
 
-def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, np.ndarray]:
+def assign(similarity: np.ndarray, min_similarity: float, *, gate: str = "before"
+           ) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one pairs of rows and columns maximising the total similarity, every pair at or
-    above ``min_similarity`` (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``,
-    on the cost ``1 - similarity`` where pairs below the threshold are forbidden).
+    above ``min_similarity`` (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``).
 
     Args:
         similarity: (A, B) float, higher is more alike (IoU, OKS, cosine similarity in [0, 1]).
-        min_similarity: pairs below it are never made.
+        min_similarity: pairs below it are never returned.
+        gate: ``"before"``: pairs below the threshold are forbidden before the assignment (cost
+            ``1 - similarity``, forbidden pairs a cost no allowed set reaches), so as many
+            allowed pairs as possible are made; ``"after"``: the assignment maximises the total
+            similarity over all pairs and pairs below the threshold are dropped from it, so a
+            row whose best overall partner went elsewhere stays unmatched instead of taking a
+            weak one (the top-down tracker's detections: an unmatched detection starts a new
+            ROI rather than moving a tracked person's box onto someone else).
     Returns:
         ``(rows, cols)``: two (M,) int64 arrays, M <= min(A, B), rows ascending.
     Raises:
@@ -29,6 +36,8 @@ def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, n
     sim = np.asarray(similarity, np.float64)
     if sim.ndim != 2:
         raise ValueError(f"similarity: expected an (A, B) matrix, got shape {sim.shape}")
+    if gate not in ("before", "after"):
+        raise ValueError(f"gate: expected 'before' or 'after', got {gate!r}")
     empty = np.zeros(0, np.int64)
     if sim.size == 0:
         return empty, empty
@@ -37,19 +46,22 @@ def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, n
         return empty, empty
     # forbidden pairs cost more than any set of allowed ones, so the solver makes as many allowed
     # pairs as it can and then the most similar ones; forbidden pairs it had to make are dropped
-    cost = np.where(ok, 1.0 - np.where(ok, sim, 0.0), 1e6)
+    if gate == "after":
+        cost = -np.where(np.isfinite(sim), sim, 0.0)
+    else:
+        cost = np.where(ok, 1.0 - np.where(ok, sim, 0.0), 1e6)
     rows, cols = linear_sum_assignment(cost)
     keep = ok[rows, cols]
     return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 
 
-def match_boxes(a: np.ndarray, b: np.ndarray, min_iou: float
+def match_boxes(a: np.ndarray, b: np.ndarray, min_iou: float, *, gate: str = "before"
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`assign` of xyxy boxes ``a`` (A, 4) to ``b`` (B, 4), pixels, by IoU
     (:func:`posekit.types.box_iou`). Returns ``(rows, cols, iou)`` with ``iou`` the (A, B) matrix.
     """
     iou = box_iou(a, b)
-    rows, cols = assign(iou, min_iou)
+    rows, cols = assign(iou, min_iou, gate=gate)
     return rows, cols, iou
 
 

@@ -439,7 +439,7 @@ class TopDownTracker:
         det_of = np.full(len(tboxes), -1, np.int64)
         if len(dets) == 0 or len(tboxes) == 0:
             return tboxes, np.arange(len(dets)), det_of
-        rows, cols, _ = match_boxes(tboxes, dets, self.match_iou)
+        rows, cols, _ = match_boxes(tboxes, dets, self.match_iou, gate="after")
         tboxes = tboxes.copy()
         tboxes[rows] = dets[cols]
         det_of[rows] = cols

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..skeletons import Skeleton
+from ..types import boxes_from_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -282,18 +283,11 @@ def skeleton_from_json(data: dict | str | os.PathLike) -> Skeleton:
 
 
 def _box_from_keypoints(kp: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    """xyxy box around the labelled keypoints (P, K, 2) with :data:`BOX_MARGIN`, clipped."""
-    out = np.full((kp.shape[0], 4), np.nan, np.float32)
-    w, h = size_wh
-    for i in range(kp.shape[0]):
-        p = kp[i][np.isfinite(kp[i]).all(axis=1)]
-        if len(p) == 0:
-            continue
-        lo, hi = p.min(axis=0), p.max(axis=0)
-        m = np.maximum((hi - lo) * BOX_MARGIN, BOX_MIN_MARGIN_PX)
-        lo, hi = np.maximum(lo - m, 0), np.minimum(hi + m, (w, h))
-        out[i] = (lo[0], lo[1], hi[0], hi[1])
-    return out
+    """xyxy boxes (P, 4) around the labelled keypoints (P, K, 2) with :data:`BOX_MARGIN` (at
+    least :data:`BOX_MIN_MARGIN_PX`), clipped to the image
+    (:func:`posekit.types.boxes_from_keypoints`)."""
+    return boxes_from_keypoints(kp, pad=BOX_MARGIN, min_pad_px=BOX_MIN_MARGIN_PX,
+                                clip_wh=size_wh)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -35,3 +35,16 @@ def test_match_boxes_pairs_shifted_boxes_in_pixels():
     rows, cols, iou = match_boxes(a, b, 0.5)
     assert dict(zip(rows.tolist(), cols.tolist())) == {0: 1, 1: 0}
     assert iou.shape == (2, 3) and iou[0, 1] == pytest.approx(180 / 220)   # 1 px shift of 10x20
+
+
+def test_gate_after_leaves_a_row_unmatched_rather_than_taking_a_weak_partner():
+    # the best total over all pairs is (0, 0) + (1, 1) = 1.25 and (1, 1) is below 0.5, so
+    # gating after keeps (0, 0) alone; gating before makes the two allowed pairs (0, 1), (1, 0)
+    sim = np.array([[0.95, 0.5],
+                    [0.5, 0.3]])
+    rows, cols = assign(sim, 0.5, gate="after")
+    assert rows.tolist() == [0] and cols.tolist() == [0]
+    rows, cols = assign(sim, 0.5, gate="before")
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="gate"):
+        assign(sim, 0.5, gate="later")
