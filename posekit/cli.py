@@ -91,8 +91,9 @@ def run(
     analyze: str | None = typer.Option(None, "--analyze", help="Analyses, comma-separated: "
                                           "reps (any repeated movement, no exercise named), "
                                           "squat, pushup, curl, jumping_jack, lunge, situp, "
-                                          "posture, falls, gestures, hand_gestures, "
-                                          "classify:MODEL.joblib."),
+                                          "posture, falls, gestures, hand_gestures[:FILE|"
+                                          ":none] (finger gestures plus the 27-gesture "
+                                          "hand-pose classifier), classify:MODEL.joblib."),
     camera_moves: bool = typer.Option(False, "--camera-moves", help="The camera pans, zooms "
                                       "or follows the person: analyses see the poses with the "
                                       "camera's motion (measured from the background) taken "
