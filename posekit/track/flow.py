@@ -30,10 +30,12 @@ import numpy as np
 #: follow (OpenCV's defaults are (21, 21) and 3).
 LK_WINDOW = (15, 15)
 LK_LEVELS = 3
-#: A person's flow region larger than this many pixels on its longer side is followed at a
-#: reduced scale (the region resized to this side): a person filling the view moves tens of
-#: pixels per frame, which the window follows as well at the reduced scale, at a fraction of
-#: the cost of the full-resolution pyramids.
+#: A person's flow region larger than this many pixels on its longer side is followed on a
+#: reduced copy of the frame, halved (``cv2.pyrDown``, Gaussian) until the region's longer side
+#: is at most this: a person filling the view moves tens of pixels per frame, which the window
+#: follows as well at the reduced scale, at a fraction of the cost of the full-resolution
+#: pyramids. The halved frames are built once per frame, shared by every person, and reused
+#: when the frame becomes the previous one.
 MAX_FLOW_SIDE = 320
 
 
@@ -51,8 +53,9 @@ class LandmarkFlow:
             BlazePose); fewer is a failure.
         margin: the flow is computed on each person's keypoint box grown on every side by
             this many box heights (at least 8 px; the motion it can follow) plus the window,
-            not on the whole frame; a region over ``MAX_FLOW_SIDE`` pixels is resized to it
-            (``max_fb_error`` then counts pixels of the resized region).
+            not on the whole frame; a region over ``MAX_FLOW_SIDE`` pixels is followed on the
+            frame halved until it fits (``max_fb_error`` then counts pixels of the halved
+            frame).
 
     Raises:
         ValueError: ``max_fb_error`` <= 0, ``min_tracked`` < 1 or ``margin`` < 0.
@@ -70,10 +73,20 @@ class LandmarkFlow:
         self.margin = float(margin)
         self._prev: np.ndarray | None = None     # (H, W) uint8 gray frames
         self._cur: np.ndarray | None = None
+        # each frame's halvings: level L is the frame pyrDown'ed L times (level 0: the frame)
+        self._prev_levels: list[np.ndarray] = []
+        self._cur_levels: list[np.ndarray] = []
 
     def reset(self) -> None:
         """Forget the frames (the next :meth:`set_frame` starts anew)."""
         self._prev = self._cur = None
+        self._prev_levels, self._cur_levels = [], []
+
+    @staticmethod
+    def _level(levels: list[np.ndarray], level: int) -> np.ndarray:
+        while len(levels) <= level:
+            levels.append(cv2.pyrDown(levels[-1]))
+        return levels[level]
 
     @property
     def ready(self) -> bool:
@@ -85,8 +98,9 @@ class LandmarkFlow:
         current one becomes the previous. A frame of another size restarts."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self._cur is not None and self._cur.shape != gray.shape:
-            self._cur = None
+            self._cur, self._cur_levels = None, []
         self._prev, self._cur = self._cur, np.ascontiguousarray(gray)
+        self._prev_levels, self._cur_levels = self._cur_levels, [self._cur]
 
     def propagate(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Move keypoints of the previous frame to the current one.
@@ -125,14 +139,18 @@ class LandmarkFlow:
             x1, y1 = int(min(hi[0] + pad + 1, w)), int(min(hi[1] + pad + 1, h))
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
-            off = np.array([x0, y0], np.float32)
-            a = self._prev[y0:y1, x0:x1]
-            b = self._cur[y0:y1, x0:x1]
-            scale = min(1.0, MAX_FLOW_SIDE / max(x1 - x0, y1 - y0))
-            if scale < 1.0:
-                size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
-                a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-                b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+            level = 0
+            while max(x1 - x0, y1 - y0) > MAX_FLOW_SIDE * 2 ** level:
+                level += 1
+            # level L pixel u is frame pixel 2^L u (pyrDown keeps the even pixels, smoothed)
+            scale = 0.5 ** level
+            x0, y0 = x0 >> level, y0 >> level
+            x1, y1 = -(-x1 >> level), -(-y1 >> level)
+            off = np.array([x0, y0], np.float32) / scale
+            a = self._level(self._prev_levels, level)[y0:y1, x0:x1]
+            b = self._level(self._cur_levels, level)[y0:y1, x0:x1]
+            if min(a.shape) < 8:
+                continue
             p0 = ((p - off) * scale).reshape(-1, 1, 2).astype(np.float32)
             p1, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **lk)
             back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **lk)

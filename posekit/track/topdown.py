@@ -248,8 +248,10 @@ class TopDownTracker:
         dets = None
         count = self._count
         if self.schedule is not None:
-            detect_now = self.schedule.due(count, self._since_detect, tboxes[tids >= 0],
-                                           frame.shape_hw)
+            # confirmed tracks, and new ones seen on the last frame: one person walking into
+            # view is close range from the second frame, not after the tracker confirms them
+            detect_now = self.schedule.due(count, self._since_detect,
+                                           tboxes[(tids >= 0) | fresh], frame.shape_hw)
         else:
             detect_now = count % self.detect_every == 0
         self._since_detect = 0 if detect_now else self._since_detect + 1
@@ -630,10 +632,11 @@ class DetectorSchedule:
       no detection: coasting) or found fewer persons than were tracked;
     - otherwise every ``min_every`` frames while several persons are tracked, or one person
       smaller than ``fill`` of the frame's height (new people may enter unseen);
-    - every ``max_every`` frames while exactly one confirmed person is tracked whose box is at
-      least ``fill`` of the frame's height (one person filling the view: the landmark stage
-      tracks them alone, and the periodic run still finds anyone who enters); such a frame
-      sets :attr:`close_range`, on which the top-down model may use a cheaper detector.
+    - every ``max_every`` frames while exactly one person is tracked (confirmed, or new and
+      seen on the last frame) whose box is at least ``fill`` of the frame's height (one
+      person filling the view: the landmark stage tracks them alone, and the periodic run
+      still finds anyone who enters); such a frame sets :attr:`close_range`, on which the
+      top-down model may use a cheaper detector.
 
     Args:
         min_every, max_every: the shortest and longest intervals in frames (>= 1).
@@ -660,7 +663,8 @@ class DetectorSchedule:
         Args:
             count: 0-based frame count since the start (or :meth:`reset`).
             since: frames since the detector last ran.
-            confirmed_boxes: (T, 4) xyxy pixels, the confirmed tracks' predicted boxes.
+            confirmed_boxes: (T, 4) xyxy pixels, the tracks' predicted boxes (confirmed tracks
+                and new ones seen on the last frame).
             shape_hw: the frame's (height, width) in pixels.
         """
         every = self.min_every
