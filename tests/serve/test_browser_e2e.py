@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -27,6 +24,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, data_path
+from tests.serve.live_server import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -46,12 +44,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync",
                   "--autoplay-policy=no-user-gesture-required"]
 LEFT_RGB, RIGHT_RGB = (255, 140, 0), (0, 120, 255)      # the page's limb colours (app.js)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -93,26 +85,12 @@ def clips(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real app (BlazePose, token) served by uvicorn on a free loopback port."""
-    from posekit.serve import ServeConfig, create_app
+    from posekit.serve import ServeConfig
 
     config = ServeConfig(model="blazepose", token=TOKEN,
                          jobs_dir=tmp_path_factory.mktemp("serve") / "jobs")
-    app = create_app(config)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                        ws_max_size=config.max_image_bytes + 4096))
-    t = threading.Thread(target=srv.run, name="uvicorn-e2e", daemon=True)
-    t.start()
-    t0 = time.monotonic()
-    while not srv.started:
-        if not t.is_alive() or time.monotonic() - t0 > 60:
-            pytest.fail("the server did not start within 60 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        t.join(20)
+    with serving(config, "uvicorn-e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,13 @@ from tests.conftest import data_path
 from tests.serve.test_browser_e2e import (
     CHROMIUM,
     CHROMIUM_FLAGS,
-    _free_port,
     _near,
     _shot_path,
     pytestmark,  # noqa: F401  (the same skips: chromium, WebSocket library)
     sync_api,
-    uvicorn,
+    uvicorn,  # noqa: F401  (skips without it)
 )
+from tests.serve.live_server import serving
 
 TOKEN = "whole-body-token"
 STILL = "opencv-doc/messi5.jpg"   # 548x342; holistic finds both hands and the face (the
@@ -55,29 +55,12 @@ def still(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import threading
-    import time
-
-    from posekit.serve import ServeConfig, create_app
+    from posekit.serve import ServeConfig
 
     config = ServeConfig(model="holistic", token=TOKEN, max_people=1,
                          jobs_dir=tmp_path_factory.mktemp("serve") / "jobs")
-    app = create_app(config)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                        ws_max_size=config.max_image_bytes + 4096))
-    t = threading.Thread(target=srv.run, name="uvicorn-whole-body", daemon=True)
-    t.start()
-    t0 = time.monotonic()
-    while not srv.started:
-        if not t.is_alive() or time.monotonic() - t0 > 60:
-            pytest.fail("the server did not start within 60 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        t.join(20)
+    with serving(config, "uvicorn-whole-body") as url:
+        yield url
 
 
 def test_live_page_draws_finger_bones_and_face_contours(server, still, capsys):
