@@ -178,6 +178,29 @@ def test_detector_schedule_runs_rarely_on_one_person_filling_the_view():
     assert s.due(3, 0, big, (480, 640))
 
 
+def test_one_person_filling_the_view_is_close_range_from_the_second_frame():
+    """body3d_demo.mp4 (one person, 1000x1002) through the default video pipeline: the
+    detector runs on frame 0 and then every AUTO_DETECT_MAX frames (a new track counts before
+    the tracker confirms it), and every frame has the one person with a track ID from frame 3
+    on."""
+    pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
+    src = data_path("mmpose/demo/resources/body3d_demo.mp4")
+    pipe = pipeline_mod.build(posekit.PipelineConfig(), "video")
+    n = AUTO_DETECT_MAX + 5
+    detected, persons = [], []
+    try:
+        for r in pipeline_mod.results(str(src), pipe.model, stages=pipe.stages):
+            if r.timings.get("detector", 0.0) > 0:
+                detected.append(r.frame.index)
+            persons.append(len(r.poses))
+            if r.frame.index + 1 == n:
+                break
+    finally:
+        pipe.close()
+    assert detected == [0, AUTO_DETECT_MAX], detected
+    assert persons[3:] == [1] * (n - 3), persons
+
+
 def test_service_job_gives_the_same_poses_and_ids_as_run(tmp_path):
     """vtest.avi's first 20 frames through `posekit.pipeline.process` (what `posekit run`
     calls) and through a service job: the same persons, boxes within 0.01 px, same IDs."""
