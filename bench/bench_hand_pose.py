@@ -72,7 +72,7 @@ def wave_table() -> None:
                     break
                 poses = model(Frame(img, index=i, time_s=i / 10.0))
                 det.update(poses, i / 10.0)
-                for tid, side, *_ in det._hands(poses):
+                for tid, side, *_ in det.hands_of(poses):
                     labels.append(det.state(tid, side)["pose"])
                 i += 1
         finally:

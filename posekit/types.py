@@ -269,8 +269,8 @@ def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None
     Args:
         keypoints: (N, K, 2) pixels; NaN keypoints are ignored.
         scores: (N, K) optional; keypoints scored at or below ``min_score`` are ignored.
-        min_count: where fewer than this many keypoints pass ``min_score`` (and at least one
-            does not), every finite keypoint counts instead; 0: never.
+        min_count: where fewer than this many keypoints pass ``min_score``, every finite
+            keypoint counts instead (0: never).
         pad: padding on each side as a fraction of the keypoints' extent on that axis.
         min_pad_px: the least padding on each side, pixels.
         clip_wh: (width, height) to clip the box to the image, or None.
@@ -282,6 +282,7 @@ def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None
     out = np.full((n, 4), np.nan, np.float32)
     finite = np.isfinite(kp).all(axis=2)
     use = finite if scores is None else finite & (np.asarray(scores) > min_score)
+    clip = None if clip_wh is None else np.asarray(clip_wh, np.float32)
     for i in range(n):
         m = use[i] if use[i].sum() >= min_count else finite[i]
         if not m.any():
@@ -291,8 +292,8 @@ def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None
         if pad > 0 or min_pad_px > 0:
             d = np.maximum(pad * (hi - lo), min_pad_px)
             lo, hi = lo - d, hi + d
-        if clip_wh is not None:
-            lo, hi = np.maximum(lo, 0), np.minimum(hi, np.asarray(clip_wh, np.float32))
+        if clip is not None:
+            lo, hi = np.maximum(lo, 0), np.minimum(hi, clip)
         out[i] = (lo[0], lo[1], hi[0], hi[1])
     return out
 

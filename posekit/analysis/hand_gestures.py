@@ -253,8 +253,13 @@ class HandGestureDetector:
 
     # ------------------------------------------------------------------ input
     @staticmethod
-    def _hands(poses: Poses):
-        """(track_id, side, xy (21, 2), world (21, 3) | None, score) of every hand found."""
+    def hands_of(poses: Poses):
+        """Every hand found in ``poses`` (``HAND_21`` hands, or the ``left_hand`` /
+        ``right_hand`` parts of a whole-body skeleton), as the detector keys them: tuples
+        ``(track_id, side, xy, world, score)`` with ``xy`` (21, 2) float32 pixels of the frame,
+        ``world`` (21, 3) metres or None, ``score`` in [0, 1]; ``side`` is ``"left"``,
+        ``"right"`` or ``"hand"`` (no handedness), ``track_id`` the person's track ID or index.
+        """
         ids = poses.track_ids if poses.track_ids is not None else np.arange(len(poses))
         if poses.skeleton == HAND_21:
             sides = poses.extras.get("handedness")
@@ -321,7 +326,7 @@ class HandGestureDetector:
         t = float(time_s)
         out: list[dict] = []
         seen = {}
-        for tid, side, xy, world, score in self._hands(poses):
+        for tid, side, xy, world, score in self.hands_of(poses):
             if score < self.config.min_score:
                 continue
             key = (tid, side)

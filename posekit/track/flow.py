@@ -84,6 +84,8 @@ class LandmarkFlow:
 
     @staticmethod
     def _level(levels: list[np.ndarray], level: int) -> np.ndarray:
+        """The frame (``levels[0]``, (H, W) uint8) halved ``level`` times, built on first use
+        and kept in ``levels``."""
         while len(levels) <= level:
             levels.append(cv2.pyrDown(levels[-1]))
         return levels[level]

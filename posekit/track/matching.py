@@ -31,7 +31,7 @@ def assign(similarity: np.ndarray, min_similarity: float, *, gate: str = "before
     Returns:
         ``(rows, cols)``: two (M,) int64 arrays, M <= min(A, B), rows ascending.
     Raises:
-        ValueError: ``similarity`` is not two-dimensional.
+        ValueError: ``similarity`` is not two-dimensional, or an unknown ``gate``.
     """
     sim = np.asarray(similarity, np.float64)
     if sim.ndim != 2:
@@ -44,13 +44,14 @@ def assign(similarity: np.ndarray, min_similarity: float, *, gate: str = "before
     ok = np.isfinite(sim) & (sim >= min_similarity)
     if not ok.any():
         return empty, empty
-    # forbidden pairs cost more than any set of allowed ones, so the solver makes as many allowed
-    # pairs as it can and then the most similar ones; forbidden pairs it had to make are dropped
     if gate == "after":
         cost = -np.where(np.isfinite(sim), sim, 0.0)
     else:
-        cost = np.where(ok, 1.0 - np.where(ok, sim, 0.0), 1e6)
+        # forbidden pairs cost more than any set of allowed ones, so the solver makes as many
+        # allowed pairs as it can, then the most similar ones
+        cost = np.where(ok, 1.0 - sim, 1e6)
     rows, cols = linear_sum_assignment(cost)
+    # pairs the solver had to make below the threshold (forbidden, or weak under "after")
     keep = ok[rows, cols]
     return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 

@@ -656,21 +656,21 @@ class DetectorSchedule:
         self._lost = True
         self.close_range = False
 
-    def due(self, count: int, since: int, confirmed_boxes: np.ndarray,
+    def due(self, count: int, since: int, tracked_boxes: np.ndarray,
             shape_hw: tuple[int, int]) -> bool:
         """Whether the detector runs on this frame.
 
         Args:
             count: 0-based frame count since the start (or :meth:`reset`).
             since: frames since the detector last ran.
-            confirmed_boxes: (T, 4) xyxy pixels, the tracks' predicted boxes (confirmed tracks
+            tracked_boxes: (T, 4) xyxy pixels, the tracks' predicted boxes (confirmed tracks
                 and new ones seen on the last frame).
             shape_hw: the frame's (height, width) in pixels.
         """
         every = self.min_every
         self.close_range = False
-        if len(confirmed_boxes) == 1:
-            h = float(confirmed_boxes[0, 3] - confirmed_boxes[0, 1])
+        if len(tracked_boxes) == 1:
+            h = float(tracked_boxes[0, 3] - tracked_boxes[0, 1])
             if h >= self.fill * shape_hw[0]:
                 every = self.max_every
                 self.close_range = True

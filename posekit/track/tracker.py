@@ -298,7 +298,7 @@ class Tracker:
                 rk = np.asarray(roi_key)[keep]
                 tk = np.array([self._tracks[i].key for i in recent])
                 sim = sim + c.roi_bonus * ((tk[:, None] == rk[None, :]) & (sim > 0))
-            for r, d in _assign(sim, c.min_similarity):
+            for r, d in zip(*assign(sim, c.min_similarity)):
                 assigned[d] = recent[r]
 
         # 3. confirmed tracks not matched yet (lost or missed now), buffered IoU
@@ -311,7 +311,7 @@ class Tracker:
             sim = self._buffered_iou(tracks, det_boxes[rest_d], t)
             if det_app is not None:
                 sim[self._app_sim(tracks, det_app[rest_d]) < c.min_appearance] = 0.0
-            for r, d in _assign(sim, c.min_buffered_iou):
+            for r, d in zip(*assign(sim, c.min_buffered_iou)):
                 assigned[rest_d[d]] = rest_t[r]
 
         # 4. re-identification of lost tracks by appearance
@@ -323,7 +323,7 @@ class Tracker:
             if rest_t and len(rest_d):
                 tracks = [self._tracks[i] for i in rest_t]
                 sim = self._reid(tracks, det_boxes[rest_d], det_app[rest_d], t)
-                for r, d in _assign(sim, c.reid_min_appearance):
+                for r, d in zip(*assign(sim, c.reid_min_appearance)):
                     assigned[rest_d[d]] = rest_t[r]
                     log.debug("tracker: track %d re-identified (appearance %.2f)",
                               self._tracks[rest_t[r]].track_id, sim[r, d])
@@ -466,12 +466,6 @@ class Tracker:
         ratio = np.maximum(hp, hd) / np.maximum(np.minimum(hp, hd), 1e-6)
         sim[ratio > c.max_height_ratio] = 0.0
         return sim
-
-
-def _assign(sim: np.ndarray, min_sim: float) -> list[tuple[int, int]]:
-    """:func:`posekit.track.matching.assign` as a list of (row, column) pairs."""
-    rows, cols = assign(sim, min_sim)
-    return list(zip(rows.tolist(), cols.tolist()))
 
 
 def oks(a: np.ndarray, b: np.ndarray, area: np.ndarray, sigmas: np.ndarray

@@ -153,7 +153,7 @@ def test_waving_open_palm_on_real_video():
             t = i / 10.0          # the clip's 10 fps
             poses = model(Frame(img, index=i, time_s=t))
             events += an.update(poses, t)
-            for tid, side, *_ in det._hands(poses):
+            for tid, side, *_ in det.hands_of(poses):
                 labels.append(det.state(tid, side)["pose"])
             i += 1
     finally:

@@ -11,6 +11,14 @@ from contextlib import contextmanager
 import pytest
 
 
+def fake_camera_browser(playwright, chromium: str, flags: list[str], y4m) -> object:
+    """Headless Chromium (``chromium``: the system browser's path) whose camera plays the
+    ``.y4m`` file ``y4m``, granting camera access without asking."""
+    return playwright.chromium.launch(executable_path=chromium, headless=True, args=[
+        *flags, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, data_path
-from tests.serve.live_server import serving
+from tests.serve.live_server import fake_camera_browser, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -96,9 +96,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(clips, tmp_path_factory):
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS + [
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={clips['y4m']}"])
+        b = fake_camera_browser(p, CHROMIUM, CHROMIUM_FLAGS, clips["y4m"])
         try:
             yield b
         finally:

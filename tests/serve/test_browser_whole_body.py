@@ -29,7 +29,7 @@ from tests.serve.test_browser_e2e import (
     sync_api,
     uvicorn,  # noqa: F401  (skips without it)
 )
-from tests.serve.live_server import serving
+from tests.serve.live_server import fake_camera_browser, serving
 
 TOKEN = "whole-body-token"
 STILL = "opencv-doc/messi5.jpg"   # 548x342; holistic finds both hands and the face (the
@@ -65,10 +65,7 @@ def server(tmp_path_factory):
 
 def test_live_page_draws_finger_bones_and_face_contours(server, still, capsys):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            *CHROMIUM_FLAGS, "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={still['y4m']}"])
+        browser = fake_camera_browser(p, CHROMIUM, CHROMIUM_FLAGS, still["y4m"])
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             console = []

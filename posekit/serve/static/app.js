@@ -279,8 +279,8 @@ function draw(bitmap, msg) {
       ctx.stroke();
       edges += 1;
     }
-    if (handColor && edges > 0) { stats.handsDrawn += 1; stats.handEdgesDrawn += edges; }
-    if (mesh && edges > 0) { stats.facesDrawn += 1; stats.faceEdgesDrawn += edges; }
+    if (handColor) countPart("hand", edges);
+    if (mesh) countPart("face", edges);
     if (!mesh) {
       for (let k = 0; k < kp.length; k++) {
         if (!ok[k]) continue;
@@ -294,13 +294,7 @@ function draw(bitmap, msg) {
       if (name === "body" || !Array.isArray(person[name])) continue;
       const n = drawPart(person[name], part.edges, PART_COLORS[name] || COLORS.center,
         name === "face" ? 1.2 * s : 2 * s);
-      if (name === "face") {
-        stats.faceEdgesDrawn += n;
-        if (n > 0) stats.facesDrawn += 1;
-      } else {
-        stats.handEdgesDrawn += n;
-        if (n > 0) stats.handsDrawn += 1;
-      }
+      countPart(name === "face" ? "face" : "hand", n);
     }
     const [x1, y1, x2, y2] = person.box;
     if (x1 !== null && y1 !== null) {
@@ -330,6 +324,13 @@ function draw(bitmap, msg) {
   lines.forEach((t, i) => ctx.fillText(t, 6 * s, (i + 1) * 17 * s));
   stats.framesDrawn += 1;
   stats.lastDrawn = msg;          // the reply on the canvas now (a late reply is not drawn)
+}
+
+// The page's counters of drawn hands and faces (window.posekit), for a part with n edges drawn.
+function countPart(kind, n) {
+  if (n <= 0) return;
+  if (kind === "face") { stats.facesDrawn += 1; stats.faceEdgesDrawn += n; }
+  else { stats.handsDrawn += 1; stats.handEdgesDrawn += n; }
 }
 
 function visible(k) {
