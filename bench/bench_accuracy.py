@@ -36,16 +36,17 @@ from posekit.eval.datasets import Dataset, available_sets, load_dataset
 from posekit.eval.runner import ModelSpec, Predictions, eval_config, predict, read_image, score
 from posekit.models import calibration as calib
 from posekit.models.assets import cache_dir
-from posekit.models.hybrid import COCO_IN_BLAZEPOSE, calibrated_person_scores, fuse_calibrated
+from posekit.models.hybrid import (COCO_IN_BLAZEPOSE, ROI_FROM_DETECTOR, calibrated_person_scores,
+                                   fuse_calibrated)
 from posekit.skeletons import BLAZEPOSE_33
 from posekit.types import Frame, Poses
 
-BASELINES = ["yolo", "blazepose", "hybrid:refine=0,arbitration=fixed"]
+BASELINES = ["yolo", "blazepose", "hybrid:refine=0,arbitration=fixed,detector_rois=false"]
 NEW = "hybrid"
 #: Small sets left out of the shipped calibration: the test of its monotonicity uses them.
 TEST_SETS = ("coco", "ochuman", "humanart", "crowdpose")
 _FIELDS = ("yolo_keypoints", "yolo_scores", "blazepose_keypoints", "blazepose_scores",
-           "pose_score", "confirmed")
+           "pose_score", "confirmed", "roi_kind", "roi_start")
 
 
 def _dump_key() -> bytes:
@@ -55,10 +56,10 @@ def _dump_key() -> bytes:
 
     from posekit.models import hybrid as h
 
-    parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
+    parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved, h.HybridPose.first_rois,
                                             h.HybridPose.persons, h.HybridPose._landmarks,
                                             h.HybridPose._keep_better, h.HybridPose._run)]
-    return ("".join(parts) + repr(h.HybridConfig())).encode()
+    return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS)).encode()
 
 
 def _dump_path(ds: Dataset) -> Path:
@@ -97,7 +98,7 @@ def raw_run(ds: Dataset, cache: bool = True) -> dict:
         model.close()
     shapes = {"yolo_keypoints": (0, 17, 2), "yolo_scores": (0, 17),
               "blazepose_keypoints": (0, 33, 2), "blazepose_scores": (0, 33),
-              "pose_score": (0,), "confirmed": (0,), "boxes": (0, 4), "person_scores": (0,)}
+              "pose_score": (0,), "confirmed": (0,), "roi_kind": (0,), "roi_start": (0,), "boxes": (0, 4), "person_scores": (0,)}
     res = {k: np.concatenate(v) if v else np.zeros(shapes[k]) for k, v in out.items()}
     res["counts"] = np.asarray(counts, np.int64)
     res["times_s"] = np.asarray(times)
@@ -141,7 +142,8 @@ def fused_predictions(ds: Dataset, raw: dict, table: calib.ScoreCalibration) -> 
         kp, sc, _ = fuse_calibrated(raw["blazepose_keypoints"][r], raw["blazepose_scores"][r],
                                     raw["confirmed"][r], raw["pose_score"][r],
                                     raw["yolo_keypoints"][r], raw["yolo_scores"][r],
-                                    raw["boxes"][r], table)
+                                    raw["boxes"][r], table,
+                                    blazepose_only=raw["roi_start"][r] == ROI_FROM_DETECTOR)
         poses.append(Poses(kp, sc, BLAZEPOSE_33, boxes=raw["boxes"][r].astype(np.float32),
                            person_scores=calibrated_person_scores(raw["person_scores"][r],
                                                                   sc)))

@@ -78,7 +78,7 @@ ALIGN_RADIUS_SCALE = 1.2
 ALIGN_MIN_SCORE = 0.5
 
 #: ``extras["roi_kind"]`` codes of :class:`HybridPose`.
-ROI_FROM_KEYPOINTS, ROI_FROM_BOX, ROI_REALIGNED = 0, 1, 2
+ROI_FROM_KEYPOINTS, ROI_FROM_BOX, ROI_REALIGNED, ROI_FROM_DETECTOR = 0, 1, 2, 3
 
 _LS, _RS, _LH, _RH = (COCO_17.index(n) for n in
                       ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
@@ -354,7 +354,8 @@ def _assemble(bk, bs, conf, has_y, fused, fused_s, w):
 def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: np.ndarray,
                     pose_flag: np.ndarray, yolo_keypoints: np.ndarray,
                     yolo_scores: np.ndarray, boxes: np.ndarray, calibration,
-                    max_distance: float = 2.0, margin: float | None = None
+                    max_distance: float = 2.0, margin: float | None = None, *,
+                    blazepose_only: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like :func:`fuse_keypoints`, with each source weighted by its calibrated confidence.
 
@@ -367,11 +368,14 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
     ``p_bp > p_yolo + margin``, YOLO's otherwise, with its probability as score. The margin
     is fitted with the tables (``calibration.margin``): the calibrated probabilities are
     marginal (given one source's own score), and in crowds BlazePose is often confidently on
-    the wrong limb where YOLO is not. A person not ``confirmed`` has ``p_bp = 0``.
+    the wrong limb where YOLO is not. A person not ``confirmed`` has ``p_bp = 0``. A
+    ``blazepose_only`` person takes BlazePose's keypoint wherever it has one (its probability
+    as score): :class:`HybridPose` sets it for persons whose first ROI came from BlazePose's
+    own detector, i.e. where YOLO's torso pointed the wrong way or was not seen.
 
     Args: as :func:`fuse_keypoints`, plus ``calibration`` (a ScoreCalibration),
-        ``max_distance`` (OKS units, > 0) and ``margin`` (probability; None: the
-        calibration's own).
+        ``max_distance`` (OKS units, > 0), ``margin`` (probability; None: the
+        calibration's own) and ``blazepose_only`` ((N,) bool or None).
     Returns:
         ``keypoints`` (N, 33, 2) float32 pixels, ``scores`` (N, 33) float32 (probabilities on
         the 17 COCO landmarks, BlazePose's visibility elsewhere) and ``yolo_weight`` (N, 33)
@@ -397,10 +401,13 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
     tot = np.maximum(py + pb, 1e-9)
     m = calibration.margin if margin is None else margin
     w = np.where(agree, py / tot, np.where(pb > py + m, 0.0, 1.0))
+    only = (np.zeros(len(bk), bool) if blazepose_only is None
+            else np.asarray(blazepose_only, bool))[:, None] & has_b
+    w = np.where(only, 0.0, w)
     w = np.where(has_y, np.where(has_b, w, 1.0), 0.0)
     fused = w[..., None] * np.nan_to_num(yk) + (1 - w[..., None]) * np.nan_to_num(sub)
     fused = np.where((has_y | has_b)[..., None], fused, np.nan)
-    fused_s = np.where(agree, np.maximum(py, pb), np.where(w >= 0.5, py, pb))
+    fused_s = np.where(agree & ~only, np.maximum(py, pb), np.where(w >= 0.5, py, pb))
     return _assemble(bk, bs, conf, has_y, fused, fused_s, w)
 
 
@@ -457,6 +464,17 @@ class HybridConfig:
         refine_margin: largest pose flag drop in [0, 1] at which a re-aligned pass is kept.
         refine_min_score: YOLO person score in [0, 1] a person needs to be refined (the
             many low-scored persons kept for COCO AP are ranked last and not worth the time).
+        detector_rois: also run BlazePose's own person detector (one letterboxed pass); a
+            YOLO person it finds whose keypoint ROI points the other way up (or who has no
+            torso in YOLO's keypoints) starts from the detector's ROI (:meth:`HybridPose.
+            first_rois`) and takes BlazePose's landmarks over YOLO's keypoints
+            (``blazepose_only`` of :func:`fuse_calibrated`). The detector aligns on the face
+            and the body circle, so it gets the orientation of a person upside down right
+            where YOLO's keypoints do not (YOLO then places the shoulders above the hips), and
+            the landmark network cannot correct a crop turned by 180 degrees: it returns a
+            confident upright pose.
+        detector_overlap: share of a detection's face box that must lie inside a YOLO
+            box for the two to be one person (:func:`_match_detections`), in (0, 1].
         arbitration: how ``fuse`` combines the COCO keypoints: ``"calibrated"``
             (:func:`fuse_calibrated`, scores calibrated on data) or ``"fixed"``
             (:func:`fuse_keypoints` with :class:`FusionConfig`'s hand-set constants).
@@ -481,6 +499,8 @@ class HybridConfig:
     refine_angle: float = 10.0
     refine_margin: float = 0.1
     refine_min_score: float = 0.3
+    detector_rois: bool = True
+    detector_overlap: float = 0.5
     arbitration: str = "calibrated"
     calibration: str | None = None
     person_score: str = "calibrated"
@@ -512,6 +532,43 @@ class HybridConfig:
             raise ModelError(f"refine_min_score must be in [0, 1], got {self.refine_min_score}")
         if not 0.0 <= self.refine_margin <= 1.0:
             raise ModelError(f"refine_margin must be in [0, 1], got {self.refine_margin}")
+        if not 0.0 < self.detector_overlap <= 1.0:
+            raise ModelError(f"detector_overlap must be in (0, 1], got "
+                             f"{self.detector_overlap}")
+
+
+def _match_detections(boxes: np.ndarray, det, min_overlap: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO persons and BlazePose detections that are one person, one to one.
+
+    BlazePose's detector boxes the face and puts keypoint 0 on the hip centre. A pair is
+    allowed where at least ``min_overlap`` of the face box lies inside the YOLO box and the hip
+    centre lies inside it too; among allowed pairs the assignment
+    (:func:`posekit.track.matching.assign`) maximises the IoU of the YOLO boxes with the
+    detections' body squares (the bounding square of the body circle), so that in a crowd a
+    face inside two boxes goes to the person whose extent fits it.
+
+    Args:
+        boxes: (N, 4) YOLO boxes, xyxy pixels.
+        det: :class:`posekit.models.blazepose_ops.Detections` (M of them).
+    Returns:
+        ``(rows, cols)``: (K,) int64 indices into ``boxes`` and ``det``.
+    """
+    from ..track.matching import assign
+
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    face = np.asarray(det.boxes, np.float64).reshape(-1, 4)
+    hip = np.asarray(det.keypoints, np.float64)[:, 0]
+    lo = np.maximum(b[:, None, :2], face[None, :, :2])
+    hi = np.minimum(b[:, None, 2:], face[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    face_area = np.prod(np.clip(face[:, 2:] - face[:, :2], 1e-9, None), axis=1)
+    inside = ((hip[None, :, 0] >= b[:, None, 0]) & (hip[None, :, 0] <= b[:, None, 2])
+              & (hip[None, :, 1] >= b[:, None, 1]) & (hip[None, :, 1] <= b[:, None, 3]))
+    allowed = inside & (inter / face_area[None] >= min_overlap)
+    c, half = det.rois[:, :2], det.rois[:, 2:3] / (2 * ops.ROI_SCALE)
+    body = np.hstack([c - half, c + half])
+    return assign(np.where(allowed, 1.0 + box_iou(b, body), 0.0), 1.0)
 
 
 def _replace_rows(poses: Poses, rows: np.ndarray, new: Poses) -> Poses:
@@ -557,9 +614,11 @@ class HybridPose:
     - ``"pose_score"`` (N,) BlazePose's pose flag; ``"confirmed"`` (N,) bool, flag >=
       ``min_presence`` (unconfirmed persons have only their 17 COCO landmarks, from YOLO);
     - ``"roi"`` (N, 4) the landmark ROI ``(cx, cy, side, rotation)`` and ``"roi_kind"`` (N,)
-      int8, how it was built: :data:`ROI_FROM_KEYPOINTS` (YOLO's keypoints), :data:`ROI_FROM_BOX`
-      or :data:`ROI_REALIGNED` (on BlazePose's own alignment landmarks, by ``refine`` or
-      ``retry``); ``"passes"`` (N,) int8, landmark passes the person took;
+      int8, how it was built: :data:`ROI_FROM_KEYPOINTS` (YOLO's keypoints), :data:`ROI_FROM_BOX`,
+      :data:`ROI_FROM_DETECTOR` (BlazePose's own detector) or :data:`ROI_REALIGNED` (on
+      BlazePose's own alignment landmarks, by ``refine`` or ``retry``); ``"roi_start"`` (N,)
+      int8, how the first ROI was built (:meth:`first_rois`); ``"passes"`` (N,) int8,
+      landmark passes the person took;
     - BlazePose's ``"heatmaps"`` / ``"heatmap_to_frame"`` / ``"mask"`` when asked for.
 
     Settings: ``weights``, ``imgsz``, ``min_score`` (YOLO person threshold), ``iou``,
@@ -657,7 +716,48 @@ class HybridPose:
             for key, v in res.items():
                 v[rows] = new[key][take]
 
-    def _landmarks(self, image: np.ndarray, rois: np.ndarray, aligned: np.ndarray,
+    def first_rois(self, image: np.ndarray, people: Poses) -> tuple[np.ndarray, np.ndarray]:
+        """Each YOLO person's first landmark ROI and how it was built.
+
+        :func:`rois_from_keypoints` (``roi="keypoints"``) or a box square; then, with
+        ``detector_rois``, BlazePose's own detector runs once on the letterboxed image and each
+        detection is matched one to one to a YOLO person (:func:`_match_detections`). A
+        matched person starts from the
+        detection's ROI (pose_detection_to_roi.pbtxt, the crop the landmark network was
+        trained on) where YOLO gave no torso (box ROI) or where the two ROIs disagree on which
+        way is up (rotations more than 90 degrees apart): the landmark network corrects a
+        shifted or scaled crop over the ``refine`` passes, not one upside down. Elsewhere
+        YOLO's keypoint ROI is kept (on the crowded COCO-style sets it scores better).
+
+        Args:
+            image: (H, W, 3) uint8 BGR.
+            people: YOLO's COCO-17 Poses with ``boxes`` (N, 4) xyxy pixels.
+        Returns:
+            ``rois`` (N, 4) float64 ``(cx, cy, side, rotation)`` pixels and radians, and
+            ``kind`` (N,) int8: :data:`ROI_FROM_KEYPOINTS`, :data:`ROI_FROM_BOX` or
+            :data:`ROI_FROM_DETECTOR`.
+        """
+        cfg = self.config
+        if cfg.roi == "keypoints":
+            rois, aligned = rois_from_keypoints(people.keypoints, people.scores, people.boxes,
+                                                box_scale=cfg.box_scale)
+        else:
+            rois = ops.rois_from_boxes(people.boxes, cfg.box_scale)
+            aligned = np.zeros(len(people), bool)
+        kind = np.where(aligned, ROI_FROM_KEYPOINTS, ROI_FROM_BOX).astype(np.int8)
+        if cfg.detector_rois and len(people):
+            t0 = time.perf_counter()
+            det = self.blazepose.detect(image, tiles=None)
+            self._detector_s = time.perf_counter() - t0
+            if len(det.rois):
+                rows, cols = _match_detections(people.boxes, det, cfg.detector_overlap)
+                turn = np.abs(ops.normalize_radians(det.rois[cols, 3] - rois[rows, 3]))
+                use = (turn > np.pi / 2) | (kind[rows] == ROI_FROM_BOX)
+                rois[rows[use]] = det.rois[cols[use]]
+                kind[rows[use]] = ROI_FROM_DETECTOR
+        return rois, kind
+
+    def _landmarks(self, image: np.ndarray, rois: np.ndarray, kind: np.ndarray,
                    boxes: np.ndarray, person_scores: np.ndarray
                    ) -> tuple[Poses, np.ndarray, np.ndarray]:
         """The landmark network on ``rois``, then the self-correcting ROIs and the retry.
@@ -683,8 +783,7 @@ class HybridPose:
         cfg = self.config
         res = self._run(image, rois)
         n = len(rois)
-        kind = np.where(np.asarray(aligned, bool), ROI_FROM_KEYPOINTS,
-                        ROI_FROM_BOX).astype(np.int8)
+        kind = np.array(kind, np.int8)
         passes = np.ones(n, np.int8)
         active = np.nonzero(np.asarray(person_scores) >= cfg.refine_min_score)[0]
         for _ in range(cfg.refine):
@@ -735,13 +834,9 @@ class HybridPose:
             self.last_timings = {"detector": t1 - t0, "preprocess": 0.0, "infer": 0.0,
                                  "postprocess": 0.0, "fusion": 0.0, "total": t1 - t0}
             return Poses.empty(BLAZEPOSE_33, with_world=True)
-        if cfg.roi == "keypoints":
-            rois, aligned = rois_from_keypoints(people.keypoints, people.scores, people.boxes,
-                                                box_scale=cfg.box_scale)
-        else:
-            rois = ops.rois_from_boxes(people.boxes, cfg.box_scale)
-            aligned = np.zeros(n, bool)
-        bp, rois, kind = self._landmarks(frame.image, rois, aligned, people.boxes,
+        self._detector_s = 0.0
+        rois, start = self.first_rois(frame.image, people)
+        bp, rois, kind = self._landmarks(frame.image, rois, start, people.boxes,
                                          people.person_scores)
         t2 = time.perf_counter()
         flag = np.asarray(bp.extras["pose_score"], np.float32)
@@ -749,6 +844,7 @@ class HybridPose:
         extras = {k: v for k, v in bp.extras.items() if k != "roi_index"}
         extras.update(yolo_keypoints=people.keypoints, yolo_scores=people.scores,
                       pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind,
+                      roi_start=start,
                       passes=self._passes, blazepose_keypoints=bp.keypoints,
                       blazepose_scores=bp.scores)
         person_scores = people.person_scores
@@ -756,7 +852,8 @@ class HybridPose:
             if cfg.arbitration == "calibrated":
                 kp, sc, wy = fuse_calibrated(bp.keypoints, bp.scores, confirmed, flag,
                                              people.keypoints, people.scores, people.boxes,
-                                             self._calibration, cfg.fusion.max_distance)
+                                             self._calibration, cfg.fusion.max_distance,
+                                             blazepose_only=start == ROI_FROM_DETECTOR)
                 if cfg.person_score == "calibrated":
                     person_scores = calibrated_person_scores(people.person_scores, sc)
             else:
@@ -777,8 +874,8 @@ class HybridPose:
             poses = bp.replace(boxes=people.boxes, person_scores=people.person_scores,
                                extras=extras)[confirmed]
         t3 = time.perf_counter()
-        self.last_timings = {"detector": t1 - t0, **self._bp_time, "fusion": t3 - t2,
-                             "total": t3 - t0}
+        self.last_timings = {"detector": t1 - t0 + self._detector_s, **self._bp_time,
+                             "fusion": t3 - t2, "total": t3 - t0}
         return poses
 
 

@@ -14,8 +14,9 @@ not set it already. Nothing here draws with Ultralytics, so it never fetches its
 On the CPU the network runs in OpenVINO where it is installed (a dependency of posekit):
 :func:`openvino_model` exports the ``.pt`` weights once with Ultralytics' own exporter
 (``format="openvino"``, dynamic input shape) into posekit's cache, and posekit runs the IR
-itself (:class:`_OpenVinoYolo`): Ultralytics' letterbox, one static-shape network per frame
-size with the uint8-to-float conversion inside it, Ultralytics' decoding and NMS in numpy;
+itself (:class:`_OpenVinoYolo`): Ultralytics' letterbox, a static-shape network per frame
+size (a shared dynamic-shape one once a source has shown more than two sizes) with the
+uint8-to-float conversion inside it, Ultralytics' decoding and NMS in numpy;
 compiled with an explicit precision (float32 unless ``bf16``) and thread count. The keypoint
 branch of the head is cut out of the network and run only at the anchors kept by NMS
 (:class:`_KeypointHead`). Its persons are torch's to within 1e-3 px in float32
@@ -477,7 +478,8 @@ class _OpenVinoYolo:
     input size with a static shape, and the decoding and NMS of Ultralytics' pose predictor.
 
     The IR (exported with a dynamic shape, :func:`openvino_model`) is reshaped to the letterbox
-    size of each frame size the first time it is seen, and takes the padded frame as uint8 BGR
+    size of each frame size the first time it is seen (the first :data:`STATIC_SHAPES` sizes;
+    later ones share a dynamic-shape network), and takes the padded frame as uint8 BGR
     (OpenVINO's preprocessing converts it to float RGB / 255 inside the network). Against
     Ultralytics' OpenVINO backend (dynamic shape, torch pre- and post-processing) this takes
     110 ms instead of 132 per frame at ``imgsz=1280`` on vtest.avi in bfloat16
@@ -509,19 +511,41 @@ class _OpenVinoYolo:
             if cut is not None:
                 self._source, self._head = cut, head
         self._nets: dict[tuple[int, int], tuple] = {}
+        self._dynamic = None
+        self._static_left = self.STATIC_SHAPES
 
-    def _net(self, hw: tuple[int, int]):
+    #: Frame sizes that get a network of their own (static shape); later sizes share one
+    #: network compiled with a dynamic shape. A video has one size; an image folder has many,
+    #: and compiling each letterbox size costs more than running it (on the 2-core AMD VM
+    #: about 170-250 ms against 40-70 ms per frame at ``imgsz=640``), while the dynamic network
+    #: runs within a few percent of the static ones after one compile.
+    STATIC_SHAPES = 2
+
+    def _compile(self, shape: list[int]):
+        model = self._source.clone()
+        model.reshape(shape)
+        compiled = self._core.compile_model(bgr_uint8_input(model, "NCHW"), "CPU", self.config)
+        return compiled, compiled.create_infer_request()
+
+    def _net(self, hw: tuple[int, int], *, probe: bool = False):
+        """The (compiled network, infer request) for letterbox size ``hw`` (height, width):
+        a static network for the first :data:`STATIC_SHAPES` sizes seen, the dynamic one for
+        the others. ``probe``: compile a static network without using up a slot (the load
+        check)."""
         net = self._nets.get(hw)
-        if net is None:
-            model = self._source.clone()
-            model.reshape([1, 3, *hw])
-            compiled = self._core.compile_model(bgr_uint8_input(model, "NCHW"), "CPU",
-                                                self.config)
-            net = self._nets[hw] = (compiled, compiled.create_infer_request())
-        return net
+        if net is not None:
+            return net
+        if probe or self._static_left > 0:
+            net = self._nets[hw] = self._compile([1, 3, *hw])
+            self._static_left -= 0 if probe else 1
+            return net
+        if self._dynamic is None:
+            self._dynamic = self._compile([1, 3, -1, -1])
+        return self._dynamic
 
     def precision(self) -> str:
-        compiled = next(iter(self._nets.values()))[0] if self._nets else self._net((32, 32))[0]
+        compiled = (next(iter(self._nets.values())) if self._nets
+                    else self._net((32, 32), probe=True))[0]
         t = compiled.get_property("INFERENCE_PRECISION_HINT")
         return t.to_string() if hasattr(t, "to_string") else str(t)
 
@@ -653,7 +677,7 @@ class YoloPose:
             try:
                 self._ov_net = _OpenVinoYolo(next(ov_dir.glob("*.xml")),
                                              "bf16" if self._bf16 else "f32", self._threads)
-                self._ov_net._net((32, 32))    # compiles now: a broken install fails here
+                self._ov_net._net((32, 32), probe=True)  # compiles now: a broken install fails
             except Exception as e:
                 raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
             self._set_threads()    # loading the .pt let Ultralytics lower torch's threads
@@ -691,7 +715,7 @@ class YoloPose:
         try:
             self._ov_net = _OpenVinoYolo(next(folder.glob("*.xml")),
                                          "bf16" if self._bf16 else "f32", self._threads)
-            self._ov_net._net((32, 32))
+            self._ov_net._net((32, 32), probe=True)
         except Exception as e:
             raise ModelError(f"OpenVINO cannot compile {folder}: {e}") from e
         import sys

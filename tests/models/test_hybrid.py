@@ -373,3 +373,77 @@ def test_unknown_and_bad_refine_settings_are_rejected():
         HybridConfig(refine_iou=0.0)
     with pytest.raises(ConfigError, match="unknown setting 'refine_passes'"):
         HybridPose(refine_passes=3)                     # named, not ignored
+
+
+@needs_models
+def test_upside_down_person_starts_from_blazeposes_own_detector_roi():
+    """LSP im00133.jpg (a handstand): YOLO places the shoulders above the hips, so its ROI is
+    upright, and the landmark network returns a confident upright pose on it that refining
+    cannot turn over. BlazePose's own detector sees the face below the hips: the person starts
+    from its ROI (turned by about 180 degrees), its landmarks land on the person, and the
+    fused keypoints are BlazePose's."""
+    from posekit.models import blazepose_ops as ops
+    from posekit.models.hybrid import COCO_IN_BLAZEPOSE, ROI_FROM_DETECTOR, ROI_FROM_KEYPOINTS, \
+        HybridPose
+
+    ds, im = _lsp_image("im00133.jpg")
+    img = cv2.imread(str(im.path))
+    names = ds.skeleton.keypoints
+    col = np.array([names.index(n) if n in names else -1 for n in COCO_17.keypoints])
+    ok = col >= 0
+    gt = im.keypoints[0][col[ok]]
+    lab = im.visibility[0][col[ok]] > 0
+    assert lab.sum() >= 10
+
+    def err(kp):                                     # mean error over labelled joints, px
+        return float(np.mean(np.linalg.norm(kp[ok][lab] - gt[lab], axis=1)))
+
+    out = {}
+    for on in (False, True):
+        m = HybridPose(min_score=0.3, max_people=1, detector_rois=on)
+        try:
+            out[on] = m(img)
+        finally:
+            m.close()
+        assert len(out[on]) == 1
+    off, p = out[False], out[True]
+    assert off.extras["roi_start"][0] == ROI_FROM_KEYPOINTS
+    assert abs(off.extras["roi"][0][3]) < np.pi / 4          # YOLO's ROI stands upright
+    assert p.extras["roi_start"][0] == ROI_FROM_DETECTOR
+    assert abs(ops.normalize_radians(p.extras["roi"][0][3] - np.pi)) < np.pi / 4
+    e_off = err(off.extras["blazepose_keypoints"][0][COCO_IN_BLAZEPOSE])
+    e_on = err(p.extras["blazepose_keypoints"][0][COCO_IN_BLAZEPOSE])
+
+    assert e_on < e_off / 2, (e_off, e_on)
+    # the fused COCO keypoints are BlazePose's own (YOLO's share 0)
+    assert np.all(p.extras["yolo_weight"][0][COCO_IN_BLAZEPOSE] == 0)
+    assert err(p.keypoints[0][COCO_IN_BLAZEPOSE]) < err(off.keypoints[0][COCO_IN_BLAZEPOSE]) / 2
+
+
+def test_detections_match_the_yolo_box_holding_their_face_and_hips():
+    """One to one: a face inside two overlapping boxes goes to the box its body square fits;
+    a face outside every box, or hips outside the box, matches nothing."""
+    from posekit.models.blazepose_ops import Detections, rois_from_alignment
+    from posekit.models.hybrid import _match_detections
+
+    boxes = np.array([[100, 100, 200, 400],       # a standing person
+                      [150, 80, 400, 420],        # a larger person overlapping it
+                      [600, 100, 700, 400]], np.float64)
+    hips = np.array([[150, 260], [280, 260], [900, 260], [650, 260]], np.float64)
+    scale = hips + [[0, -150], [0, -170], [0, -150], [0, -150]]
+    faces = np.array([[160, 110, 190, 140],      # inside boxes 0 and 1; body fits box 0
+                      [260, 100, 300, 140],      # inside box 1 only
+                      [880, 100, 920, 140],      # outside every box
+                      [630, 110, 670, 150]],     # inside box 2, hips inside box 2
+                     np.float64)
+    kp = np.zeros((4, 4, 2))
+    kp[:, 0], kp[:, 1] = hips, scale
+    det = Detections(np.ones(4, np.float32), faces, kp, rois_from_alignment(hips, scale))
+    rows, cols = _match_detections(boxes, det, 0.5)
+    assert dict(zip(rows.tolist(), cols.tolist())) == {0: 0, 1: 1, 2: 3}
+    # hips outside the box: no pair even though the face is inside
+    det2 = Detections(np.ones(1, np.float32), faces[3:], np.stack([[[650, 500], [650, 350],
+                                                                     [0, 0], [0, 0]]]),
+                      rois_from_alignment(np.array([[650, 500.]]), np.array([[650, 350.]])))
+    rows, cols = _match_detections(boxes, det2, 0.5)
+    assert len(rows) == 0
