@@ -225,3 +225,35 @@ def test_runtime_errors(monkeypatch):
     assert y.resolve_runtime("auto", device="cpu") == "torch"
     with pytest.raises(MissingExtraError, match=r"posekit\[yolo\]"):
         y.resolve_runtime("openvino", device="cpu")
+
+
+@needs_yolo
+def test_image_sizes_past_two_share_one_dynamic_network():
+    """A folder of photos has many letterbox sizes: the first two get static networks, the
+    others one dynamic-shape network, which finds the same persons as a static one (boxes and
+    keypoints within 0.5 px)."""
+    import cv2
+
+    from posekit.models.yolo import YoloPose
+
+    bus = read("yolov5/data/images/bus.jpg")
+    images = [bus, read("yolov5/data/images/zidane.jpg"), cv2.resize(bus, (700, 700)),
+              cv2.resize(bus, (500, 900))]
+    m = YoloPose(min_score=0.5)
+    try:
+        got = [m(im) for im in images]
+        net = m._ov_net
+        if net is None:
+            pytest.skip("OpenVINO runtime not in use")
+        assert len(net._nets) == 3 and net._dynamic is not None   # the load probe + 2 sizes
+    finally:
+        m.close()
+    fresh = YoloPose(min_score=0.5)                               # static for this size
+    try:
+        ref = fresh(images[3])
+        assert len(fresh._ov_net._nets) == 2 and fresh._ov_net._dynamic is None
+    finally:
+        fresh.close()
+    assert len(got[3]) == len(ref) >= 3
+    np.testing.assert_allclose(got[3].boxes, ref.boxes, atol=0.5)
+    np.testing.assert_allclose(got[3].keypoints, ref.keypoints, atol=0.5)
