@@ -8,7 +8,10 @@ even in a crowd, with COCO-17 keypoints. For each person:
    points up, side ``2 * 1.25 * r`` where ``r`` is the radius of the circle around the whole
    body. :func:`rois_from_keypoints` builds exactly that from YOLO's hips and shoulders
    (:data:`ALIGN_RADIUS_SCALE` calibrated against BlazePose's own alignment landmarks); persons
-   whose hips or shoulders YOLO does not see fall back to a square around the box.
+   whose hips or shoulders YOLO does not see fall back to a square around the box. BlazePose's
+   own detector also runs once; where its ROI points the other way up from YOLO's (a person
+   upside down, whom YOLO sees upright) or YOLO has no torso, the person starts from the
+   detector's ROI and takes BlazePose's landmarks (:meth:`HybridPose.first_rois`).
 2. **Landmarks, self-correcting ROIs.** :meth:`posekit.models.blazepose.BlazePose.landmarks`'s
    network runs on the ROIs (33 landmarks, visibility, presence, world coordinates, pose flag);
    then each person's ROI is rebuilt from the network's own alignment landmarks (33, 34), as
