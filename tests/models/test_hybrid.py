@@ -241,15 +241,10 @@ def _lsp_image(name: str):
     return ds, next(im for im in ds.images if im.path.name == name)
 
 
-@needs_models
-def test_self_correcting_roi_fixes_landmarks_where_yolos_keypoints_are_wrong():
-    """LSP im00028.jpg (an athlete in an unusual pose): YOLO's keypoints are off by ~40 px on
-    average, so the ROI aligned on them is off too; re-aligning on the landmark network's own
-    alignment landmarks brings BlazePose's landmarks closer to the ground truth, and stops."""
-    from posekit.models.hybrid import COCO_IN_BLAZEPOSE, ROI_REALIGNED, HybridPose
-
-    ds, im = _lsp_image("im00028.jpg")
-    img = cv2.imread(str(im.path))
+def _lsp_case(name: str):
+    """LSP image ``name`` (BGR) and ``err(keypoints (17, 2) COCO order) -> mean pixel error``
+    over the joints labelled in its ground truth (at least 10)."""
+    ds, im = _lsp_image(name)
     names = ds.skeleton.keypoints
     col = np.array([names.index(n) if n in names else -1 for n in COCO_17.keypoints])
     ok = col >= 0
@@ -257,8 +252,20 @@ def test_self_correcting_roi_fixes_landmarks_where_yolos_keypoints_are_wrong():
     lab = im.visibility[0][col[ok]] > 0
     assert lab.sum() >= 10
 
-    def err(kp):                                     # mean error over labelled joints, px
-        return float(np.mean(np.linalg.norm(kp[ok][lab] - gt[lab], axis=1)))
+    def err(kp):
+        return float(np.mean(np.linalg.norm(np.asarray(kp)[ok][lab] - gt[lab], axis=1)))
+
+    return cv2.imread(str(im.path)), err
+
+
+@needs_models
+def test_self_correcting_roi_fixes_landmarks_where_yolos_keypoints_are_wrong():
+    """LSP im00028.jpg (an athlete in an unusual pose): YOLO's keypoints are off by ~40 px on
+    average, so the ROI aligned on them is off too; re-aligning on the landmark network's own
+    alignment landmarks brings BlazePose's landmarks closer to the ground truth, and stops."""
+    from posekit.models.hybrid import COCO_IN_BLAZEPOSE, ROI_REALIGNED, HybridPose
+
+    img, err = _lsp_case("im00028.jpg")
 
     errs, out = {}, {}
     for refine in (0, 2):
@@ -386,17 +393,7 @@ def test_upside_down_person_starts_from_blazeposes_own_detector_roi():
     from posekit.models.hybrid import COCO_IN_BLAZEPOSE, ROI_FROM_DETECTOR, ROI_FROM_KEYPOINTS, \
         HybridPose
 
-    ds, im = _lsp_image("im00133.jpg")
-    img = cv2.imread(str(im.path))
-    names = ds.skeleton.keypoints
-    col = np.array([names.index(n) if n in names else -1 for n in COCO_17.keypoints])
-    ok = col >= 0
-    gt = im.keypoints[0][col[ok]]
-    lab = im.visibility[0][col[ok]] > 0
-    assert lab.sum() >= 10
-
-    def err(kp):                                     # mean error over labelled joints, px
-        return float(np.mean(np.linalg.norm(kp[ok][lab] - gt[lab], axis=1)))
+    img, err = _lsp_case("im00133.jpg")
 
     out = {}
     for on in (False, True):
