@@ -56,9 +56,10 @@ def _dump_key() -> bytes:
 
     from posekit.models import hybrid as h
 
-    parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved, h.HybridPose.first_rois,
-                                            h.HybridPose.persons, h.HybridPose._landmarks,
-                                            h.HybridPose._keep_better, h.HybridPose._run)]
+    parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
+                                            h.HybridPose.first_rois, h.HybridPose.persons,
+                                            h.HybridPose._landmarks, h.HybridPose._keep_better,
+                                            h.HybridPose._run)]
     return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS)).encode()
 
 
@@ -98,7 +99,8 @@ def raw_run(ds: Dataset, cache: bool = True) -> dict:
         model.close()
     shapes = {"yolo_keypoints": (0, 17, 2), "yolo_scores": (0, 17),
               "blazepose_keypoints": (0, 33, 2), "blazepose_scores": (0, 33),
-              "pose_score": (0,), "confirmed": (0,), "roi_kind": (0,), "roi_start": (0,), "boxes": (0, 4), "person_scores": (0,)}
+              "pose_score": (0,), "confirmed": (0,), "roi_kind": (0,), "roi_start": (0,),
+              "boxes": (0, 4), "person_scores": (0,)}
     res = {k: np.concatenate(v) if v else np.zeros(shapes[k]) for k, v in out.items()}
     res["counts"] = np.asarray(counts, np.int64)
     res["times_s"] = np.asarray(times)
