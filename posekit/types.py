@@ -298,14 +298,25 @@ def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray | None = None
     return out
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU (A, B) float64 of xyxy boxes ``a`` (A, 4) and ``b`` (B, 4) in pixels; 0 where the
-    union is empty."""
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas (A, B) float64, square pixels, of xyxy boxes ``a`` (A, 4) and ``b``
+    (B, 4) in pixels."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.prod(np.clip(rb - lt, 0, None), axis=2)
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas (N,) float64, square pixels, of xyxy boxes (N, 4) in pixels (0 where empty)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (A, B) float64 of xyxy boxes ``a`` (A, 4) and ``b`` (B, 4) in pixels; 0 where the
+    union is empty."""
+    inter = box_intersection(a, b)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)

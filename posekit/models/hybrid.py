@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..skeletons import BLAZEPOSE_33, COCO_17
-from ..types import Frame, Poses, box_iou
+from ..types import Frame, Poses, box_area, box_intersection, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
 
@@ -560,15 +560,11 @@ def _match_detections(boxes: np.ndarray, det, min_overlap: float
     from ..track.matching import assign
 
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    face = np.asarray(det.boxes, np.float64).reshape(-1, 4)
     hip = np.asarray(det.keypoints, np.float64)[:, 0]
-    lo = np.maximum(b[:, None, :2], face[None, :, :2])
-    hi = np.minimum(b[:, None, 2:], face[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    face_area = np.prod(np.clip(face[:, 2:] - face[:, :2], 1e-9, None), axis=1)
+    face_in_box = box_intersection(b, det.boxes) / np.maximum(box_area(det.boxes), 1e-9)[None]
     inside = ((hip[None, :, 0] >= b[:, None, 0]) & (hip[None, :, 0] <= b[:, None, 2])
               & (hip[None, :, 1] >= b[:, None, 1]) & (hip[None, :, 1] <= b[:, None, 3]))
-    allowed = inside & (inter / face_area[None] >= min_overlap)
+    allowed = inside & (face_in_box >= min_overlap)
     c, half = det.rois[:, :2], det.rois[:, 2:3] / (2 * ops.ROI_SCALE)
     body = np.hstack([c - half, c + half])
     return assign(np.where(allowed, 1.0 + box_iou(b, body), 0.0), 1.0)
@@ -632,8 +628,9 @@ class HybridPose:
     ``fuse_min_confidence`` (:class:`FusionConfig`) are the hybrid's own. The model keeps no
     state across frames (``mode`` is accepted and ignored).
 
-    ``last_timings`` (seconds): ``detector`` (all YOLO passes), ``preprocess``, ``infer``,
-    ``postprocess`` (the landmark network), ``fusion``, ``total``.
+    ``last_timings`` (seconds): ``detector`` (all YOLO passes, BlazePose's detector and the
+    first ROIs), ``preprocess``, ``infer``, ``postprocess`` (the landmark network),
+    ``fusion``, ``total``.
 
     Raises:
         MissingExtraError: the yolo extra is missing.
@@ -725,11 +722,11 @@ class HybridPose:
         :func:`rois_from_keypoints` (``roi="keypoints"``) or a box square; then, with
         ``detector_rois``, BlazePose's own detector runs once on the letterboxed image and each
         detection is matched one to one to a YOLO person (:func:`_match_detections`). A
-        matched person starts from the
-        detection's ROI (pose_detection_to_roi.pbtxt, the crop the landmark network was
-        trained on) where YOLO gave no torso (box ROI) or where the two ROIs disagree on which
-        way is up (rotations more than 90 degrees apart): the landmark network corrects a
-        shifted or scaled crop over the ``refine`` passes, not one upside down. Elsewhere
+        matched person starts from the detection's ROI (pose_detection_to_roi.pbtxt, the crop
+        the landmark network was trained on) where YOLO gave no torso (box ROI) or where the
+        two ROIs disagree on which way is up (rotations more than 90 degrees apart): the
+        landmark network corrects a shifted or scaled crop over the ``refine`` passes, not one
+        upside down. Elsewhere
         YOLO's keypoint ROI is kept (on the crowded COCO-style sets it scores better).
 
         Args:
@@ -749,9 +746,7 @@ class HybridPose:
             aligned = np.zeros(len(people), bool)
         kind = np.where(aligned, ROI_FROM_KEYPOINTS, ROI_FROM_BOX).astype(np.int8)
         if cfg.detector_rois and len(people):
-            t0 = time.perf_counter()
             det = self.blazepose.detect(image, tiles=None)
-            self._detector_s = time.perf_counter() - t0
             if len(det.rois):
                 rows, cols = _match_detections(people.boxes, det, cfg.detector_overlap)
                 turn = np.abs(ops.normalize_radians(det.rois[cols, 3] - rois[rows, 3]))
@@ -777,8 +772,10 @@ class HybridPose:
            box ROI, then one ROI re-aligned on that pass; each keeps the pass with the higher
            pose flag.
 
-        Returns the Poses (one per ROI, BLAZEPOSE_33), the ROIs they came from and each
-        ROI's kind (:data:`ROI_FROM_KEYPOINTS`, :data:`ROI_FROM_BOX`, :data:`ROI_REALIGNED`).
+        ``rois`` (N, 4) and ``kind`` (N,) are the first ROIs and their kinds
+        (:meth:`first_rois`); ``boxes`` (N, 4) xyxy pixels and ``person_scores`` (N,) YOLO's.
+        Returns the Poses (one per ROI, BLAZEPOSE_33), the ROIs they came from (N, 4) and each
+        ROI's kind (N,) int8 (the start kind, or :data:`ROI_REALIGNED`).
         """
         from .blazepose import _Timer
 
@@ -837,8 +834,8 @@ class HybridPose:
             self.last_timings = {"detector": t1 - t0, "preprocess": 0.0, "infer": 0.0,
                                  "postprocess": 0.0, "fusion": 0.0, "total": t1 - t0}
             return Poses.empty(BLAZEPOSE_33, with_world=True)
-        self._detector_s = 0.0
         rois, start = self.first_rois(frame.image, people)
+        t_rois = time.perf_counter()
         bp, rois, kind = self._landmarks(frame.image, rois, start, people.boxes,
                                          people.person_scores)
         t2 = time.perf_counter()
@@ -877,7 +874,7 @@ class HybridPose:
             poses = bp.replace(boxes=people.boxes, person_scores=people.person_scores,
                                extras=extras)[confirmed]
         t3 = time.perf_counter()
-        self.last_timings = {"detector": t1 - t0 + self._detector_s, **self._bp_time,
+        self.last_timings = {"detector": t_rois - t0, **self._bp_time,
                              "fusion": t3 - t2, "total": t3 - t0}
         return poses
 

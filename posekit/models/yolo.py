@@ -512,7 +512,7 @@ class _OpenVinoYolo:
                 self._source, self._head = cut, head
         self._nets: dict[tuple[int, int], tuple] = {}
         self._dynamic = None
-        self._static_left = self.STATIC_SHAPES
+        self._probe = None
 
     #: Frame sizes that get a network of their own (static shape); later sizes share one
     #: network compiled with a dynamic shape. A video has one size; an image folder has many,
@@ -527,26 +527,26 @@ class _OpenVinoYolo:
         compiled = self._core.compile_model(bgr_uint8_input(model, "NCHW"), "CPU", self.config)
         return compiled, compiled.create_infer_request()
 
-    def _net(self, hw: tuple[int, int], *, probe: bool = False):
+    def _net(self, hw: tuple[int, int]):
         """The (compiled network, infer request) for letterbox size ``hw`` (height, width):
         a static network for the first :data:`STATIC_SHAPES` sizes seen, the dynamic one for
-        the others. ``probe``: compile a static network without using up a slot (the load
-        check)."""
+        the others."""
         net = self._nets.get(hw)
         if net is not None:
             return net
-        if probe or self._static_left > 0:
+        if len(self._nets) < self.STATIC_SHAPES:
             net = self._nets[hw] = self._compile([1, 3, *hw])
-            self._static_left -= 0 if probe else 1
             return net
         if self._dynamic is None:
             self._dynamic = self._compile([1, 3, -1, -1])
         return self._dynamic
 
     def precision(self) -> str:
-        compiled = (next(iter(self._nets.values())) if self._nets
-                    else self._net((32, 32), probe=True))[0]
-        t = compiled.get_property("INFERENCE_PRECISION_HINT")
+        """The compiled ``INFERENCE_PRECISION_HINT`` (``"f32"``, ``"bf16"``). The first call
+        compiles a 32 x 32 network, which the loaders use to fail early on a broken install."""
+        if self._probe is None:
+            self._probe = self._compile([1, 3, 32, 32])
+        t = self._probe[0].get_property("INFERENCE_PRECISION_HINT")
         return t.to_string() if hasattr(t, "to_string") else str(t)
 
     def __call__(self, image: np.ndarray, imgsz: int, conf: float, iou: float,
@@ -677,7 +677,7 @@ class YoloPose:
             try:
                 self._ov_net = _OpenVinoYolo(next(ov_dir.glob("*.xml")),
                                              "bf16" if self._bf16 else "f32", self._threads)
-                self._ov_net._net((32, 32), probe=True)  # compiles now: a broken install fails
+                self._ov_net.precision()  # compiles now: a broken install fails here
             except Exception as e:
                 raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
             self._set_threads()    # loading the .pt let Ultralytics lower torch's threads
@@ -715,7 +715,7 @@ class YoloPose:
         try:
             self._ov_net = _OpenVinoYolo(next(folder.glob("*.xml")),
                                          "bf16" if self._bf16 else "f32", self._threads)
-            self._ov_net._net((32, 32), probe=True)
+            self._ov_net.precision()
         except Exception as e:
             raise ModelError(f"OpenVINO cannot compile {folder}: {e}") from e
         import sys

@@ -19,6 +19,21 @@ def fake_camera_browser(playwright, chromium: str, flags: list[str], y4m) -> obj
         f"--use-file-for-fake-video-capture={y4m}"])
 
 
+def run_live_page(page, url: str, until: str, timeout_ms: int = 60_000) -> list[str]:
+    """Open the service's page ``url`` in ``page`` (a Playwright page), press Start, wait until
+    the JavaScript condition ``until`` holds (failing after ``timeout_ms``), press Stop and
+    give the replies still on the wire 300 ms to arrive (they are counted, not drawn).
+    Returns the console errors logged meanwhile (a list the page keeps appending to)."""
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    page.click("#start")
+    page.wait_for_function(until, timeout=timeout_ms)
+    page.click("#stop")
+    page.wait_for_timeout(300)
+    return console
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, data_path
-from tests.serve.live_server import fake_camera_browser, serving
+from tests.serve.live_server import fake_camera_browser, run_live_page, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -114,13 +114,7 @@ def _near(img_rgb: np.ndarray, rgb, tol: int = 40) -> np.ndarray:
 
 def test_live_page_draws_poses_from_the_fake_camera(server, browser, clips, capsys):
     page = browser.new_page(viewport={"width": 1100, "height": 900})
-    console = []
-    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server}/?token={TOKEN}")
-    page.click("#start")
-    page.wait_for_function("() => window.posekit.replies >= 40", timeout=60_000)
-    page.click("#stop")
-    page.wait_for_timeout(300)          # replies still on the wire are counted, not drawn
+    console = run_live_page(page, f"{server}/?token={TOKEN}", "() => window.posekit.replies >= 40")
     s = page.evaluate("""() => { const p = window.posekit; return {
         sent: p.framesSent, replies: p.replies, withPerson: p.framesWithPerson,
         drawn: p.framesDrawn, personsDrawn: p.personsDrawn, edges: p.edgesDrawn,

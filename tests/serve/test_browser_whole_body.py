@@ -29,7 +29,7 @@ from tests.serve.test_browser_e2e import (
     sync_api,
     uvicorn,  # noqa: F401  (skips without it)
 )
-from tests.serve.live_server import fake_camera_browser, serving
+from tests.serve.live_server import fake_camera_browser, run_live_page, serving
 
 TOKEN = "whole-body-token"
 STILL = "opencv-doc/messi5.jpg"   # 548x342; holistic finds both hands and the face (the
@@ -68,13 +68,8 @@ def test_live_page_draws_finger_bones_and_face_contours(server, still, capsys):
         browser = fake_camera_browser(p, CHROMIUM, CHROMIUM_FLAGS, still["y4m"])
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
-            console = []
-            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-            page.goto(f"{server}/?token={TOKEN}&analyze=hand_gestures")
-            page.click("#start")
-            page.wait_for_function("() => window.posekit.handsDrawn >= 6", timeout=60_000)
-            page.click("#stop")
-            page.wait_for_timeout(300)
+            console = run_live_page(page, f"{server}/?token={TOKEN}&analyze=hand_gestures",
+                                    "() => window.posekit.handsDrawn >= 6")
             s = page.evaluate("""() => { const p = window.posekit; return {
                 replies: p.replies, drawn: p.framesDrawn, hands: p.handsDrawn,
                 handEdges: p.handEdgesDrawn, faces: p.facesDrawn, faceEdges: p.faceEdgesDrawn,
