@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,21 +66,38 @@ def openvino_cpu_config(num_threads: int, precision: str = "f32") -> dict[str, o
             "INFERENCE_NUM_THREADS": int(num_threads), "ENABLE_CPU_PINNING": _CPU_PINNING}
 
 
+#: The process's OpenVINO Cores, one per cache folder (see :func:`openvino_core`).
+_CORES: dict[str, object] = {}
+_CORES_LOCK = threading.Lock()
+
+
 def openvino_core():
-    """An ``openvino.Core`` that keeps compiled networks in ``<cache>/openvino`` (OpenVINO's
+    """The process's ``openvino.Core`` for the current cache folder, created on first use and
+    kept until the process exits. It keeps compiled networks in ``<cache>/openvino`` (OpenVINO's
     model cache, ``CACHE_DIR``: a network compiled once for a shape and precision loads from
     there in later runs instead of compiling again, which takes 0.5-1.5 s per network on a
-    2-core VM). Without a writable cache folder it compiles every time."""
-    import openvino as ov
+    2-core VM); without a writable cache folder it compiles every time.
 
-    core = ov.Core()
+    One shared Core, not one per model: compiling on OpenVINO's CPU plugin installs an
+    alternate signal stack on the calling thread and its Core puts the previous one back when
+    destroyed. Cores destroyed in another order than they were made (two models closed in turn)
+    left the main thread's alternate stack pointing to freed memory, and the next signal
+    handled on it (Ctrl-C: Python's handlers use ``SA_ONSTACK``) crashed the process with a
+    segmentation fault (``tests/models/test_openvino_core.py``)."""
     folder = cache_dir() / "openvino"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.access(folder, os.W_OK):
-            core.set_property({"CACHE_DIR": str(folder)})
-    except (OSError, RuntimeError) as e:   # read-only home: compile each time
-        log.debug("no OpenVINO model cache in %s: %s", folder, e)
+    key = str(folder)
+    with _CORES_LOCK:
+        core = _CORES.get(key)
+        if core is None:
+            import openvino as ov
+
+            core = _CORES[key] = ov.Core()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if os.access(folder, os.W_OK):
+                    core.set_property({"CACHE_DIR": str(folder)})
+            except (OSError, RuntimeError) as e:   # read-only home: compile each time
+                log.debug("no OpenVINO model cache in %s: %s", folder, e)
     return core
 
 
