@@ -55,11 +55,13 @@ def _dump_key() -> bytes:
     import inspect
 
     from posekit.models import hybrid as h
+    from posekit.models.blazepose import BlazePose
 
     parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
                                             h.HybridPose.first_rois, h.HybridPose.persons,
                                             h.HybridPose._landmarks, h.HybridPose._keep_better,
-                                            h.HybridPose._run)]
+                                            h.HybridPose._run, BlazePose._landmarks,
+                                            BlazePose._landmark_pass)]
     return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS)).encode()
 
 

@@ -43,6 +43,19 @@ from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
 
+
+def _mirror_rows() -> np.ndarray:
+    """Row permutation (39,) int64 of the landmark network's outputs for a crop mirrored
+    left-right: left and right landmarks swap (``BLAZEPOSE_33.flip_pairs``); the alignment and
+    auxiliary points 33-38 (body and upper-body centres and scale points) keep their rows."""
+    perm = np.arange(ops.NUM_ALL_LANDMARKS)
+    for a, b in BLAZEPOSE_33.flip_pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+_MIRROR = _mirror_rows()
+
 #: Two persons whose landmarks lie closer than this fraction of the ROI side (median over the
 #: 33 landmarks) are one person seen twice; the later one is dropped. Distinct people standing
 #: side by side are farther apart than that (their hip centres alone differ by more).
@@ -495,12 +508,34 @@ class BlazePose:
         return poses
 
     def _landmarks(self, image: np.ndarray, rois: np.ndarray, t: _Timer, *,
-                   heatmaps: bool, mask: bool) -> dict:
+                   heatmaps: bool, mask: bool, flip: bool = False) -> dict:
         """The landmark network on each ROI (N, 4); arrays with a leading N (all ROIs, not yet
         gated by the pose flag). LiteRT runs one ROI per invoke (its batch axis can be resized,
         but on CPU a batch of N costs N times one, measured); OpenVINO runs up to
         ``_OvNet.max_batch`` ROIs per inference, which costs less per ROI (see
-        :class:`_OvNet`)."""
+        :class:`_OvNet`).
+
+        ``flip``: test-time augmentation; the network also runs on each crop mirrored
+        left-right, whose landmarks are mirrored back (x -> 255 - x in crop pixels: the crop
+        samples column u at ``(u / 256 - 0.5) * side`` from the ROI centre, so column u of the
+        mirrored crop is column 255 - u of the plain one; left and right landmarks swapped,
+        world x negated in the ROI frame) and averaged with the plain
+        crop's: landmarks, visibility, presence, world landmarks and pose flag. Heatmaps and
+        the segmentation mask stay the plain crop's. Costs a second landmark pass.
+        """
+        out = self._landmark_pass(image, rois, t, heatmaps=heatmaps, mask=mask)
+        if flip and len(rois):
+            mirror = self._landmark_pass(image, rois, t, heatmaps=False, mask=False,
+                                         mirrored=True)
+            for key in ("xy", "vis", "pres", "flag", "world"):
+                out[key] = (out[key] + mirror[key]) / 2
+        return out
+
+    def _landmark_pass(self, image: np.ndarray, rois: np.ndarray, t: _Timer, *,
+                       heatmaps: bool, mask: bool, mirrored: bool = False) -> dict:
+        """One pass of the landmark network over ``rois`` (see :meth:`_landmarks`); with
+        ``mirrored`` on the crops mirrored left-right, results mapped back to the plain crop's
+        landmark order and coordinates."""
         n = len(rois)
         k = ops.NUM_ALL_LANDMARKS
         out = {"xy": np.zeros((n, k, 2)), "vis": np.zeros((n, k), np.float32),
@@ -521,6 +556,8 @@ class BlazePose:
             x = np.empty((len(idx), size, size, 3), np.uint8 if bgr_uint8 else np.float32)
             for j, i in enumerate(idx):
                 c = ops.crop(image, out["matrix"][i], size, cv2.BORDER_REPLICATE)  # ImageToTensor
+                if mirrored:
+                    c = c[:, ::-1]
                 x[j] = c if bgr_uint8 else cv2.cvtColor(c, cv2.COLOR_BGR2RGB)  # default border
             if not bgr_uint8:
                 x *= 1.0 / 255.0   # pose_landmark_by_roi_cpu.pbtxt: float range [0, 1]
@@ -535,11 +572,17 @@ class BlazePose:
             for j, i in enumerate(idx):
                 raw, m = raws[j], out["matrix"][i]
                 xy = ops.refine_from_heatmap(raw[:, :2] / size, hms[j])
+                world = worlds[j]
+                if mirrored:
+                    raw, xy = raw[_MIRROR], xy[_MIRROR].copy()
+                    world = world[_MIRROR[:ops.NUM_LANDMARKS]].copy()
+                    xy[:, 0] = (size - 1) / size - xy[:, 0]   # crop column u <-> 255 - u
+                    world[:, 0] = -world[:, 0]
                 out["xy"][i] = ops.apply_affine(m, xy * size)
                 out["vis"][i] = ops.sigmoid(raw[:, 3])
                 out["pres"][i] = ops.sigmoid(raw[:, 4])
                 out["flag"][i] = flags[j]
-                out["world"][i] = ops.rotate_world(worlds[j], rois[i][3])
+                out["world"][i] = ops.rotate_world(world, rois[i][3])
                 if heatmaps:
                     out["heatmaps"][i] = ops.sigmoid(
                         np.moveaxis(hms[j][:, :, :ops.NUM_LANDMARKS], 2, 0))

@@ -478,6 +478,9 @@ class HybridConfig:
             confident upright pose.
         detector_overlap: share of a detection's face box that must lie inside a YOLO
             box for the two to be one person (:func:`_match_detections`), in (0, 1].
+        flip: test-time augmentation of the landmark stage: every landmark pass also runs on
+            the crops mirrored left-right and averages the two (``flip`` of
+            :meth:`posekit.models.blazepose.BlazePose._landmarks`); twice the landmark time.
         arbitration: how ``fuse`` combines the COCO keypoints: ``"calibrated"``
             (:func:`fuse_calibrated`, scores calibrated on data) or ``"fixed"``
             (:func:`fuse_keypoints` with :class:`FusionConfig`'s hand-set constants).
@@ -504,6 +507,7 @@ class HybridConfig:
     refine_min_score: float = 0.3
     detector_rois: bool = True
     detector_overlap: float = 0.5
+    flip: bool = True
     arbitration: str = "calibrated"
     calibration: str | None = None
     person_score: str = "calibrated"
@@ -707,7 +711,8 @@ class HybridPose:
         :meth:`~posekit.models.blazepose.BlazePose.landmarks` drops."""
         bp = self.blazepose
         return bp._landmarks(image, np.asarray(rois, np.float64).reshape(-1, 4), self._timer,
-                             heatmaps=bp.config.heatmaps, mask=bp.config.mask)
+                             heatmaps=bp.config.heatmaps, mask=bp.config.mask,
+                             flip=self.config.flip)
 
     @staticmethod
     def _put(res: dict, rows: np.ndarray, new: dict, take: np.ndarray) -> None:

@@ -419,3 +419,37 @@ def test_registry_loads_the_native_backend():
 
     m = load_model("blazepose", mode="image", max_people=2)
     assert isinstance(m, BlazePose) and m.config.max_people == 2
+
+
+def test_flip_augmentation_is_mirror_symmetric(native):
+    """With ``flip`` the landmark stage gives the same person on a frame and on its mirror
+    image (mirrored back): each of its two passes sees, pixel for pixel, the crop the other
+    sees on the mirror image, so any slip in mapping the mirrored crop back (the one-pixel
+    offset of a 256-pixel crop, a left/right swap) shows here. Without ``flip`` the network
+    alone is not symmetric (medians of several pixels on zidane.jpg)."""
+    from posekit.models.blazepose import _MIRROR, _Timer
+
+    img = read("yolov5/data/images/zidane.jpg")
+    w = img.shape[1]
+    roi = native.detect(img).rois[:1]
+    assert len(roi) == 1 and abs(roi[0, 3]) > 0.1          # a rotated ROI
+    # the ROI whose crop of the mirror image is the plain crop mirrored: centre mirrored
+    # (x -> W - 1 - x, OpenCV's pixel centres) and moved one crop pixel along the ROI's x axis
+    k = roi[:, 2] / 256
+    mirrored = np.stack([w - 1 - roi[:, 0] + k * np.cos(roi[:, 3]),
+                         roi[:, 1] - k * np.sin(roi[:, 3]), roi[:, 2], -roi[:, 3]], axis=1)
+    mirror_img = np.ascontiguousarray(img[:, ::-1])
+    d = {}
+    for flip in (False, True):
+        a = native._landmarks(img, roi, _Timer(), heatmaps=False, mask=False, flip=flip)
+        b = native._landmarks(mirror_img, mirrored, _Timer(), heatmaps=False, mask=False,
+                              flip=flip)
+        back = b["xy"][:, _MIRROR].copy()
+        back[..., 0] = w - 1 - back[..., 0]
+        d[flip] = np.linalg.norm(a["xy"][0, :33] - back[0, :33], axis=1)    # pixels
+        if flip:
+            assert abs(a["flag"][0] - b["flag"][0]) < 1e-3
+            np.testing.assert_allclose(a["world"][0, :, 1:], b["world"][0, _MIRROR[:33], 1:],
+                                       atol=0.02)                          # metres
+    assert np.median(d[False]) > 3.0                 # the network alone is not symmetric
+    assert np.median(d[True]) < 0.5 and np.percentile(d[True], 90) < 2.0, d[True]
