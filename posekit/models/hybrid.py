@@ -17,7 +17,8 @@ even in a crowd, with COCO-17 keypoints. For each person:
    then each person's ROI is rebuilt from the network's own alignment landmarks (33, 34), as
    BlazePose's tracking does between video frames, and the person runs again while the ROI
    still moves (``refine``; :func:`roi_moved`), so a wrong YOLO keypoint only places the first
-   crop. Persons still unconfirmed get a box ROI and one re-aligned pass (``retry``).
+   crop. Persons still unconfirmed get a box ROI and one re-aligned pass (``retry``). With
+   ``flip`` every pass also runs on the mirrored crops and averages the two.
 3. **Arbitration** (:func:`fuse_calibrated`, the default; :func:`fuse_keypoints` with
    ``arbitration="fixed"``). Each source's raw keypoint score is mapped to the probability of
    lying within a distance of the truth (:mod:`posekit.models.calibration`, isotonic tables
