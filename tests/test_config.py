@@ -174,8 +174,12 @@ def test_detector_schedule_runs_rarely_on_one_person_filling_the_view():
     assert s.due(5, AUTO_DETECT_MIN - 1, small, (480, 640))   # a small person: every 2nd
     two = np.vstack([big, small])
     assert s.due(5, AUTO_DETECT_MIN - 1, two, (480, 640))
-    s.observe(posekit.Poses.empty(posekit.BLAZEPOSE_33), n_tracked=1)  # lost the person
+    s.observe(np.array([0]), np.array([0]))                  # the tracked person found
+    assert not s.due(3, 0, big, (480, 640))
+    s.observe(np.array([0]), np.zeros(0, np.int64))          # lost the person
     assert s.due(3, 0, big, (480, 640))
+    s.observe(np.zeros(0, np.int64), np.zeros(0, np.int64))  # no one was tracked: no hurry
+    assert not s.due(3, 0, big, (480, 640))
 
 
 def test_one_person_filling_the_view_is_close_range_from_the_second_frame():

@@ -371,7 +371,10 @@ class BlazePose:
         check_settings("blazepose", settings, BlazePoseConfig.__dataclass_fields__)
         self.config = replace(config, **settings) if config else BlazePoseConfig(**settings)
         files = blazepose_files()
-        self._det = _Net(files.detector, self.config.num_threads)
+        # the person detector loads on its first use: top-down tracking with YOLO boxes and
+        # the hybrid's ROIs from YOLO never need it in some runs
+        self._det_path = files.detector
+        self._det_net: _Net | None = None
         self.runtime = resolve_runtime(self.config.runtime)
         if self.runtime == "openvino":
             names = ("Identity", "Identity_1", "Identity_3", "Identity_4")
@@ -391,7 +394,19 @@ class BlazePose:
 
     def close(self) -> None:
         """Release the interpreters."""
-        self._det = self._lmk = None
+        self._det_net = self._lmk = None
+
+    @property
+    def _det(self) -> _Net:
+        """The person detector's interpreter, loaded on first use.
+
+        Raises:
+            ModelError: the model is closed, or LiteRT cannot load the detector.
+        """
+        self._check_open()
+        if self._det_net is None:
+            self._det_net = _Net(self._det_path, self.config.num_threads)
+        return self._det_net
 
     def _check_open(self) -> None:
         if self._lmk is None:

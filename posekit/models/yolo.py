@@ -725,6 +725,18 @@ class YoloPose:
         self.last_timings = {}
         return True
 
+    def at_size(self, imgsz: int) -> YoloPose:
+        """This model at another inference size (pixels, multiple of 32), sharing its loaded
+        network: no second load or compile check (the top-down tracker's close-range
+        detector). Closing one leaves the other open."""
+        import copy
+        from dataclasses import replace
+
+        other = copy.copy(self)
+        other.config = replace(self.config, imgsz=int(imgsz))
+        other.last_timings = {}
+        return other
+
     def reset(self) -> None:
         """Nothing to forget: YOLO-pose has no state across frames."""
 

@@ -8,7 +8,6 @@ stitched by the IoU of their overlapping frames) calls :func:`assign` here.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..types import box_iou
 
@@ -44,6 +43,16 @@ def assign(similarity: np.ndarray, min_similarity: float, *, gate: str = "before
     ok = np.isfinite(sim) & (sim >= min_similarity)
     if not ok.any():
         return empty, empty
+    if 1 in sim.shape:
+        # one row or one column: the optimal assignment is its single most similar pair (what
+        # the solver returns, without importing scipy.optimize, a third of a second at start)
+        flat = np.where(ok if gate == "before" else np.isfinite(sim), sim, -np.inf).ravel()
+        r, c = np.unravel_index(int(np.argmax(flat)), sim.shape)
+        if not ok[r, c]:
+            return empty, empty
+        return np.array([r], np.int64), np.array([c], np.int64)
+    from scipy.optimize import linear_sum_assignment
+
     if gate == "after":
         cost = -np.where(np.isfinite(sim), sim, 0.0)
     else:

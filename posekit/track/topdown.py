@@ -336,7 +336,9 @@ class TopDownTracker:
         poses = poses.replace(extras={**poses.extras, "boxes_kind": "outline"})
         self.last_poses = poses
         if self.schedule is not None:
-            self.schedule.observe(poses, n_tracked)
+            coasting = poses.extras.get("coasting")
+            self.schedule.observe(np.flatnonzero(((tids >= 0) & fresh)[:n_tracked]),
+                                  src if coasting is None else src[~np.asarray(coasting, bool)])
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
         end = time.perf_counter()
@@ -595,7 +597,7 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
 
         kw["detector"] = person_detector(detector_size)
         if detect_every == "auto" and detector_size > close_detector_size:
-            kw["close_detector"] = person_detector(close_detector_size)
+            kw["close_detector"] = kw["detector"].at_size(close_detector_size)
         kw["detect_every"] = detect_every
     elif detect_every != "auto":
         kw["detect_every"] = detect_every
@@ -628,8 +630,8 @@ class DetectorSchedule:
 
     The detector (the costly step: YOLO at 1280 px costs about ten landmark passes) runs:
 
-    - on the first frame, and on the frame after a tracked person was lost (no landmarks and
-      no detection: coasting) or found fewer persons than were tracked;
+    - on the first frame, and on the frame after a person tracked on the previous frame was
+      lost (no landmarks and no detection: coasting, or no person from their ROI);
     - otherwise every ``min_every`` frames while several persons are tracked, or one person
       smaller than ``fill`` of the frame's height (new people may enter unseen);
     - every ``max_every`` frames while exactly one person is tracked (confirmed, or new and
@@ -678,13 +680,22 @@ class DetectorSchedule:
             return True
         return since + 1 >= every
 
-    def observe(self, poses: Poses, n_tracked: int) -> None:
-        """Note the frame's persons before track assignment: a person lost (coasting, or
-        fewer persons with landmarks than tracked ROIs) makes the next frame a detector
-        frame."""
-        coasting = np.asarray(poses.extras.get("coasting", np.zeros(len(poses), bool)), bool)
-        found = int(len(poses) - coasting.sum())
-        self._lost = bool(coasting.any()) or found < n_tracked
+    def observe(self, live_rows: np.ndarray, found_rows: np.ndarray) -> None:
+        """Note the frame's outcome: a person tracked on the previous frame and lost on this
+        one makes the next frame a detector frame.
+
+        Args:
+            live_rows: (L,) int ROI rows of the confirmed tracks matched on the previous frame.
+            found_rows: (F,) int ROI rows of this frame's persons found with landmarks or by
+                the detector (coasting persons excluded; -1 or rows past the tracked ones for
+                new persons).
+
+        A track lost for longer (whose ROI the tracker still offers for up to
+        ``roi_max_gap_s``) or a tentative one does not trigger the detector again on every
+        frame (counting every tracked ROI ran the detector on most frames of a crowded clip,
+        and lowered IDF1; the README's tracking table has the figures).
+        """
+        self._lost = bool(np.setdiff1d(np.asarray(live_rows), np.asarray(found_rows)).size)
 
 
 def _blend_boxes(boxes: np.ndarray, other: np.ndarray, weight: float, min_iou: float, *,
