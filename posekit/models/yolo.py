@@ -126,6 +126,12 @@ class YoloConfig:
             otherwise torch. The same ``bf16`` rule applies to both (OpenVINO's
             ``INFERENCE_PRECISION_HINT`` is set to ``f32`` or ``bf16``; left alone, OpenVINO
             would pick bfloat16 on AMX CPUs by itself).
+        int8: with the OpenVINO runtime, run the network quantized to 8-bit integers
+            (:func:`int8_openvino_model`, made once and cached; the keypoint head stays in
+            float). Off for the pose backend; on where YOLO is a person detector
+            (:func:`person_detector`), where only the boxes matter. Without ``nncf`` installed
+            (part of the ``yolo`` extra) it falls back to float with a warning. The torch
+            runtime ignores it.
     """
 
     weights: str | None = None
@@ -136,6 +142,7 @@ class YoloConfig:
     device: str | None = None
     half: bool = False
     bf16: bool | None = False
+    int8: bool = False
     num_threads: int | None = None
     runtime: str = "auto"
 
@@ -233,9 +240,113 @@ def openvino_model(weights: str | os.PathLike) -> Path:
     return out
 
 
+#: Calibration of :func:`int8_openvino_model`: crops of Ultralytics' bundled sample photos
+#: (``ultralytics/assets``: bus.jpg, zidane.jpg), this many per photo, each a random 40-100 %
+#: of the photo, mirrored half of the time, letterboxed to 640, 960 or 1280 px.
+INT8_CALIBRATION_CROPS = 15
+
+
+def _int8_calibration() -> list[np.ndarray]:
+    """The calibration inputs of :func:`int8_openvino_model`: (1, 3, H, W) float32 RGB in
+    [0, 1], letterboxed as Ultralytics does (grey 114 padding to a multiple of 32), from a
+    fixed random seed (the same model on every machine).
+
+    Raises:
+        ModelError: Ultralytics' sample photos are missing.
+    """
+    spec = importlib.util.find_spec("ultralytics")
+    folder = Path(spec.origin).parent / "assets" if spec and spec.origin else None
+    photos = [cv2.imread(str(folder / f)) for f in ("bus.jpg", "zidane.jpg")] if folder else []
+    if not photos or any(p is None for p in photos):
+        raise ModelError("Ultralytics' sample photos (ultralytics/assets) are missing: they "
+                         "calibrate the INT8 person detector")
+    rng = np.random.default_rng(0)
+    out = []
+    for img in photos:
+        h, w = img.shape[:2]
+        for _ in range(INT8_CALIBRATION_CROPS):
+            f = rng.uniform(0.4, 1.0)
+            ch, cw = int(h * f), int(w * f)
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            crop = img[y0:y0 + ch, x0:x0 + cw]
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            size = int(rng.choice([640, 960, 1280]))
+            (nw, nh), (hh, ww), (left, top) = letterbox_geometry((ch, cw), size)
+            x = cv2.resize(np.ascontiguousarray(crop), (nw, nh), interpolation=cv2.INTER_LINEAR)
+            x = cv2.copyMakeBorder(x, top, hh - nh - top, left, ww - nw - left,
+                                   cv2.BORDER_CONSTANT, value=(114, 114, 114))
+            out.append((x[..., ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))
+    return out
+
+
+def int8_openvino_model(weights: str | os.PathLike) -> Path:
+    """Folder of the 8-bit integer OpenVINO IR of a YOLO-pose ``.pt`` file, made on first use
+    from the float IR (:func:`openvino_model`) and cached beside it
+    (``<cache>/yolo-openvino/<stem>-<sha256[:16]>-int8_openvino_model/``, written in one
+    rename).
+
+    Post-training quantization with NNCF (``nncf.quantize``, preset ``MIXED``: symmetric
+    weights, asymmetric activations), as Ultralytics' own ``export(format="openvino",
+    int8=True)`` does: the decoding of its head (the last module's own operations, its DFL and
+    every Sigmoid) stays in float; so does the keypoint branch (``cv4``), which then can
+    still be cut out and run at the kept anchors only (:class:`_KeypointHead`). The
+    activation ranges are calibrated on :func:`_int8_calibration` (Ultralytics' sample
+    photos: no dataset needed). Takes tens of seconds, once.
+
+    Raises:
+        MissingExtraError: ``nncf`` is not installed.
+        ModelError: the weights are missing, or the export or the quantization fails.
+    """
+    if importlib.util.find_spec("nncf") is None:
+        raise MissingExtraError("the INT8 YOLO person detector", "yolo")
+    fp32 = openvino_model(weights)
+    out = fp32.with_name(fp32.name.replace("_openvino_model", "-int8_openvino_model"))
+    if any(out.glob("*.xml")) and (out / "metadata.yaml").is_file():
+        return out
+    import nncf
+    import openvino as ov
+
+    log.warning("quantizing %s to INT8 for the person detector (once, about half a minute)",
+                Path(weights).name)
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    xml = next(fp32.glob("*.xml"))
+    try:
+        model = openvino_core().read_model(str(xml))
+        ops = model.get_ordered_ops()
+        sigmoids = [op.get_friendly_name() for op in ops if op.get_type_name() == "Sigmoid"]
+        head = sigmoids[-1].split("/", 1)[0] if sigmoids else None
+        ignored = nncf.IgnoredScope(names=[
+            op.get_friendly_name() for op in ops if op.get_type_name() == "Sigmoid"
+            or ".cv4." in op.get_friendly_name()
+            or (head and op.get_friendly_name().startswith((f"{head}/", f"{head}.dfl")))])
+        data = _int8_calibration()
+        with contextlib.redirect_stdout(None), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED,
+                              subset_size=len(data), ignored_scope=ignored)
+        with tempfile.TemporaryDirectory(dir=fp32.parent) as td:
+            tmp = Path(td) / "model"
+            tmp.mkdir()
+            ov.save_model(q, str(tmp / xml.name), compress_to_fp16=False)
+            shutil.copyfile(fp32 / "metadata.yaml", tmp / "metadata.yaml")
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                if not any(out.glob("*.xml")):  # not another process that finished first
+                    raise
+    except OSError as e:
+        raise ModelError(f"cannot write the model cache {out}: {e.strerror or e}") from e
+    except ModelError:
+        raise
+    except Exception as e:  # nncf failures
+        raise ModelError(f"cannot quantize {xml.name} to INT8: {e}") from e
+    return out
+
+
 #: The keyword settings :class:`YoloPose` takes.
 _YOLO_SETTINGS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half",
-                  "bf16", "num_threads", "runtime", "mode")
+                  "bf16", "int8", "num_threads", "runtime", "mode")
 
 
 #: Person score threshold of YOLO as a person detector (``posekit run --detector yolo``),
@@ -248,15 +359,16 @@ def person_detector(imgsz: int = 1280, min_score: float = PERSON_DETECTOR_SCORE,
                     **settings) -> YoloPose:
     """YOLO11n-pose set up as the person detector of a
     :class:`~posekit.track.TopDownTracker` (``posekit run --detector yolo``): 1280 px input
-    so that people 60 px tall are found, score 0.1, up to 100 persons, and ``bf16=None``
-    (bfloat16 where the CPU has AMX: boxes within 0.15 px of float32). It returns
-    :class:`Poses` with ``boxes`` (N, 4) xyxy pixels and ``person_scores`` (N,); other
-    ``settings`` go to :class:`YoloPose`.
+    so that people 60 px tall are found, score 0.1, up to 100 persons, ``int8=True`` (the
+    network quantized to 8-bit integers, :func:`int8_openvino_model`: the costliest step of
+    tracking a crowd, and only its boxes are used) and ``bf16=None`` (bfloat16 for the layers
+    left in float where the CPU has AMX). It returns :class:`Poses` with ``boxes`` (N, 4) xyxy
+    pixels and ``person_scores`` (N,); other ``settings`` go to :class:`YoloPose`.
 
     Raises:
         MissingExtraError, ModelError: as :class:`YoloPose`.
     """
-    settings = {"max_people": 100, "bf16": None, **settings}
+    settings = {"max_people": 100, "bf16": None, "int8": True, **settings}
     return YoloPose(imgsz=imgsz, min_score=min_score, **settings)
 
 
@@ -616,12 +728,13 @@ class YoloPose:
     def __init__(self, *, weights: str | os.PathLike | None = None, imgsz: int = 640,
                  min_score: float = 0.25, iou: float = 0.7, max_people: int = 20,
                  device: str | None = None, half: bool = False, bf16: bool | None = False,
-                 num_threads: int | None = None, runtime: str = "auto", mode: str = "image",
-                 **unused):
+                 int8: bool = False, num_threads: int | None = None, runtime: str = "auto",
+                 mode: str = "image", **unused):
         self.config = YoloConfig(weights=None if weights is None else str(weights),
                                  imgsz=int(imgsz), min_score=float(min_score), iou=float(iou),
                                  max_people=int(max_people), device=device, half=bool(half),
-                                 bf16=bf16, num_threads=num_threads, runtime=str(runtime))
+                                 bf16=bf16, int8=bool(int8), num_threads=num_threads,
+                                 runtime=str(runtime))
         if self.config.max_people < 1:
             raise ModelError(f"max_people must be at least 1, got {max_people}")
         from ..config import check_settings
@@ -642,6 +755,18 @@ class YoloPose:
         self.runtime = resolve_runtime(self.config.runtime, weights=path, device=device)
         self.weights_path = path
         self._closed = False
+        #: True where the network runs quantized to 8-bit integers (``int8`` on OpenVINO).
+        self.int8 = False
+        if self.config.int8 and self.runtime == "openvino" and path.suffix.lower() == ".pt" \
+                and str(device or "cpu").lower() == "cpu":
+            try:
+                folder = int8_openvino_model(path)
+            except MissingExtraError as e:
+                log.warning("%s; running the person detector in float", e)
+            else:
+                if self._open_cached(folder, bf16, num_threads):
+                    self.int8 = True
+                    return
         cached = _cached_openvino(path) if self.runtime == "openvino" and \
             str(device or "cpu").lower() == "cpu" else None
         if cached is not None and self._open_cached(cached, bf16, num_threads):

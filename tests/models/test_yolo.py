@@ -257,3 +257,41 @@ def test_image_sizes_past_two_share_one_dynamic_network():
     assert len(got[3]) == len(ref) >= 3
     np.testing.assert_allclose(got[3].boxes, ref.boxes, atol=0.5)
     np.testing.assert_allclose(got[3].keypoints, ref.keypoints, atol=0.5)
+
+
+@needs_yolo
+@pytest.mark.skipif(importlib.util.find_spec("nncf") is None, reason="nncf (yolo extra) missing")
+def test_int8_person_detector_finds_the_float_ones_boxes():
+    """The default person detector runs YOLO quantized to INT8 (calibrated on Ultralytics'
+    two sample photos): on PETS09-S2L1 frames, none of them used to calibrate, every person
+    the float network scores 0.5 or more is found again at the detector's own threshold with
+    a box overlapping the float one by IoU 0.9 or more; a second load reuses the cached model
+    (nothing is quantized again)."""
+    import av
+
+    from posekit.models.yolo import int8_openvino_model, person_detector
+    from posekit.types import box_iou
+
+    q = person_detector(1280)
+    f = person_detector(1280, int8=False)
+    assert q.int8 and not f.int8
+    assert q._ov_net._head is not None       # the keypoint branch, left in float, is cut
+    folder = int8_openvino_model(q.weights_path)
+    stamp = next(folder.glob("*.xml")).stat().st_mtime_ns
+    assert person_detector(320).int8
+    assert next(folder.glob("*.xml")).stat().st_mtime_ns == stamp
+    found = total = 0
+    with av.open(str(data_path("opencv-doc/vtest.avi"))) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i > 700:
+                break
+            if i % 100:
+                continue
+            img = fr.to_ndarray(format="bgr24")
+            a, b = f(img), q(img)
+            a = a[a.person_scores >= 0.5]
+            total += len(a)
+            if len(a) and len(b):
+                found += int((box_iou(a.boxes, b.boxes).max(axis=1) >= 0.9).sum())
+    assert total >= 25
+    assert found == total
