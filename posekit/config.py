@@ -420,7 +420,10 @@ def describe(config: PipelineConfig) -> str:
         if t.detector == "yolo":
             every = t.detect_every if t.detect_every != "auto" else \
                 f"adaptive {AUTO_DETECT_MIN}-{AUTO_DETECT_MAX}"
-            parts.append(f"top-down tracking with the YOLO person detector at "
+            from importlib.util import find_spec
+
+            q = " INT8" if find_spec("nncf") is not None else ""
+            parts.append(f"top-down tracking with the{q} YOLO person detector at "
                          f"{t.detector_size} px (every {every} frames)")
         elif t.tiles:
             parts.append(f"top-down tracking with {t.tiles} px detector tiles")
