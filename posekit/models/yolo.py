@@ -130,8 +130,8 @@ class YoloConfig:
             (:func:`int8_openvino_model`, made once and cached; the keypoint head stays in
             float). Off for the pose backend; on where YOLO is a person detector
             (:func:`person_detector`), where only the boxes matter. Without ``nncf`` installed
-            (part of the ``yolo`` extra) it falls back to float with a warning. The torch
-            runtime ignores it.
+            (part of the ``yolo`` extra), or where the quantized model cannot be made or
+            cached, it falls back to float with a warning. The torch runtime ignores it.
     """
 
     weights: str | None = None
@@ -310,6 +310,8 @@ def int8_openvino_model(weights: str | os.PathLike) -> Path:
     log.warning("quantizing %s to INT8 for the person detector (once, about half a minute)",
                 Path(weights).name)
     logging.getLogger("nncf").setLevel(logging.WARNING)
+    # nncf imports torch where it is installed, whose extension loader warns about CUDA
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     xml = next(fp32.glob("*.xml"))
     try:
         model = openvino_core().read_model(str(xml))
@@ -761,8 +763,9 @@ class YoloPose:
                 and str(device or "cpu").lower() == "cpu":
             try:
                 folder = int8_openvino_model(path)
-            except MissingExtraError as e:
-                log.warning("%s; running the person detector in float", e)
+            except (MissingExtraError, ModelError) as e:
+                # an optimisation only: a missing nncf or an unwritable cache runs float
+                log.warning("%s; running YOLO in float", e)
             else:
                 if self._open_cached(folder, bf16, num_threads):
                     self.int8 = True

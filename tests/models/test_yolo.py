@@ -295,3 +295,20 @@ def test_int8_person_detector_finds_the_float_ones_boxes():
                 found += int((box_iou(a.boxes, b.boxes).max(axis=1) >= 0.9).sum())
     assert total >= 25
     assert found == total
+
+
+@needs_yolo
+def test_int8_falls_back_to_float_when_it_cannot_be_made(monkeypatch, caplog):
+    """INT8 is an optimisation: without nncf (or with a cache it cannot write) the person
+    detector runs in float, with a warning, instead of failing."""
+    import posekit.models.yolo as yolo_mod
+
+    def missing(weights):
+        raise MissingExtraError("the INT8 YOLO person detector", "yolo")
+
+    monkeypatch.setattr(yolo_mod, "int8_openvino_model", missing)
+    with caplog.at_level("WARNING"):
+        d = yolo_mod.person_detector(320)
+    assert not d.int8 and d.runtime == "openvino"
+    assert "running YOLO in float" in caplog.text
+    assert len(d(read("yolov5/data/images/bus.jpg")).boxes) >= 3
