@@ -337,7 +337,11 @@ class TopDownTracker:
         self.last_poses = poses
         if self.schedule is not None:
             coasting = poses.extras.get("coasting")
-            self.schedule.observe(np.flatnonzero(((tids >= 0) & fresh)[:n_tracked]),
+            # persons tracked on the last frame whose predicted box is inside this one (one
+            # reaching past the edge is leaving the view: no reason to look for them again)
+            live = ((tids >= 0) & fresh)[:n_tracked] & (
+                _inside_fraction(tboxes[:n_tracked], frame.shape_hw) >= self.schedule.inside)
+            self.schedule.observe(np.flatnonzero(live),
                                   src if coasting is None else src[~np.asarray(coasting, bool)])
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
@@ -631,7 +635,8 @@ class DetectorSchedule:
     The detector (the costly step: YOLO at 1280 px costs about ten landmark passes) runs:
 
     - on the first frame, and on the frame after a person tracked on the previous frame was
-      lost (no landmarks and no detection: coasting, or no person from their ROI);
+      lost inside the frame (no landmarks and no detection: coasting, or no person from
+      their ROI);
     - otherwise every ``min_every`` frames while several persons are tracked, or one person
       smaller than ``fill`` of the frame's height (new people may enter unseen);
     - every ``max_every`` frames while exactly one person is tracked (confirmed, or new and
@@ -643,15 +648,23 @@ class DetectorSchedule:
     Args:
         min_every, max_every: the shortest and longest intervals in frames (>= 1).
         fill: box height / frame height at which one tracked person fills the view.
+        inside: a lost person counts (calls the detector on the next frame) only where at
+            least this fraction of their predicted box lies inside the frame: one lost
+            across the frame's edge has left the view, and the periodic runs find them if
+            they come back.
     """
 
-    def __init__(self, *, min_every: int = 2, max_every: int = 30, fill: float = 0.25):
+    def __init__(self, *, min_every: int = 2, max_every: int = 30, fill: float = 0.25,
+                 inside: float = 0.99):
         if not 1 <= min_every <= max_every:
             raise ValueError(f"DetectorSchedule: expected 1 <= min_every <= max_every, got "
                              f"{min_every}, {max_every}")
         if not 0.0 < fill <= 1.0:
             raise ValueError(f"DetectorSchedule.fill: expected (0, 1], got {fill}")
+        if not 0.0 <= inside <= 1.0:
+            raise ValueError(f"DetectorSchedule.inside: expected [0, 1], got {inside}")
         self.min_every, self.max_every, self.fill = int(min_every), int(max_every), float(fill)
+        self.inside = float(inside)
         self.reset()
 
     def reset(self) -> None:
