@@ -80,20 +80,23 @@ def _draw_limbs(img: np.ndarray, poses: Poses, min_score: float, s: float) -> No
     rad = max(2, int(round(3 * s)))
     sk = poses.skeleton
     sides = [sk.side(i) for i in range(len(sk))]
+    base = np.array([SIDE_COLORS[sd] for sd in sides], np.float64)        # (K, 3) BGR
+    edge_cols = [SIDE_COLORS[sides[a] if sides[a] == sides[b] else "center"]
+                 for a, b in sk.edges]
     for i in range(len(poses)):
         kp, sc = poses.keypoints[i], poses.scores[i]
-        ok = np.isfinite(kp).all(axis=1) & (sc >= min_score)
-        pts = np.nan_to_num(kp).round().astype(np.int32)
-        for a, b in sk.edges:
+        seen = np.isfinite(kp).all(axis=1)
+        ok = (seen & (sc >= min_score)).tolist()
+        pts = [tuple(p) for p in np.nan_to_num(kp).round().astype(np.int32).tolist()]
+        for (a, b), col in zip(sk.edges, edge_cols):
             if ok[a] and ok[b]:
-                side = sides[a] if sides[a] == sides[b] else "center"
-                cv2.line(img, tuple(pts[a]), tuple(pts[b]), SIDE_COLORS[side], thick,
-                         cv2.LINE_AA)
-        for k in np.flatnonzero(np.isfinite(kp).all(axis=1) & (sc > 0.05)):
-            shade = 0.25 + 0.75 * float(np.clip(sc[k], 0, 1))
-            col = tuple(int(c * shade) for c in SIDE_COLORS[sides[k]])
-            cv2.circle(img, tuple(pts[k]), rad, col, -1, cv2.LINE_AA)
-            cv2.circle(img, tuple(pts[k]), rad, (255, 255, 255), 1, cv2.LINE_AA)
+                cv2.line(img, pts[a], pts[b], col, thick, cv2.LINE_AA)
+        # keypoints shaded by score: dark = low visibility
+        shade = 0.25 + 0.75 * np.clip(np.nan_to_num(sc), 0, 1)
+        cols = (base * shade[:, None]).astype(np.int64).tolist()
+        for k in np.flatnonzero(seen & (sc > 0.05)).tolist():
+            cv2.circle(img, pts[k], rad, tuple(cols[k]), -1, cv2.LINE_AA)
+            cv2.circle(img, pts[k], rad, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _part_views(poses: Poses) -> tuple[Poses | None, list[Poses], list[Poses]]:
