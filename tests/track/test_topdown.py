@@ -330,3 +330,28 @@ def test_stand_in_is_a_landmark_model_and_topdown_is_registered():
     assert not isinstance(object(), LandmarkModel)
     assert "topdown" in available_models()
 
+
+
+@pytest.mark.parametrize("x, calls", [(400, [0, 2, 3]), (625, [0, 2])])
+def test_only_a_person_lost_inside_the_frame_calls_the_detector_again(x, calls):
+    """Adaptive cadence (``detect_every="auto"``), two persons: the detector runs on frames 0
+    and 2. When the person at ``x`` vanishes on frame 2 (from the landmark stage and the
+    detector alike), the detector runs again on frame 3 to look for them, unless their box
+    reached past the frame's right edge (640 px): a person walking out of the picture."""
+    model = StandIn([(200, 240), (x, 240)])
+    seen = [person_box(200, 240), person_box(x, 240)]
+    ran = []
+
+    def detector(f):
+        ran.append(f.index)
+        return np.asarray(seen, np.float32).reshape(-1, 4), np.full(len(seen), 0.9)
+
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector,
+                           detect_every="auto", appearance=False)
+    assert len(stage(frame(0))) == 2
+    assert len(stage(frame(1))) == 2
+    model.people, seen[:] = model.people[:1], seen[:1]
+    stage(frame(2))
+    for i in range(3, 6):
+        stage(frame(i))
+    assert ran[:len(calls)] == calls and (len(ran) == len(calls) or ran[len(calls)] > 3)
