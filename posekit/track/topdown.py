@@ -698,10 +698,12 @@ class DetectorSchedule:
         one makes the next frame a detector frame.
 
         Args:
-            live_rows: (L,) int ROI rows of the confirmed tracks matched on the previous frame.
-            found_rows: (F,) int ROI rows of this frame's persons found with landmarks or by
-                the detector (coasting persons excluded; -1 or rows past the tracked ones for
-                new persons).
+            live_rows: (L,) int ROI rows of the confirmed tracks matched on the previous frame
+                (the top-down model passes those whose predicted box is at least
+                :attr:`inside` inside the frame).
+            found_rows: (F,) int ROI rows that gave a person with landmarks on this frame
+                (-1, or rows past the tracked ones, for other persons: new detections, and
+                those kept from the detector's box alone; coasting persons left out).
 
         A track lost for longer (whose ROI the tracker still offers for up to
         ``roi_max_gap_s``) or a tentative one does not trigger the detector again on every
