@@ -283,8 +283,8 @@ def _int8_calibration() -> list[np.ndarray]:
 def int8_openvino_model(weights: str | os.PathLike) -> Path:
     """Folder of the 8-bit integer OpenVINO IR of a YOLO-pose ``.pt`` file, made on first use
     from the float IR (:func:`openvino_model`) and cached beside it
-    (``<cache>/yolo-openvino/<stem>-<sha256[:16]>-int8_openvino_model/``, written in one
-    rename).
+    (``<cache>/yolo-openvino/<stem>-<sha256[:16]>-int8v1_openvino_model/``, written in one
+    rename; ``v1`` names the calibration below).
 
     Post-training quantization with NNCF (``nncf.quantize``, preset ``MIXED``: symmetric
     weights, asymmetric activations), as Ultralytics' own ``export(format="openvino",
@@ -301,7 +301,8 @@ def int8_openvino_model(weights: str | os.PathLike) -> Path:
     if importlib.util.find_spec("nncf") is None:
         raise MissingExtraError("the INT8 YOLO person detector", "yolo")
     fp32 = openvino_model(weights)
-    out = fp32.with_name(fp32.name.replace("_openvino_model", "-int8_openvino_model"))
+    # the "v1" names this calibration: a change to it must name a new folder
+    out = fp32.with_name(fp32.name.replace("_openvino_model", "-int8v1_openvino_model"))
     if any(out.glob("*.xml")) and (out / "metadata.yaml").is_file():
         return out
     import nncf
