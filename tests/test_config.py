@@ -174,11 +174,15 @@ def test_detector_schedule_runs_rarely_on_one_person_filling_the_view():
     assert s.due(5, AUTO_DETECT_MIN - 1, small, (480, 640))   # a small person: every 2nd
     two = np.vstack([big, small])
     assert s.due(5, AUTO_DETECT_MIN - 1, two, (480, 640))
-    s.observe(np.array([0]), np.array([0]))                  # the tracked person found
+    none = np.zeros(0, np.int64)
+    s.observe(np.array([0]), np.array([0]), big, (480, 640))  # the tracked person found
     assert not s.due(3, 0, big, (480, 640))
-    s.observe(np.array([0]), np.zeros(0, np.int64))          # lost the person
+    s.observe(np.array([0]), none, big, (480, 640))           # lost the person
     assert s.due(3, 0, big, (480, 640))
-    s.observe(np.zeros(0, np.int64), np.zeros(0, np.int64))  # no one was tracked: no hurry
+    s.observe(none, none, big, (480, 640))                    # no one was tracked: no hurry
+    assert not s.due(3, 0, big, (480, 640))
+    leaving = np.array([[600, 50, 700, 450]], np.float32)     # 40 % past the right edge
+    s.observe(np.array([0]), none, leaving, (480, 640))       # lost at the edge: left the view
     assert not s.due(3, 0, big, (480, 640))
 
 

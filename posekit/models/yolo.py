@@ -271,11 +271,7 @@ def _int8_calibration() -> list[np.ndarray]:
             crop = img[y0:y0 + ch, x0:x0 + cw]
             if rng.random() < 0.5:
                 crop = crop[:, ::-1]
-            size = int(rng.choice([640, 960, 1280]))
-            (nw, nh), (hh, ww), (left, top) = letterbox_geometry((ch, cw), size)
-            x = cv2.resize(np.ascontiguousarray(crop), (nw, nh), interpolation=cv2.INTER_LINEAR)
-            x = cv2.copyMakeBorder(x, top, hh - nh - top, left, ww - nw - left,
-                                   cv2.BORDER_CONSTANT, value=(114, 114, 114))
+            x, _ = letterbox(np.ascontiguousarray(crop), int(rng.choice([640, 960, 1280])))
             out.append((x[..., ::-1].transpose(2, 0, 1)[None] / 255.0).astype(np.float32))
     return out
 
@@ -424,6 +420,22 @@ def letterbox_geometry(shape_hw: tuple[int, int], imgsz: int, stride: int = 32
     left, right = round(dw - 0.1), round(dw + 0.1)
     top, bottom = round(dh - 0.1), round(dh + 0.1)
     return (nw, nh), (nh + top + bottom, nw + left + right), (left, top)
+
+
+def letterbox(image: np.ndarray, imgsz: int
+              ) -> tuple[np.ndarray, tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
+    """``image`` (H, W, 3) uint8 letterboxed as Ultralytics does (:func:`letterbox_geometry`:
+    resized bilinearly, padded with grey 114 to the network input size), and its geometry
+    ``((w, h) resized, (h, w) input, (left, top) padding)``, pixels. The input itself where it
+    needs neither."""
+    h, w = image.shape[:2]
+    geometry = (nw, nh), hw, (left, top) = letterbox_geometry((h, w), imgsz)
+    x = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh),
+                                                     interpolation=cv2.INTER_LINEAR)
+    if hw != (nh, nw):
+        x = cv2.copyMakeBorder(x, top, hw[0] - nh - top, left, hw[1] - nw - left,
+                               cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return x, geometry
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_keep: int) -> np.ndarray:
@@ -670,12 +682,7 @@ class _OpenVinoYolo:
         (N, 17), pixels of ``image`` (H, W, 3) uint8 BGR; and the times of the three steps."""
         t0 = time.perf_counter()
         h, w = image.shape[:2]
-        (nw, nh), hw, (left, top) = letterbox_geometry((h, w), imgsz)
-        x = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh),
-                                                         interpolation=cv2.INTER_LINEAR)
-        if hw != (nh, nw):
-            x = cv2.copyMakeBorder(x, top, hw[0] - nh - top, left, hw[1] - nw - left,
-                                   cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        x, ((nw, nh), hw, (left, top)) = letterbox(image, imgsz)
         req = self._net(hw)[1]
         t1 = time.perf_counter()
         req.infer({0: np.ascontiguousarray(x)[None]})

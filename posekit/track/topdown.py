@@ -337,12 +337,9 @@ class TopDownTracker:
         self.last_poses = poses
         if self.schedule is not None:
             coasting = poses.extras.get("coasting")
-            # persons tracked on the last frame whose predicted box is inside this one (one
-            # reaching past the edge is leaving the view: no reason to look for them again)
-            live = ((tids >= 0) & fresh)[:n_tracked] & (
-                _inside_fraction(tboxes[:n_tracked], frame.shape_hw) >= self.schedule.inside)
-            self.schedule.observe(np.flatnonzero(live),
-                                  src if coasting is None else src[~np.asarray(coasting, bool)])
+            self.schedule.observe(np.flatnonzero(((tids >= 0) & fresh)[:n_tracked]),
+                                  src if coasting is None else src[~np.asarray(coasting, bool)],
+                                  tboxes[:n_tracked], frame.shape_hw)
         tt = time.perf_counter()
         out = self.tracker.update(poses, t)
         end = time.perf_counter()
@@ -693,24 +690,31 @@ class DetectorSchedule:
             return True
         return since + 1 >= every
 
-    def observe(self, live_rows: np.ndarray, found_rows: np.ndarray) -> None:
+    def observe(self, live_rows: np.ndarray, found_rows: np.ndarray, boxes: np.ndarray,
+                shape_hw: tuple[int, int]) -> None:
         """Note the frame's outcome: a person tracked on the previous frame and lost on this
-        one makes the next frame a detector frame.
+        one inside the frame makes the next frame a detector frame.
 
         Args:
-            live_rows: (L,) int ROI rows of the confirmed tracks matched on the previous frame
-                (the top-down model passes those whose predicted box is at least
-                :attr:`inside` inside the frame).
+            live_rows: (L,) int ROI rows of the confirmed tracks matched on the previous frame.
             found_rows: (F,) int ROI rows that gave a person with landmarks on this frame
                 (-1, or rows past the tracked ones, for other persons: new detections, and
                 those kept from the detector's box alone; coasting persons left out).
+            boxes: (M, 4) xyxy pixels, the tracked ROI rows' boxes on this frame (predicted,
+                or their detection's); a lost row with less than :attr:`inside` of its box
+                inside the frame does not count.
+            shape_hw: the frame's (height, width) in pixels.
 
         A track lost for longer (whose ROI the tracker still offers for up to
         ``roi_max_gap_s``) or a tentative one does not trigger the detector again on every
         frame (counting every tracked ROI ran the detector on most frames of a crowded clip,
         and lowered IDF1; the README's tracking table has the figures).
         """
-        self._lost = bool(np.setdiff1d(np.asarray(live_rows), np.asarray(found_rows)).size)
+        lost = np.setdiff1d(np.asarray(live_rows, np.int64), np.asarray(found_rows, np.int64))
+        if len(lost):
+            b = np.asarray(boxes, np.float64).reshape(-1, 4)[lost]
+            lost = lost[_inside_fraction(b, shape_hw) >= self.inside]
+        self._lost = bool(len(lost))
 
 
 def _blend_boxes(boxes: np.ndarray, other: np.ndarray, weight: float, min_iou: float, *,
