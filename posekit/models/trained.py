@@ -160,9 +160,8 @@ class TrainedPose:
                 # the keypoint-branch cut of yolo.py assumes 17 keypoints: the whole net runs
                 self._ov_net = _OpenVinoYolo(next(ov_dir.glob("*.xml")), "f32", self._threads,
                                              keypoint_head=False)
-                self._ov_net.precision()   # compiles now: a broken install fails here
             except Exception as e:
-                raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
+                raise ModelError(f"OpenVINO cannot read {ov_dir}: {e}") from e
         else:
             try:
                 self._model.predict(np.zeros((32, 32, 3), np.uint8), imgsz=32, device=device,

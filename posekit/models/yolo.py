@@ -669,11 +669,16 @@ class _OpenVinoYolo:
         return self._dynamic
 
     def precision(self) -> str:
-        """The compiled ``INFERENCE_PRECISION_HINT`` (``"f32"``, ``"bf16"``). The first call
-        compiles a 32 x 32 network, which the loaders use to fail early on a broken install."""
-        if self._probe is None:
-            self._probe = self._compile([1, 3, 32, 32])
-        t = self._probe[0].get_property("INFERENCE_PRECISION_HINT")
+        """The compiled ``INFERENCE_PRECISION_HINT`` (``"f32"``, ``"bf16"``): read from a
+        network already compiled for a frame, else from a 32 x 32 one compiled for it. Loading
+        compiles nothing (each compile, even from OpenVINO's model cache, reads the weights
+        into the plugin: about 0.15 s of start-up); a broken install fails on the first
+        frame instead, as a :class:`ModelError`."""
+        nets = [*self._nets.values(), self._dynamic, self._probe]
+        net = next((n for n in nets if n is not None), None)
+        if net is None:
+            net = self._probe = self._compile([1, 3, 32, 32])
+        t = net[0].get_property("INFERENCE_PRECISION_HINT")
         return t.to_string() if hasattr(t, "to_string") else str(t)
 
     def __call__(self, image: np.ndarray, imgsz: int, conf: float, iou: float,
@@ -813,9 +818,8 @@ class YoloPose:
             try:
                 self._ov_net = _OpenVinoYolo(next(ov_dir.glob("*.xml")),
                                              "bf16" if self._bf16 else "f32", self._threads)
-                self._ov_net.precision()  # compiles now: a broken install fails here
             except Exception as e:
-                raise ModelError(f"OpenVINO cannot compile {ov_dir}: {e}") from e
+                raise ModelError(f"OpenVINO cannot read {ov_dir}: {e}") from e
             self._set_threads()    # loading the .pt let Ultralytics lower torch's threads
             self.last_timings: dict[str, float] = {}
             return
@@ -851,9 +855,8 @@ class YoloPose:
         try:
             self._ov_net = _OpenVinoYolo(next(folder.glob("*.xml")),
                                          "bf16" if self._bf16 else "f32", self._threads)
-            self._ov_net.precision()
         except Exception as e:
-            raise ModelError(f"OpenVINO cannot compile {folder}: {e}") from e
+            raise ModelError(f"OpenVINO cannot read {folder}: {e}") from e
         import sys
 
         if "torch" in sys.modules:   # Ultralytics, loaded by another model, lowered its threads

@@ -250,8 +250,12 @@ def test_image_sizes_past_two_share_one_dynamic_network():
         m.close()
     fresh = YoloPose(min_score=0.5)                               # static for this size
     try:
+        # loading compiles nothing (start-up); the precision is read off the first network
+        assert not fresh._ov_net._nets and fresh._ov_net._probe is None
         ref = fresh(images[3])
         assert len(fresh._ov_net._nets) == 1 and fresh._ov_net._dynamic is None
+        assert fresh.inference_precision() in ("f32", "bf16")
+        assert fresh._ov_net._probe is None
     finally:
         fresh.close()
     assert len(got[3]) == len(ref) >= 3
