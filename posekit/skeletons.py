@@ -26,6 +26,8 @@ Sources:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -333,11 +335,13 @@ MAPPINGS[("face468", "ibug68")] = {
 MAPPINGS[("holistic543", "ibug68")] = MAPPINGS[("face468", "ibug68")]
 
 
+@functools.lru_cache(maxsize=64)
 def mapping_matrix(src: Skeleton, dst: Skeleton) -> np.ndarray:
     """Averaging matrix ``M`` (K_dst, K_src) float32 so that ``dst_xy = M @ src_xy``.
 
     Row ``j`` has weight ``1/n`` on each of the ``n`` source keypoints destination ``j`` is
     the mean of; an all-zero row marks a destination keypoint that ``src`` cannot provide.
+    Computed once per pair of skeletons and returned read-only.
     """
     derived = MAPPINGS.get((src.name, dst.name), {})
     m = np.zeros((len(dst), len(src)), np.float32)
@@ -347,6 +351,7 @@ def mapping_matrix(src: Skeleton, dst: Skeleton) -> np.ndarray:
         elif name in derived:
             ids = [src.index(n) for n in derived[name]]
             m[j, ids] = 1.0 / len(ids)
+    m.setflags(write=False)
     return m
 
 

@@ -128,15 +128,39 @@ class Poses:
         """Select persons by an int, slice, index array or boolean mask; returns ``Poses``."""
         if isinstance(idx, (int, np.integer)):
             idx = [int(idx)]
-        sel = lambda a: None if a is None else a[idx]
-        extras = {key: (v[idx] if isinstance(v, np.ndarray) and v.ndim and
-                        v.shape[0] == len(self) else v) for key, v in self.extras.items()}
-        return Poses(self.keypoints[idx], self.scores[idx], self.skeleton, self.boxes[idx],
-                     self.person_scores[idx], sel(self.world), sel(self.presence),
-                     sel(self.track_ids), extras)
+
+        def sel(a):
+            if a is None:
+                return None
+            out = a[idx]
+            out.setflags(write=False)
+            return out
+
+        n = len(self)
+        extras = {key: (v[idx] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n
+                        else v) for key, v in self.extras.items()}
+        # rows of validated arrays are valid: no second validation (a hot path of tracking)
+        return self._unchecked(keypoints=sel(self.keypoints), scores=sel(self.scores),
+                               skeleton=self.skeleton, boxes=sel(self.boxes),
+                               person_scores=sel(self.person_scores), world=sel(self.world),
+                               presence=sel(self.presence), track_ids=sel(self.track_ids),
+                               extras=extras)
+
+    @classmethod
+    def _unchecked(cls, **fields) -> Poses:
+        """A :class:`Poses` of already validated (read-only, float32, consistent) arrays,
+        without ``__post_init__``."""
+        out = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(out, name, value)
+        return out
 
     def replace(self, **changes) -> Poses:
-        """A copy with some fields changed (``dataclasses.replace``)."""
+        """A copy with some fields changed (``dataclasses.replace``; validated, except a change
+        of ``extras`` alone, which is not validated anyway)."""
+        if changes.keys() == {"extras"}:
+            fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+            return self._unchecked(**{**fields, "extras": dict(changes["extras"])})
         return replace(self, **changes)
 
     def part(self, name: str) -> Poses:
@@ -190,6 +214,8 @@ class Poses:
             return self
         m = mapping_matrix(self.skeleton, skeleton)
         used = m > 0
+        if (used.sum(axis=1) <= 1).all():
+            return self._gather(skeleton, used)
         # A destination keypoint is missing where any source it averages is missing (NaN),
         # or where the source skeleton cannot provide it at all (an all-zero row).
         src_missing = ~np.isfinite(self.keypoints).all(axis=2)               # (N, K_src)
@@ -208,6 +234,24 @@ class Poses:
             world = np.einsum("jk,nkc->njc", m, np.nan_to_num(self.world))
             world[((w_missing.astype(np.float32) @ used.T.astype(np.float32)) > 0)
                   | ~used.any(axis=1)[None, :]] = np.nan
+        return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
+                     self.track_ids)
+
+
+    def _gather(self, skeleton: Skeleton, used: np.ndarray) -> Poses:
+        """:meth:`to` where every destination keypoint is one source keypoint or none (e.g.
+        BlazePose -> COCO-17): a selection of columns, the same result as the averaging."""
+        has = used.any(axis=1)                                               # (K_dst,)
+        src = np.where(has, used.argmax(axis=1), 0)
+        kp = self.keypoints[:, src]                                          # copies
+        sc = self.scores[:, src]
+        missing = ~np.isfinite(kp).all(axis=2) | ~has[None, :]
+        kp[missing] = np.nan
+        sc[missing] = 0.0
+        world = None
+        if self.world is not None:
+            world = self.world[:, src]
+            world[~np.isfinite(world).all(axis=2) | ~has[None, :]] = np.nan
         return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
                      self.track_ids)
 

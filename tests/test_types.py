@@ -53,6 +53,36 @@ def test_blazepose_to_coco_picks_the_same_landmarks():
         np.testing.assert_array_equal(c.keypoints[:, j], p.keypoints[:, i])
         np.testing.assert_array_equal(c.scores[:, j], p.scores[:, i])
     assert c.track_ids.tolist() == [7, 8]
+    np.testing.assert_array_equal(c.world, p.world[:, [BLAZEPOSE_33.index(n)
+                                                        for n in COCO_17.keypoints]])
+
+
+def test_selection_mappings_equal_the_averaging_matrix():
+    """One-source mappings take a faster path (a column selection): same keypoints, scores
+    and world as ``mapping_matrix`` averaging, NaN and score 0 where the source is missing or
+    the source skeleton has no such keypoint (COCO-17 -> BlazePose: hands, feet)."""
+    from posekit.skeletons import mapping_matrix
+
+    rng = np.random.default_rng(3)
+    for src, dst in ((BLAZEPOSE_33, COCO_17), (COCO_17, BLAZEPOSE_33)):
+        p = make(4, len(src), src)
+        kp, w = np.array(p.keypoints), np.array(p.world)
+        kp[rng.uniform(size=kp.shape[:2]) < 0.2] = np.nan
+        w[rng.uniform(size=w.shape[:2]) < 0.2] = np.nan
+        p = p.replace(keypoints=kp, world=w)
+        got = p.to(dst)
+        m = mapping_matrix(src, dst)
+        exp = np.einsum("jk,nkc->njc", m, np.nan_to_num(kp))
+        gone = (~np.isfinite(kp).all(axis=2)).astype(np.float32) @ (m > 0).T > 0
+        gone |= ~(m > 0).any(axis=1)[None]
+        exp[gone] = np.nan
+        np.testing.assert_array_equal(got.keypoints, exp)
+        assert (got.scores[gone] == 0).all() and (got.scores[~gone] > 0).all()
+        src_w = np.einsum("jk,nkc->njc", m, np.nan_to_num(w))
+        w_gone = ((~np.isfinite(w).all(axis=2)).astype(np.float32) @ (m > 0).T > 0) | \
+            ~(m > 0).any(axis=1)[None]
+        src_w[w_gone] = np.nan
+        np.testing.assert_array_equal(got.world, src_w)
 
 
 def test_mapping_to_mpii_derives_pelvis_and_marks_head_top_missing():
