@@ -186,11 +186,11 @@ def test_detector_schedule_runs_rarely_on_one_person_filling_the_view():
     assert not s.due(3, 0, big, (480, 640))
 
 
-def test_one_person_filling_the_view_is_close_range_from_the_second_frame():
+def test_one_person_filling_the_view_is_close_range_from_the_first_frame():
     """body3d_demo.mp4 (one person, 1000x1002) through the default video pipeline: the
     detector runs on frame 0 and then every AUTO_DETECT_MAX frames (a new track counts before
-    the tracker confirms it), and every frame has the one person with a track ID from frame 3
-    on."""
+    the tracker confirms it), at close range (320 px) from frame 0 on, so the 1280 px network
+    is never compiled; and every frame has the one person with a track ID from frame 3 on."""
     pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
     src = data_path("mmpose/demo/resources/body3d_demo.mp4")
     pipe = pipeline_mod.build(posekit.PipelineConfig(), "video")
@@ -203,9 +203,12 @@ def test_one_person_filling_the_view_is_close_range_from_the_second_frame():
             persons.append(len(r.poses))
             if r.frame.index + 1 == n:
                 break
+        net = getattr(pipe.model.detector, "_ov_net", None)
+        sizes = [] if net is None else [max(hw) for hw in net._nets]
     finally:
         pipe.close()
     assert detected == [0, AUTO_DETECT_MAX], detected
+    assert max(sizes, default=0) <= 320, sizes
     assert persons[3:] == [1] * (n - 3), persons
 
 

@@ -160,7 +160,10 @@ class TopDownTracker:
         close_detector: with ``detect_every="auto"``: a cheaper person detector (e.g. YOLO at
             320 px instead of 1280) run instead of ``detector`` while one tracked person fills
             the view (:attr:`DetectorSchedule.close_range`), where small far-away people are
-            not what the detector looks for.
+            not what the detector looks for. It also runs first on the first frame: when it
+            finds exactly one person (score at least ``new_detection_score``) filling the view
+            (:meth:`DetectorSchedule.fills_view`), the tracking starts at close range and
+            ``detector`` does not run.
 
     ``last_timings`` (seconds): ``detector``, ``landmarks``, ``tracker``, and ``model``
     (detector + landmarks) of the last call. ``last_poses`` holds the poses the tracker was
@@ -415,11 +418,25 @@ class TopDownTracker:
         """The external detector's persons, best first, at or above ``min_detection_score``,
         as :class:`Poses` in the model's skeleton (keypoints the detector does not give are
         NaN; a detector that returns boxes only gives persons with no keypoints)."""
-        det = self.detector
-        if self.close_detector is not None and self.schedule is not None \
-                and self.schedule.close_range:
-            det = self.close_detector
-        out = det(frame)
+        det, sched = self.detector, self.schedule
+        if self.close_detector is not None and sched is not None:
+            if sched.close_range:
+                det = self.close_detector
+            elif self._count == 0:
+                # the first frame tries the cheap detector: one person filling the view (a
+                # webcam, a fitness clip) is close range from the start, without loading and
+                # running the full-size one; anything else runs the full-size one as well
+                near = self._as_detections(self.close_detector(frame))
+                sure = near.person_scores >= self.new_detection_score
+                if sched.fills_view(near.boxes[sure], frame.shape_hw):
+                    sched.close_range = True
+                    return near
+        return self._as_detections(det(frame))
+
+    def _as_detections(self, out) -> Poses:
+        """A detector's output (:class:`Poses`, or ``(boxes (D, 4), scores (D,))``) as
+        :class:`Poses` in the model's skeleton, best first, at or above
+        ``min_detection_score``."""
         if isinstance(out, Poses):
             dets = out
         else:
@@ -640,7 +657,8 @@ class DetectorSchedule:
       seen on the last frame) whose box is at least ``fill`` of the frame's height (one
       person filling the view: the landmark stage tracks them alone, and the periodic run
       still finds anyone who enters); such a frame sets :attr:`close_range`, on which the
-      top-down model may use a cheaper detector.
+      top-down model may use a cheaper detector (:class:`TopDownTracker` also tries that
+      one first on the first frame).
 
     Args:
         min_every, max_every: the shortest and longest intervals in frames (>= 1).
@@ -679,16 +697,17 @@ class DetectorSchedule:
                 and new ones seen on the last frame).
             shape_hw: the frame's (height, width) in pixels.
         """
-        every = self.min_every
-        self.close_range = False
-        if len(tracked_boxes) == 1:
-            h = float(tracked_boxes[0, 3] - tracked_boxes[0, 1])
-            if h >= self.fill * shape_hw[0]:
-                every = self.max_every
-                self.close_range = True
+        self.close_range = self.fills_view(tracked_boxes, shape_hw)
+        every = self.max_every if self.close_range else self.min_every
         if count == 0 or self._lost:
             return True
         return since + 1 >= every
+
+    def fills_view(self, boxes: np.ndarray, shape_hw: tuple[int, int]) -> bool:
+        """Whether ``boxes`` (T, 4) xyxy pixels are exactly one person at least ``fill`` of
+        the frame's height (``shape_hw`` (height, width) pixels) tall."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return len(b) == 1 and float(b[0, 3] - b[0, 1]) >= self.fill * shape_hw[0]
 
     def observe(self, live_rows: np.ndarray, found_rows: np.ndarray, boxes: np.ndarray,
                 shape_hw: tuple[int, int]) -> None:

@@ -355,3 +355,29 @@ def test_only_a_person_lost_inside_the_frame_calls_the_detector_again(x, calls):
     for i in range(3, 6):
         stage(frame(i))
     assert ran[:len(calls)] == calls and (len(ran) == len(calls) or ran[len(calls)] > 3)
+
+
+@pytest.mark.parametrize("people", [[(200, 150)], [(100, 150), (300, 150)]])
+def test_the_first_frame_tries_the_close_range_detector(people):
+    """Adaptive cadence with a close-range detector, 400x300 frames: one person filling the
+    view (100 px tall, at least a quarter of the height) is found on frame 0 by the cheap
+    detector alone, and the full-size one never runs in the next frames (close range); with
+    two persons frame 0 runs the full-size detector as well."""
+    model = StandIn(people)
+    boxes = np.asarray([person_box(x, y) for x, y in people], np.float32)
+    ran: dict[str, list[int]] = {"full": [], "close": []}
+
+    def detector(kind):
+        def run(f):
+            ran[kind].append(f.index)
+            return boxes, np.full(len(boxes), 0.9, np.float32)
+        return run
+
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=detector("full"),
+                           close_detector=detector("close"), detect_every="auto",
+                           appearance=False)
+    for i in range(4):
+        out = stage(Frame(np.zeros((300, 400, 3), np.uint8), i, i / 10.0))
+        assert len(out) == len(people)
+    assert ran["close"][:1] == [0]
+    assert ran["full"] == ([] if len(people) == 1 else [0, 2])
