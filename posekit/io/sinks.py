@@ -424,6 +424,10 @@ class VideoSink(Sink):
         fps: nominal frame rate (frames per second).
         size_wh: (width, height) in pixels of the written frames.
         crf, preset: x264 quality and speed.
+        threads: x264 encoder threads; None: half the CPU cores (at least 1), leaving the
+            others to the pose stages (x264's own default, 1.5 threads per core plus
+            lookahead, costs more CPU time per frame in all, which a pipeline that already
+            uses every core pays in frames per second).
         fragment_s: longest fragment, seconds (what a hard stop can lose, at most).
         mode: permission bits of the new file (``0o600`` for private outputs).
     Raises:
@@ -431,8 +435,8 @@ class VideoSink(Sink):
     """
 
     def __init__(self, path, *, fps: float, size_wh: tuple[int, int], inputs=(),
-                 crf: int = 23, preset: str = "ultrafast", fragment_s: float = 1.0,
-                 mode: int = 0o666):
+                 crf: int = 23, preset: str = "ultrafast", threads: int | None = None,
+                 fragment_s: float = 1.0, mode: int = 0o666):
         import av
 
         self.path = check_output_path(path, inputs)
@@ -460,7 +464,9 @@ class VideoSink(Sink):
         s.width, s.height = self._even
         s.pix_fmt = "yuv420p"
         s.codec_context.time_base = Fraction(1, 1000)  # pts in ms from frame.time_s
-        s.options = {"crf": str(crf), "preset": preset}
+        if threads is None:
+            threads = max(1, (os.cpu_count() or 2) // 2)
+        s.options = {"crf": str(crf), "preset": preset, "threads": str(int(threads))}
         self._s = s
         self._last_pts = -1
         self.frames = 0
