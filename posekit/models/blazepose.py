@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -265,11 +267,16 @@ class _OvNet:
         self.path = path
         try:
             self._core = openvino_core()
-            model = self._core.read_model(str(path))
-            if outputs is not None:
-                kept = [o for o in model.outputs if o.get_any_name() in outputs]
-                model = ov.Model(kept, model.get_parameters(), "landmarks")
-            self._model = model
+            self._model = None
+            self._ir = _ir_path(path, outputs)
+            if self._ir is None or not self._ir.is_file():
+                model = self._core.read_model(str(path))
+                if outputs is not None:
+                    kept = [o for o in model.outputs if o.get_any_name() in outputs]
+                    model = ov.Model(kept, model.get_parameters(), "landmarks")
+                # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
+                self._model = bgr_uint8_input(model, "NHWC")
+                self._ir = _save_ir(self._model, self._ir)
             # float32 explicitly: left alone OpenVINO runs bfloat16 on AMX CPUs, which moves
             # the landmarks by pixels and the world coordinates by about 0.1 m (measured)
             self._config = openvino_cpu_config(num_threads, "f32")
@@ -279,16 +286,21 @@ class _OvNet:
             raise ModelError(f"OpenVINO cannot load {path}: {e}") from e
 
     def _compiled(self, batch: int):
-        """The infer request and outputs by name of the network for ``batch`` crops."""
+        """The infer request and outputs by name of the network for ``batch`` crops. Batch 1
+        compiles straight from the cached IR file where there is one (OpenVINO's model cache
+        then loads the compiled network without reading the model at all)."""
         got = self._reqs.get(batch)
         if got is None:
-            model = self._model.clone()
-            if batch != 1:
-                shape = list(model.inputs[0].get_shape())
-                model.reshape([batch, *shape[1:]])
-            # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
-            compiled = self._core.compile_model(bgr_uint8_input(model, "NHWC"), "CPU",
-                                                self._config)
+            if batch == 1 and self._ir is not None:
+                compiled = self._core.compile_model(str(self._ir), "CPU", self._config)
+            else:
+                if self._model is None:
+                    self._model = self._core.read_model(str(self._ir))
+                model = self._model.clone()
+                if batch != 1:
+                    shape = list(model.inputs[0].get_shape())
+                    model.reshape([batch, *shape[1:]])
+                compiled = self._core.compile_model(model, "CPU", self._config)
             got = self._reqs[batch] = (compiled.create_infer_request(),
                                        {o.get_any_name(): o for o in compiled.outputs})
         return got
@@ -304,6 +316,58 @@ class _OvNet:
     def get(self, name: str) -> np.ndarray:
         req, out = self._req
         return req.get_tensor(out[name]).data
+
+
+#: Version of the IR files :func:`_ir_path` names: raise it when ``_OvNet`` changes the graph
+#: it saves (outputs cut, preprocessing), so that no older file is read.
+_IR_VERSION = 1
+
+
+def _ir_path(path, outputs: tuple[str, ...] | None) -> Path | None:
+    """Where ``_OvNet`` keeps the OpenVINO IR of the ``.tflite`` file ``path`` as it runs it
+    (outputs cut to ``outputs``, uint8 BGR input): ``<cache>/openvino-ir/<name>-<key>.xml``,
+    the key a hash of the file's path, size and modification time, the outputs, the OpenVINO
+    version and :data:`_IR_VERSION`; None without a cache folder. Reading that IR and
+    compiling it from OpenVINO's model cache takes a fraction of converting the ``.tflite``
+    again on every start."""
+    import hashlib
+
+    import openvino as ov
+
+    from .assets import cache_dir
+
+    p = Path(path)
+    try:
+        st = p.stat()
+        folder = cache_dir() / "openvino-ir"
+    except OSError:
+        return None
+    key = repr((str(p.resolve()), st.st_size, st.st_mtime_ns, outputs, ov.__version__,
+                _IR_VERSION))
+    return folder / f"{p.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
+
+
+def _save_ir(model, xml: Path | None) -> Path | None:
+    """Save ``model`` as ``xml`` (and its ``.bin``) through temporary names and renames, the
+    ``.bin`` first so that an ``.xml`` present always has its weights; ``xml`` back, or None
+    where the folder cannot be written (the model is then converted on every start)."""
+    import openvino as ov
+
+    if xml is None:
+        return None
+    tmp = xml.with_name(f".{xml.stem}-{os.getpid()}.xml")
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    except (OSError, RuntimeError) as e:
+        log.debug("cannot cache %s: %s", xml, e)
+        for f in (tmp, tmp.with_suffix(".bin")):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        return None
+    return xml
 
 
 def resolve_runtime(runtime: str) -> str:

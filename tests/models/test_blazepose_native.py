@@ -382,7 +382,9 @@ def test_openvino_and_litert_runtimes_give_the_same_landmarks():
 def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
     """The landmark network compiled by OpenVINO is written once into ``<cache>/openvino``
     (OpenVINO's model cache) and the next model with the same settings reads it from there:
-    the folder gains no new file."""
+    the folder gains no new file. The ``.tflite`` converted to OpenVINO's IR is kept in
+    ``<cache>/openvino-ir``, so the next model neither converts nor reads it; the landmarks
+    are the same. Where the cache cannot be written the model still loads and runs."""
     pytest.importorskip("openvino")
     from posekit.models.blazepose import BlazePose
 
@@ -392,10 +394,19 @@ def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
     first = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
     files = sorted((tmp_path / "openvino").iterdir())
     assert files, "nothing written to the OpenVINO cache"
-    again = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
+    irs = sorted(p.suffix for p in (tmp_path / "openvino-ir").iterdir())
+    assert irs == [".bin", ".xml"], irs
+    model = BlazePose(mode="image", runtime="openvino")
+    assert model._lmk._model is None          # compiled from the cached IR, nothing read
+    again = model(img, boxes=box)
     assert sorted((tmp_path / "openvino").iterdir()) == files
     assert len(first) == len(again) == 1
     np.testing.assert_allclose(first.keypoints, again.keypoints, atol=1e-4)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("POSEKIT_CACHE", str(blocked))
+    third = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
+    np.testing.assert_allclose(first.keypoints, third.keypoints, atol=1e-4)
 
 
 def test_bad_settings_raise():
