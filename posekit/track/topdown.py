@@ -368,7 +368,11 @@ class TopDownTracker:
         turn for the network (``(key + frame count) % landmark_every == 0``: each track gets
         the network every ``landmark_every`` frames, the tracks staggered so each frame runs
         about the same number), the person is carried: previous scores, world coordinates and
-        presence, keypoints moved by the flow, ``extras["carried"]`` True. ``checks`` (M, 4)
+        presence, keypoints moved by the flow, ``extras["carried"]`` True. At close range
+        (:attr:`DetectorSchedule.close_range`: one person filling the view) a person on their
+        turn for the network is not followed by the flow at all (their moved box is NaN; the
+        tracker's prediction is used): there is no one to confuse them with, and it saves the
+        flow on a third of the frames. ``checks`` (M, 4)
         xyxy pixels, on detector frames: each tracked row's detection box (NaN rows: none);
         a row whose moved box overlaps it by less than ``detection_box_iou`` is not carried."""
         flow_boxes = np.full((len(keys), 4), np.nan)
@@ -382,6 +386,12 @@ class TopDownTracker:
         rows = np.array([i for i, key in enumerate(keys.tolist()) if key in row_of], np.int64)
         if len(rows) == 0:
             return none
+        if self.schedule is not None and self.schedule.close_range:
+            # one person filling the view: on their turn for the network the flow would only
+            # give their predicted box, which the tracker's own prediction stands in for
+            rows = rows[(keys[rows] + count) % self.landmark_every != 0]
+            if len(rows) == 0:
+                return none
         prev = last[np.array([row_of[int(keys[i])] for i in rows], np.int64)]
         moved, ok = self.flow.propagate(prev.keypoints)
         shift = np.median(moved[ok] - prev.keypoints[ok], axis=1)         # (R', 2) pixels

@@ -381,3 +381,29 @@ def test_the_first_frame_tries_the_close_range_detector(people):
         assert len(out) == len(people)
     assert ran["close"][:1] == [0]
     assert ran["full"] == ([] if len(people) == 1 else [0, 2])
+
+
+def test_close_range_skips_the_flow_on_the_persons_network_turn():
+    """One person filling the view (close range), landmarks every 3rd frame: the optical flow
+    follows the person only on the frames between their network turns (two of every three),
+    never on a turn; the person is output on every frame."""
+    model = StandIn([(200, 150)])
+    box = np.asarray([person_box(200, 150)], np.float32)
+    stage = TopDownTracker(model, Tracker(min_hits=1), detector=lambda f: (box, np.ones(1)),
+                           close_detector=lambda f: (box, np.ones(1)), detect_every="auto",
+                           appearance=False, landmark_every=3)
+    followed = []
+    propagate = stage.flow.propagate
+
+    def spy(kp):
+        followed.append(stage._count - 1)      # the frame count (incremented before)
+        return propagate(kp)
+
+    stage.flow.propagate = spy
+    for i in range(10):
+        out = stage(Frame(np.zeros((300, 400, 3), np.uint8), i, i / 10.0))
+        assert len(out) == 1
+    key = int(stage.tracker.last_keys[0])
+    turns = [c for c in range(1, 10) if (key + c) % 3 == 0]
+    assert followed and not set(followed) & set(turns), (followed, turns)
+    assert len(followed) >= 5
