@@ -9,7 +9,7 @@ fractions of the body height calibrated on ground truth.
 
 from __future__ import annotations
 
-import warnings
+import functools
 
 import numpy as np
 
@@ -50,31 +50,27 @@ def body_boxes(poses: Poses, *, min_score: float = 0.0,
     Works for any skeleton with the COCO names (``COCO_17`` has the same head, shoulder, hip
     and ankle names); a skeleton without them gets ``poses.boxes``.
     """
-    sk = poses.skeleton
     n = len(poses)
     out = np.array(poses.boxes, np.float32, copy=True).reshape(n, 4)
-    if n == 0:
+    parts = _parts(poses.skeleton)
+    if n == 0 or parts is None:
         return out
-    names = sk.keypoints
-    head = [i for i, nm in enumerate(names) if nm in _HEAD]
-    feet = [i for i, nm in enumerate(names) if nm in _FEET]
-    torso = [i for i, nm in enumerate(names) if nm in _TORSO]
-    if not head or not feet or len(torso) < 4:
-        return out
-    sh = [sk.index("left_shoulder"), sk.index("right_shoulder")]
-    hp = [sk.index("left_hip"), sk.index("right_hip")]
+    head, feet, torso, sh, hp = parts
     kp = np.array(poses.keypoints, np.float64)
     scores = np.asarray(poses.scores)
     kp[~(scores > min_score)] = np.nan
-    with _quiet_nan():
-        top = np.nanmin(kp[:, head, 1], axis=1)
-        bottom = np.nanmax(kp[:, feet, 1], axis=1)
-        cx = np.nanmean(kp[:, torso, 0], axis=1)
-        tx0 = np.nanmin(kp[:, torso, 0], axis=1)
-        tx1 = np.nanmax(kp[:, torso, 0], axis=1)
-        shc = kp[:, sh].mean(axis=1)
-        hpc = kp[:, hp].mean(axis=1)
-    feet_seen = np.nanmax(np.where(np.isfinite(kp[:, feet, 1]), scores[:, feet], 0), axis=1) \
+    # fmin / fmax skip NaN (nanmin / nanmax without their all-NaN warning and overhead)
+    top = np.fmin.reduce(kp[:, head, 1], axis=1)
+    bottom = np.fmax.reduce(kp[:, feet, 1], axis=1)
+    tx = kp[:, torso, 0]
+    seen = np.isfinite(tx)
+    cx = np.where(seen, tx, 0.0).sum(axis=1) / np.where(seen.any(axis=1), seen.sum(axis=1),
+                                                         np.nan)
+    tx0 = np.fmin.reduce(tx, axis=1)
+    tx1 = np.fmax.reduce(tx, axis=1)
+    shc = kp[:, sh].mean(axis=1)
+    hpc = kp[:, hp].mean(axis=1)
+    feet_seen = np.max(np.where(np.isfinite(kp[:, feet, 1]), scores[:, feet], 0), axis=1) \
         >= min_feet_visibility
     h = bottom - top
     y0 = top - OUTLINE_PAD_TOP * h
@@ -100,13 +96,15 @@ _FEET = {"left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_inde
 _TORSO = {"left_shoulder", "right_shoulder", "left_hip", "right_hip"}
 
 
-class _quiet_nan:
-    """Silence numpy's "All-NaN slice" RuntimeWarning inside a block."""
-
-    def __enter__(self):
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
+@functools.lru_cache(maxsize=16)
+def _parts(sk) -> tuple[list[int], ...] | None:
+    """(head, feet, torso, shoulders, hips) keypoint indices of skeleton ``sk``; None where it
+    lacks the head, the feet or the four torso keypoints."""
+    names = sk.keypoints
+    head = [i for i, nm in enumerate(names) if nm in _HEAD]
+    feet = [i for i, nm in enumerate(names) if nm in _FEET]
+    torso = [i for i, nm in enumerate(names) if nm in _TORSO]
+    if not head or not feet or len(torso) < 4:
+        return None
+    return (head, feet, torso, [sk.index("left_shoulder"), sk.index("right_shoulder")],
+            [sk.index("left_hip"), sk.index("right_hip")])
