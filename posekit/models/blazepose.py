@@ -260,7 +260,7 @@ class _OvNet:
 
     def __init__(self, path, num_threads: int, outputs: tuple[str, ...] | None = None):
         try:
-            import openvino as ov
+            import openvino  # noqa: F401 - the runtime must be installed
         except ImportError as e:
             raise ModelError("runtime='openvino' needs the openvino package: "
                              "pip install openvino") from e
@@ -270,20 +270,36 @@ class _OvNet:
             self._model = None
             self._ir = _ir_path(path, outputs)
             if self._ir is None or not self._ir.is_file():
-                model = self._core.read_model(str(path))
-                if outputs is not None:
-                    kept = [o for o in model.outputs if o.get_any_name() in outputs]
-                    model = ov.Model(kept, model.get_parameters(), "landmarks")
-                # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
-                self._model = bgr_uint8_input(model, "NHWC")
-                self._ir = _save_ir(self._model, self._ir)
+                self._convert(outputs)
             # float32 explicitly: left alone OpenVINO runs bfloat16 on AMX CPUs, which moves
             # the landmarks by pixels and the world coordinates by about 0.1 m (measured)
             self._config = openvino_cpu_config(num_threads, "f32")
             self._reqs: dict[int, tuple] = {}
-            self._req = self._compiled(1)
+            try:
+                self._req = self._compiled(1)
+            except Exception as e:
+                if self._model is not None:
+                    raise
+                # a damaged cached IR: convert the .tflite again and replace it
+                log.warning("cannot use the cached %s (%s); converting %s again", self._ir, e,
+                            Path(path).name)
+                self._convert(outputs)
+                self._req = self._compiled(1)
         except Exception as e:
             raise ModelError(f"OpenVINO cannot load {path}: {e}") from e
+
+    def _convert(self, outputs: tuple[str, ...] | None) -> None:
+        """Read the ``.tflite`` file, keep ``outputs``, take uint8 BGR input, and save the
+        result as the cached IR (:func:`_save_ir`; ``self._ir`` None where it cannot)."""
+        import openvino as ov
+
+        model = self._core.read_model(str(self.path))
+        if outputs is not None:
+            kept = [o for o in model.outputs if o.get_any_name() in outputs]
+            model = ov.Model(kept, model.get_parameters(), "landmarks")
+        # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
+        self._model = bgr_uint8_input(model, "NHWC")
+        self._ir = _save_ir(self._model, self._ir)
 
     def _compiled(self, batch: int):
         """The infer request and outputs by name of the network for ``batch`` crops. Batch 1

@@ -384,7 +384,8 @@ def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
     (OpenVINO's model cache) and the next model with the same settings reads it from there:
     the folder gains no new file. The ``.tflite`` converted to OpenVINO's IR is kept in
     ``<cache>/openvino-ir``, so the next model neither converts nor reads it; the landmarks
-    are the same. Where the cache cannot be written the model still loads and runs."""
+    are the same. A damaged cached IR is converted again; where the cache cannot be written
+    the model still loads and runs."""
     pytest.importorskip("openvino")
     from posekit.models.blazepose import BlazePose
 
@@ -402,6 +403,10 @@ def test_openvino_keeps_compiled_networks_in_the_cache(tmp_path, monkeypatch):
     assert sorted((tmp_path / "openvino").iterdir()) == files
     assert len(first) == len(again) == 1
     np.testing.assert_allclose(first.keypoints, again.keypoints, atol=1e-4)
+    for xml in (tmp_path / "openvino-ir").glob("*.xml"):
+        xml.write_text("<net>damaged")                   # converted again, with a warning
+    fixed = BlazePose(mode="image", runtime="openvino")(img, boxes=box)
+    np.testing.assert_allclose(first.keypoints, fixed.keypoints, atol=1e-4)
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
     monkeypatch.setenv("POSEKIT_CACHE", str(blocked))
