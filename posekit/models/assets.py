@@ -215,3 +215,47 @@ def blazepose_task_bundle(files: BlazePoseFiles | None = None) -> Path:
     except Exception as e:  # metadata writer failures
         raise ModelError(f"cannot build the PoseLandmarker bundle: {e}") from e
     return path
+
+
+def ir_cache_file(path, suffix: str, *key) -> Path | None:
+    """Where a network converted from the model file ``path`` is kept as OpenVINO IR:
+    ``<cache>/openvino-ir/<stem>-<hash>.<suffix>``, the hash of ``path`` (resolved), its size
+    and modification time, the OpenVINO version and ``key`` (what else the saved graph depends
+    on: outputs kept, a version of the conversion); None where ``path`` cannot be read.
+    Reading that IR, or compiling it from its path through OpenVINO's model cache, takes a
+    fraction of converting the model again on every start."""
+    import openvino as ov
+
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    k = repr((str(p.resolve()), st.st_size, st.st_mtime_ns, ov.__version__, key))
+    digest = hashlib.sha256(k.encode()).hexdigest()[:16]
+    return cache_dir() / "openvino-ir" / f"{p.stem}-{digest}.{suffix}"
+
+
+def save_ir(model, xml: Path | None) -> Path | None:
+    """Save ``model`` (an ``openvino.Model``) as ``xml`` and its ``.bin``, through temporary
+    names and renames, the ``.bin`` first so that an ``.xml`` present always has its weights;
+    ``xml`` back, or None where it cannot be written (the caller then converts every time)."""
+    import openvino as ov
+
+    if xml is None:
+        return None
+    tmp = xml.with_name(f".{xml.stem}-{os.getpid()}-{threading.get_ident()}.xml")
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    except (OSError, RuntimeError) as e:
+        log.debug("cannot cache %s: %s", xml, e)
+        for f in (tmp, tmp.with_suffix(".bin")):
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        return None
+    return xml

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,7 +39,8 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
-from .assets import bgr_uint8_input, blazepose_files, openvino_core, openvino_cpu_config
+from .assets import (bgr_uint8_input, blazepose_files, ir_cache_file, openvino_core,
+                     openvino_cpu_config, save_ir)
 from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,11 @@ class _Net:
         return self.it.get_tensor(self.out[name])
 
 
+#: Version of the IR files ``_OvNet`` caches: raise it when it changes the graph it saves
+#: (outputs cut, preprocessing), so that no older file is read.
+_IR_VERSION = 1
+
+
 class _OvNet:
     """The landmark network in OpenVINO (its TensorFlow Lite front end reads the ``.tflite``
     file as is), float32, with the outputs not asked for cut from the graph, run on batches of
@@ -268,7 +273,7 @@ class _OvNet:
         try:
             self._core = openvino_core()
             self._model = None
-            self._ir = _ir_path(path, outputs)
+            self._ir = ir_cache_file(path, "xml", outputs, _IR_VERSION)
             if self._ir is None or not self._ir.is_file():
                 self._convert(outputs)
             # float32 explicitly: left alone OpenVINO runs bfloat16 on AMX CPUs, which moves
@@ -290,7 +295,8 @@ class _OvNet:
 
     def _convert(self, outputs: tuple[str, ...] | None) -> None:
         """Read the ``.tflite`` file, keep ``outputs``, take uint8 BGR input, and save the
-        result as the cached IR (:func:`_save_ir`; ``self._ir`` None where it cannot)."""
+        result as the cached IR (:func:`~posekit.models.assets.save_ir`; ``self._ir``
+        None where it cannot)."""
         import openvino as ov
 
         model = self._core.read_model(str(self.path))
@@ -299,7 +305,7 @@ class _OvNet:
             model = ov.Model(kept, model.get_parameters(), "landmarks")
         # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
         self._model = bgr_uint8_input(model, "NHWC")
-        self._ir = _save_ir(self._model, self._ir)
+        self._ir = save_ir(self._model, self._ir)
 
     def _compiled(self, batch: int):
         """The infer request and outputs by name of the network for ``batch`` crops. Batch 1
@@ -332,58 +338,6 @@ class _OvNet:
     def get(self, name: str) -> np.ndarray:
         req, out = self._req
         return req.get_tensor(out[name]).data
-
-
-#: Version of the IR files :func:`_ir_path` names: raise it when ``_OvNet`` changes the graph
-#: it saves (outputs cut, preprocessing), so that no older file is read.
-_IR_VERSION = 1
-
-
-def _ir_path(path, outputs: tuple[str, ...] | None) -> Path | None:
-    """Where ``_OvNet`` keeps the OpenVINO IR of the ``.tflite`` file ``path`` as it runs it
-    (outputs cut to ``outputs``, uint8 BGR input): ``<cache>/openvino-ir/<name>-<key>.xml``,
-    the key a hash of the file's path, size and modification time, the outputs, the OpenVINO
-    version and :data:`_IR_VERSION`; None without a cache folder. Reading that IR and
-    compiling it from OpenVINO's model cache takes a fraction of converting the ``.tflite``
-    again on every start."""
-    import hashlib
-
-    import openvino as ov
-
-    from .assets import cache_dir
-
-    p = Path(path)
-    try:
-        st = p.stat()
-        folder = cache_dir() / "openvino-ir"
-    except OSError:
-        return None
-    key = repr((str(p.resolve()), st.st_size, st.st_mtime_ns, outputs, ov.__version__,
-                _IR_VERSION))
-    return folder / f"{p.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
-
-
-def _save_ir(model, xml: Path | None) -> Path | None:
-    """Save ``model`` as ``xml`` (and its ``.bin``) through temporary names and renames, the
-    ``.bin`` first so that an ``.xml`` present always has its weights; ``xml`` back, or None
-    where the folder cannot be written (the model is then converted on every start)."""
-    import openvino as ov
-
-    if xml is None:
-        return None
-    tmp = xml.with_name(f".{xml.stem}-{os.getpid()}.xml")
-    try:
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        ov.save_model(model, str(tmp), compress_to_fp16=False)
-        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
-        os.replace(tmp, xml)
-    except (OSError, RuntimeError) as e:
-        log.debug("cannot cache %s: %s", xml, e)
-        for f in (tmp, tmp.with_suffix(".bin")):
-            with contextlib.suppress(OSError):
-                f.unlink()
-        return None
-    return xml
 
 
 def resolve_runtime(runtime: str) -> str:
