@@ -47,8 +47,8 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses, box_iou
 from . import as_frame
-from .assets import (bgr_uint8_input, cache_dir, file_sha256, openvino_core,
-                     openvino_cpu_config)
+from .assets import (bgr_uint8_input, cache_dir, file_sha256, ir_cache_file, openvino_core,
+                     openvino_cpu_config, save_ir)
 
 log = logging.getLogger(__name__)
 
@@ -629,17 +629,65 @@ class _OpenVinoYolo:
 
     def __init__(self, xml: Path, precision: str, threads: int, keypoint_head: bool = True):
         self._core = openvino_core()
-        self._source = self._core.read_model(str(xml))
+        self._xml, self._keypoint_head = Path(xml), keypoint_head
         self.config = openvino_cpu_config(threads, precision)
+        self._source = None
         self._head = None
-        if keypoint_head:
-            head = _KeypointHead.find(self._source, self._core, self.config)
-            cut = _without_keypoints(self._source, head) if head is not None else None
-            if cut is not None:
-                self._source, self._head = cut, head
+        # the network as it runs (keypoint branch cut, uint8 BGR input) is cached as IR, one
+        # file per input shape, with the branch's weights (``<stem>-<hash>.npz``; a file
+        # holding no arrays where the branch stays in the network): a later start compiles
+        # those files from OpenVINO's model cache without reading or editing the model
+        self._layers_file = ir_cache_file(xml, "npz", keypoint_head, self.IR_VERSION)
+        if self._layers_file is not None and self._layers_file.is_file():
+            try:
+                with np.load(self._layers_file) as z:
+                    arrays = [z[f"a{i}"] for i in range(len(z.files))]
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("cannot read %s (%s); reading the model", self._layers_file, e)
+                self._read_source()
+            else:
+                if len(arrays) not in (0, 18):     # not what _read_source writes
+                    self._read_source()
+                elif arrays:
+                    self._head = _KeypointHead(
+                        None, [tuple(arrays[6 * i:6 * i + 6]) for i in range(3)], self._core,
+                        self.config)
+        else:
+            self._read_source()
         self._nets: dict[tuple[int, int], tuple] = {}
         self._dynamic = None
         self._probe = None
+
+    #: Version of the cached IR files: raise it when the graph they hold changes.
+    IR_VERSION = 1
+
+    def _read_source(self):
+        """The exported model with its keypoint branch cut (where found), read now; the
+        branch's weights saved for later starts."""
+        if self._source is not None:
+            return self._source
+        source = self._core.read_model(str(self._xml))
+        head = None
+        if self._keypoint_head:
+            head = _KeypointHead.find(source, self._core, self.config)
+            cut = _without_keypoints(source, head) if head is not None else None
+            if cut is None:
+                head = None
+            else:
+                source = cut
+        if self._head is None:
+            self._head = head
+        self._source = source
+        if self._layers_file is not None and not self._layers_file.is_file():
+            arrays = [a for scale in head.layers for a in scale] if head is not None else []
+            try:
+                self._layers_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self._layers_file.with_name(f".{self._layers_file.stem}-{os.getpid()}.npz")
+                np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)})
+                os.replace(tmp, self._layers_file)
+            except OSError as e:
+                log.debug("cannot cache %s: %s", self._layers_file, e)
+        return source
 
     #: Frame sizes that get a network of their own (static shape); later sizes share one
     #: network compiled with a dynamic shape. A video has one size; an image folder has many,
@@ -649,9 +697,21 @@ class _OpenVinoYolo:
     STATIC_SHAPES = 2
 
     def _compile(self, shape: list[int]):
-        model = self._source.clone()
-        model.reshape(shape)
-        compiled = self._core.compile_model(bgr_uint8_input(model, "NCHW"), "CPU", self.config)
+        tag = "x".join("dyn" if d < 0 else str(d) for d in shape[2:])
+        ir = None if self._layers_file is None else \
+            self._layers_file.with_name(f"{self._layers_file.stem}-{tag}.xml")
+        compiled = None
+        if ir is not None and ir.is_file():
+            try:
+                compiled = self._core.compile_model(str(ir), "CPU", self.config)
+            except Exception as e:  # a damaged file: made again below
+                log.warning("cannot use the cached %s (%s); making it again", ir, e)
+        if compiled is None:
+            model = self._read_source().clone()
+            model.reshape(shape)
+            model = bgr_uint8_input(model, "NCHW")
+            save_ir(model, ir)
+            compiled = self._core.compile_model(model, "CPU", self.config)
         return compiled, compiled.create_infer_request()
 
     def _net(self, hw: tuple[int, int]):

@@ -258,6 +258,17 @@ def test_image_sizes_past_two_share_one_dynamic_network():
         assert fresh._ov_net._probe is None
     finally:
         fresh.close()
+    # a size the first model ran statically was cached as IR, with the keypoint branch's
+    # weights: a new model runs it without reading the exported model, to the same persons
+    warm = YoloPose(min_score=0.5)
+    try:
+        again = warm(images[0])
+        assert warm._ov_net._source is None and warm._ov_net._head is not None
+    finally:
+        warm.close()
+    assert len(again) == len(got[0]) >= 3
+    np.testing.assert_allclose(again.boxes, got[0].boxes, atol=1e-3)
+    np.testing.assert_allclose(again.keypoints, got[0].keypoints, atol=1e-3)
     assert len(got[3]) == len(ref) >= 3
     np.testing.assert_allclose(got[3].boxes, ref.boxes, atol=0.5)
     np.testing.assert_allclose(got[3].keypoints, ref.keypoints, atol=0.5)
