@@ -27,7 +27,6 @@ Sources:
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, field
 
 import numpy as np

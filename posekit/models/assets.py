@@ -259,3 +259,26 @@ def save_ir(model, xml: Path | None) -> Path | None:
                 pass
         return None
     return xml
+
+
+def compile_cached_ir(core, xml: Path | None, config: dict, build):
+    """A network compiled for the CPU from the IR file ``xml`` (see :func:`ir_cache_file`)
+    where it exists, through OpenVINO's model cache (nothing is read or edited); otherwise,
+    or where that file is damaged (a warning), ``build()`` (an ``openvino.Model``) is saved
+    as ``xml`` (:func:`save_ir`) and compiled from there, as the next start will (from the
+    model itself where it cannot be saved). ``config``: the compile
+    properties (:func:`openvino_cpu_config`).
+
+    Raises:
+        Exception: what OpenVINO or ``build`` raises for the model built.
+    """
+    if xml is not None and xml.is_file():
+        try:
+            return core.compile_model(str(xml), "CPU", config)
+        except Exception as e:  # noqa: BLE001 - made again below
+            log.warning("cannot use the cached %s (%s); making it again", xml, e)
+    model = build()
+    if save_ir(model, xml) is not None:
+        # compiled from the file, as on later starts: one entry in OpenVINO's model cache
+        return core.compile_model(str(xml), "CPU", config)
+    return core.compile_model(model, "CPU", config)

@@ -29,7 +29,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,8 +38,8 @@ from ..skeletons import BLAZEPOSE_33
 from ..types import Frame, Poses, box_iou
 from . import as_frame
 from . import blazepose_ops as ops
-from .assets import (bgr_uint8_input, blazepose_files, ir_cache_file, openvino_core,
-                     openvino_cpu_config, save_ir)
+from .assets import (bgr_uint8_input, blazepose_files, compile_cached_ir, ir_cache_file,
+                     openvino_core, openvino_cpu_config)
 from .mediapipe_tasks import pose_boxes
 
 log = logging.getLogger(__name__)
@@ -270,58 +269,46 @@ class _OvNet:
             raise ModelError("runtime='openvino' needs the openvino package: "
                              "pip install openvino") from e
         self.path = path
+        self._outputs = outputs
         try:
             self._core = openvino_core()
             self._model = None
+            # the network as it runs, cached as IR: batch 1 compiles from that file
             self._ir = ir_cache_file(path, "xml", outputs, _IR_VERSION)
-            if self._ir is None or not self._ir.is_file():
-                self._convert(outputs)
             # float32 explicitly: left alone OpenVINO runs bfloat16 on AMX CPUs, which moves
             # the landmarks by pixels and the world coordinates by about 0.1 m (measured)
             self._config = openvino_cpu_config(num_threads, "f32")
             self._reqs: dict[int, tuple] = {}
-            try:
-                self._req = self._compiled(1)
-            except Exception as e:
-                if self._model is not None:
-                    raise
-                # a damaged cached IR: convert the .tflite again and replace it
-                log.warning("cannot use the cached %s (%s); converting %s again", self._ir, e,
-                            Path(path).name)
-                self._convert(outputs)
-                self._req = self._compiled(1)
+            self._req = self._compiled(1)
         except Exception as e:
             raise ModelError(f"OpenVINO cannot load {path}: {e}") from e
 
-    def _convert(self, outputs: tuple[str, ...] | None) -> None:
-        """Read the ``.tflite`` file, keep ``outputs``, take uint8 BGR input, and save the
-        result as the cached IR (:func:`~posekit.models.assets.save_ir`; ``self._ir``
-        None where it cannot)."""
-        import openvino as ov
+    def _source(self):
+        """The network as it runs (``openvino.Model``, batch 1): read from the ``.tflite``
+        file, outputs cut to those asked for, uint8 BGR input; converted once."""
+        if self._model is None:
+            import openvino as ov
 
-        model = self._core.read_model(str(self.path))
-        if outputs is not None:
-            kept = [o for o in model.outputs if o.get_any_name() in outputs]
-            model = ov.Model(kept, model.get_parameters(), "landmarks")
-        # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
-        self._model = bgr_uint8_input(model, "NHWC")
-        self._ir = save_ir(self._model, self._ir)
+            model = self._core.read_model(str(self.path))
+            if self._outputs is not None:
+                kept = [o for o in model.outputs if o.get_any_name() in self._outputs]
+                model = ov.Model(kept, model.get_parameters(), "landmarks")
+            # pose_landmark_by_roi_cpu.pbtxt: RGB, float range [0, 1]
+            self._model = bgr_uint8_input(model, "NHWC")
+        return self._model
 
     def _compiled(self, batch: int):
         """The infer request and outputs by name of the network for ``batch`` crops. Batch 1
-        compiles straight from the cached IR file where there is one (OpenVINO's model cache
-        then loads the compiled network without reading the model at all)."""
+        compiles from the cached IR file where there is one (:func:`~posekit.models.assets.
+        compile_cached_ir`: nothing is read or converted)."""
         got = self._reqs.get(batch)
         if got is None:
-            if batch == 1 and self._ir is not None:
-                compiled = self._core.compile_model(str(self._ir), "CPU", self._config)
+            if batch == 1:
+                compiled = compile_cached_ir(self._core, self._ir, self._config, self._source)
             else:
-                if self._model is None:
-                    self._model = self._core.read_model(str(self._ir))
-                model = self._model.clone()
-                if batch != 1:
-                    shape = list(model.inputs[0].get_shape())
-                    model.reshape([batch, *shape[1:]])
+                model = self._source().clone()
+                shape = list(model.inputs[0].get_shape())
+                model.reshape([batch, *shape[1:]])
                 compiled = self._core.compile_model(model, "CPU", self._config)
             got = self._reqs[batch] = (compiled.create_infer_request(),
                                        {o.get_any_name(): o for o in compiled.outputs})

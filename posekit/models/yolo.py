@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import logging
 import os
 import shutil
@@ -47,8 +48,8 @@ from ..errors import MissingExtraError, ModelError
 from ..skeletons import COCO_17
 from ..types import Frame, Poses, box_iou
 from . import as_frame
-from .assets import (bgr_uint8_input, cache_dir, file_sha256, ir_cache_file, openvino_core,
-                     openvino_cpu_config, save_ir)
+from .assets import (atomic_write_bytes, bgr_uint8_input, cache_dir, compile_cached_ir,
+                     file_sha256, ir_cache_file, openvino_core, openvino_cpu_config)
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +471,8 @@ class _KeypointHead:
 
     ``layers`` holds, per scale, ``(w1 (51, C, 3, 3), b1 (51,), w2 (51, 51, 3, 3), b2 (51,),
     w3 (51, 51, 1, 1), b3 (51,))`` float32; ``features`` the IR outputs feeding each scale's
-    first convolution; the per-scale networks are compiled by ``core`` with ``config`` (its
+    first convolution (None for weights read back from posekit's cache, where the cut
+    network is cached too); the per-scale networks are compiled by ``core`` with ``config`` (its
     threads; always float32) on first use.
     """
 
@@ -573,6 +575,23 @@ class _KeypointHead:
         return out
 
 
+def _keep_recent(xml: Path, keep: int) -> None:
+    """Delete the cached IR ``.xml`` / ``.bin`` pairs of the other input shapes of ``xml``'s
+    model (``<stem>-<shape>.xml``) past the ``keep`` most recently written. The files are
+    not touched on use: OpenVINO's model cache keys a network compiled from a file on its
+    modification time, so touching it would compile again on every start."""
+    try:
+        prefix = xml.stem.rsplit("-", 1)[0]
+        files = sorted(xml.parent.glob(f"{prefix}-*.xml"), key=lambda f: f.stat().st_mtime,
+                       reverse=True)
+        for old in files[keep:]:
+            if old != xml:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".bin").unlink(missing_ok=True)
+    except OSError as e:   # a cache shared with another process: best effort
+        log.debug("cannot prune %s: %s", xml.parent, e)
+
+
 def _constant(value) -> np.ndarray | None:
     """The array of an OpenVINO ``Constant`` output (through a ``Convert``, as for weights
     stored in float16), or None for anything else."""
@@ -638,28 +657,38 @@ class _OpenVinoYolo:
         # holding no arrays where the branch stays in the network): a later start compiles
         # those files from OpenVINO's model cache without reading or editing the model
         self._layers_file = ir_cache_file(xml, "npz", keypoint_head, self.IR_VERSION)
-        if self._layers_file is not None and self._layers_file.is_file():
-            try:
-                with np.load(self._layers_file) as z:
-                    arrays = [z[f"a{i}"] for i in range(len(z.files))]
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("cannot read %s (%s); reading the model", self._layers_file, e)
-                self._read_source()
-            else:
-                if len(arrays) not in (0, 18):     # not what _read_source writes
-                    self._read_source()
-                elif arrays:
-                    self._head = _KeypointHead(
-                        None, [tuple(arrays[6 * i:6 * i + 6]) for i in range(3)], self._core,
-                        self.config)
-        else:
+        layers = self._cached_layers()
+        self._save_layers = layers is None          # missing or unreadable: written anew
+        if layers is None:
             self._read_source()
+        elif layers:
+            self._head = _KeypointHead(None, layers, self._core, self.config)
         self._nets: dict[tuple[int, int], tuple] = {}
         self._dynamic = None
         self._probe = None
 
     #: Version of the cached IR files: raise it when the graph they hold changes.
-    IR_VERSION = 1
+    IR_VERSION = 2
+    #: Most input shapes kept as IR files per model (the most recently written): a video has
+    #: one or two, but every folder of photos brings new letterbox sizes.
+    CACHED_SHAPES = 8
+
+    def _cached_layers(self) -> list[tuple[np.ndarray, ...]] | None:
+        """The keypoint branch's weights saved by :meth:`_read_source` (per scale, as
+        :attr:`_KeypointHead.layers`; an empty list where the branch stays in the network), or
+        None where there is no readable file."""
+        f = self._layers_file
+        if f is None or not f.is_file():
+            return None
+        try:
+            with np.load(f) as z:
+                arrays = [z[f"arr_{i}"] for i in range(len(z.files))]
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("cannot read %s (%s); reading the model", f, e)
+            return None
+        if len(arrays) not in (0, 18):     # not what _read_source writes
+            return None
+        return [tuple(arrays[6 * i:6 * i + 6]) for i in range(len(arrays) // 6)]
 
     def _read_source(self):
         """The exported model with its keypoint branch cut (where found), read now; the
@@ -678,13 +707,12 @@ class _OpenVinoYolo:
         if self._head is None:
             self._head = head
         self._source = source
-        if self._layers_file is not None and not self._layers_file.is_file():
-            arrays = [a for scale in head.layers for a in scale] if head is not None else []
+        if self._layers_file is not None and self._save_layers:
+            self._save_layers = False
+            buf = io.BytesIO()
+            np.savez(buf, *([a for scale in head.layers for a in scale] if head else []))
             try:
-                self._layers_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self._layers_file.with_name(f".{self._layers_file.stem}-{os.getpid()}.npz")
-                np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)})
-                os.replace(tmp, self._layers_file)
+                atomic_write_bytes(self._layers_file, buf.getvalue())
             except OSError as e:
                 log.debug("cannot cache %s: %s", self._layers_file, e)
         return source
@@ -697,21 +725,20 @@ class _OpenVinoYolo:
     STATIC_SHAPES = 2
 
     def _compile(self, shape: list[int]):
+        """The (compiled network, infer request) for input ``shape`` [1, 3, H, W] (-1: any),
+        from its cached IR file where there is one (``compile_cached_ir``)."""
         tag = "x".join("dyn" if d < 0 else str(d) for d in shape[2:])
         ir = None if self._layers_file is None else \
             self._layers_file.with_name(f"{self._layers_file.stem}-{tag}.xml")
-        compiled = None
-        if ir is not None and ir.is_file():
-            try:
-                compiled = self._core.compile_model(str(ir), "CPU", self.config)
-            except Exception as e:  # a damaged file: made again below
-                log.warning("cannot use the cached %s (%s); making it again", ir, e)
-        if compiled is None:
+
+        def build():
             model = self._read_source().clone()
             model.reshape(shape)
-            model = bgr_uint8_input(model, "NCHW")
-            save_ir(model, ir)
-            compiled = self._core.compile_model(model, "CPU", self.config)
+            return bgr_uint8_input(model, "NCHW")
+
+        compiled = compile_cached_ir(self._core, ir, self.config, build)
+        if ir is not None:
+            _keep_recent(ir, self.CACHED_SHAPES)
         return compiled, compiled.create_infer_request()
 
     def _net(self, hw: tuple[int, int]):

@@ -327,3 +327,25 @@ def test_int8_falls_back_to_float_when_it_cannot_be_made(monkeypatch, caplog):
     assert not d.int8 and d.runtime == "openvino"
     assert "running YOLO in float" in caplog.text
     assert len(d(read("yolov5/data/images/bus.jpg")).boxes) >= 3
+
+
+def test_cached_shapes_keep_the_most_recently_written(tmp_path):
+    """A model's IR files per input shape are capped: the pairs (.xml, .bin) past the cap,
+    oldest first, are deleted, never the one in use, and the one in use is not touched (its
+    modification time keys OpenVINO's model cache); other models' files stay."""
+    from posekit.models.yolo import _keep_recent
+
+    names = [f"yolo-abc-{s}x{s}" for s in range(32, 32 * 12, 32)]          # 11 shapes
+    for i, n in enumerate(names):
+        for ext in (".xml", ".bin"):
+            (tmp_path / (n + ext)).write_text("x")
+            os.utime(tmp_path / (n + ext), (1000 + i, 1000 + i))
+    (tmp_path / "other-model-32x32.xml").write_text("x")
+    used = tmp_path / (names[0] + ".xml")                                  # the oldest
+    _keep_recent(used, 4)
+    left = sorted(p.name for p in tmp_path.glob("yolo-abc-*.xml"))
+    assert left == sorted(n + ".xml" for n in [names[0], *names[-4:]])
+    assert sorted(p.name for p in tmp_path.glob("yolo-abc-*.bin")) == \
+        [n.replace(".xml", ".bin") for n in left]
+    assert used.stat().st_mtime == 1000
+    assert (tmp_path / "other-model-32x32.xml").is_file()
