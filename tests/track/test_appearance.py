@@ -36,10 +36,15 @@ def test_a_person_filling_the_view_is_sampled_to_the_same_descriptor(monkeypatch
     np.testing.assert_allclose(np.linalg.norm(sampled, axis=1), 1.0, atol=1e-5)
 
 
-def test_small_boxes_use_every_pixel_and_empty_ones_give_zeros():
+def test_small_boxes_use_every_pixel_and_empty_ones_give_zeros(monkeypatch):
     """Pedestrians of vtest.avi (about 40 x 100 px) are under MAX_PIXELS: every pixel is used
-    (the same descriptor whatever the cap); a box outside the frame gives a row of zeros."""
+    (the same descriptor, bit for bit, with no cap at all); a box outside the frame gives a
+    row of zeros."""
     img = _frame("opencv-doc/vtest.avi", 0)
     boxes = np.array([[380.0, 180.0, 410.0, 258.0], [900.0, 10.0, 950.0, 90.0]])
     got = appearance.color_histograms(img, boxes)
+    monkeypatch.setattr(appearance, "MAX_PIXELS", 10 ** 9)
+    np.testing.assert_array_equal(got, appearance.color_histograms(img, boxes))
+    monkeypatch.setattr(appearance, "MAX_PIXELS", 100)       # sampled: a different descriptor
+    assert np.abs(appearance.color_histograms(img, boxes)[0] - got[0]).max() > 0
     assert float(np.linalg.norm(got[0])) > 0.99 and not got[1].any()
