@@ -482,6 +482,10 @@ class HybridConfig:
         flip: test-time augmentation of the landmark stage: every landmark pass also runs on
             the crops mirrored left-right and averages the two (``flip`` of
             :meth:`posekit.models.blazepose.BlazePose._landmarks`); twice the landmark time.
+        flip_min_score: YOLO person score in [0, 1] a person needs for ``flip`` (as
+            ``refine_min_score``: the low-scored persons kept for COCO AP, more than half of
+            all persons on the COCO-style sets, are ranked last).
+        retry_min_score: YOLO person score in [0, 1] a person needs for ``retry``.
         arbitration: how ``fuse`` combines the COCO keypoints: ``"calibrated"``
             (:func:`fuse_calibrated`, scores calibrated on data) or ``"fixed"``
             (:func:`fuse_keypoints` with :class:`FusionConfig`'s hand-set constants).
@@ -509,6 +513,8 @@ class HybridConfig:
     detector_rois: bool = True
     detector_overlap: float = 0.5
     flip: bool = True
+    flip_min_score: float = 0.3
+    retry_min_score: float = 0.3
     arbitration: str = "calibrated"
     calibration: str | None = None
     person_score: str = "calibrated"
@@ -536,8 +542,10 @@ class HybridConfig:
         if self.arbitration not in ("calibrated", "fixed"):
             raise ModelError(f"arbitration must be 'calibrated' or 'fixed', got "
                              f"{self.arbitration!r}")
-        if not 0.0 <= self.refine_min_score <= 1.0:
-            raise ModelError(f"refine_min_score must be in [0, 1], got {self.refine_min_score}")
+        for name in ("refine_min_score", "flip_min_score", "retry_min_score"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ModelError(f"{name} must be in [0, 1], got {v!r}")
         if not 0.0 <= self.refine_margin <= 1.0:
             raise ModelError(f"refine_margin must be in [0, 1], got {self.refine_margin}")
         if not 0.0 < self.detector_overlap <= 1.0:
@@ -706,14 +714,29 @@ class HybridPose:
         merged = merge_views(views, iou=self.config.match_iou)
         return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
 
-    def _run(self, image: np.ndarray, rois: np.ndarray) -> dict:
+    def _run(self, image: np.ndarray, rois: np.ndarray, flip: np.ndarray | None = None
+             ) -> dict:
         """The landmark network on ``rois`` (N, 4): BlazePose's raw per-ROI arrays, with the
         alignment landmarks 33 and 34 (``xy`` (N, 35, 2) pixels) the public
-        :meth:`~posekit.models.blazepose.BlazePose.landmarks` drops."""
+        :meth:`~posekit.models.blazepose.BlazePose.landmarks` drops. ``flip`` (N,) bool: the
+        ROIs that also run mirrored (None: all of them where ``config.flip``)."""
         bp = self.blazepose
-        return bp._landmarks(image, np.asarray(rois, np.float64).reshape(-1, 4), self._timer,
-                             heatmaps=bp.config.heatmaps, mask=bp.config.mask,
-                             flip=self.config.flip)
+        rois = np.asarray(rois, np.float64).reshape(-1, 4)
+        if flip is None or flip.all() or not flip.any():
+            on = self.config.flip if flip is None else bool(flip.all() and len(flip))
+            return bp._landmarks(image, rois, self._timer, heatmaps=bp.config.heatmaps,
+                                 mask=bp.config.mask, flip=on)
+        parts = [(rows, bp._landmarks(image, rois[rows], self._timer,
+                                      heatmaps=bp.config.heatmaps, mask=bp.config.mask,
+                                      flip=on))
+                 for rows, on in ((np.flatnonzero(flip), True), (np.flatnonzero(~flip), False))]
+        out = {}
+        for key, v in parts[0][1].items():
+            v = np.asarray(v)
+            out[key] = np.empty((len(rois), *v.shape[1:]), v.dtype)
+            for rows, res in parts:
+                out[key][rows] = res[key]
+        return out
 
     @staticmethod
     def _put(res: dict, rows: np.ndarray, new: dict, take: np.ndarray) -> None:
@@ -787,7 +810,9 @@ class HybridPose:
 
         self._timer = _Timer()
         cfg = self.config
-        res = self._run(image, rois)
+        scores = np.asarray(person_scores, np.float64)
+        flip = (scores >= cfg.flip_min_score) & cfg.flip
+        res = self._run(image, rois, flip)
         n = len(rois)
         kind = np.array(kind, np.int8)
         passes = np.ones(n, np.int8)
@@ -799,20 +824,22 @@ class HybridPose:
             active, nxt = active[moved], nxt[moved]
             if len(active) == 0:
                 break
-            again = self._run(image, nxt)
+            again = self._run(image, nxt, flip[active])
             passes[active] += 1
             take = again["flag"] >= res["flag"][active] - cfg.refine_margin
             self._put(res, active[take], again, take)
             kind[active[take]] = ROI_REALIGNED
             active = active[take]
         if cfg.retry:
-            bad = np.nonzero(res["flag"] < cfg.min_presence)[0]
+            bad = np.nonzero((res["flag"] < cfg.min_presence)
+                             & (scores >= cfg.retry_min_score))[0]
             if len(bad):
                 self._keep_better(image, res, kind, bad,
-                                  ops.rois_from_boxes(boxes[bad], cfg.box_scale), ROI_FROM_BOX)
+                                  ops.rois_from_boxes(boxes[bad], cfg.box_scale), ROI_FROM_BOX,
+                                  flip[bad])
                 passes[bad] += 1
                 nxt = ops.rois_from_alignment(res["xy"][bad, 33], res["xy"][bad, 34])
-                self._keep_better(image, res, kind, bad, nxt, ROI_REALIGNED)
+                self._keep_better(image, res, kind, bad, nxt, ROI_REALIGNED, flip[bad])
                 passes[bad] += 1
         t = self._timer
         poses = self.blazepose._to_poses(res, image.shape[:2], t)
@@ -821,10 +848,11 @@ class HybridPose:
         return poses, np.array(res["roi"]), kind
 
     def _keep_better(self, image, res: dict, kind: np.ndarray, rows: np.ndarray,
-                     new_rois: np.ndarray, new_kind: int) -> None:
-        """Landmarks on ``new_rois`` for persons ``rows``; each keeps, in place, the pass with
-        the higher pose flag."""
-        again = self._run(image, new_rois)
+                     new_rois: np.ndarray, new_kind: int, flip: np.ndarray | None = None
+                     ) -> None:
+        """Landmarks on ``new_rois`` for persons ``rows`` (mirrored too where ``flip``); each
+        keeps, in place, the pass with the higher pose flag."""
+        again = self._run(image, new_rois, flip)
         take = again["flag"] > res["flag"][rows]
         self._put(res, rows[take], again, take)
         kind[rows[take]] = new_kind

@@ -444,3 +444,35 @@ def test_detections_match_the_yolo_box_holding_their_face_and_hips():
                       rois_from_alignment(np.array([[650, 500.]]), np.array([[650, 350.]])))
     rows, cols = _match_detections(boxes, det2, 0.5)
     assert len(rows) == 0
+
+
+@needs_models
+def test_flip_runs_only_for_persons_scored_at_flip_min_score():
+    """``flip_min_score``: a person YOLO scores at least this gets the mirrored landmark pass,
+    the others the plain pass alone (the low-scored persons kept for COCO AP)."""
+    from posekit.errors import ModelError
+    from posekit.models.hybrid import HybridConfig, HybridPose
+
+    img = cv2.imread(str(data_path(BUS)))
+    runs, yolo_scores = {}, None
+    for name, kw in {"all": {"flip_min_score": 0.0}, "plain": {"flip": False},
+                     "mixed": {"flip_min_score": 0.5}}.items():
+        # one landmark pass per person, so that the three runs compare pass for pass
+        m = HybridPose(min_score=0.05, refine=0, retry=False, **kw)
+        try:
+            runs[name] = m(img).extras["blazepose_keypoints"]
+            if yolo_scores is None:
+                yolo_scores = m.yolo(img).person_scores
+        finally:
+            m.close()
+    hi = yolo_scores >= 0.5
+    assert hi.sum() >= 3 and (~hi).sum() >= 1, yolo_scores
+    # the mirrored pass moves the landmarks of both groups, so the comparisons below can fail
+    assert np.abs(runs["all"][hi] - runs["plain"][hi]).max() > 0.5
+    assert np.abs(runs["all"][~hi] - runs["plain"][~hi]).max() > 0.5
+    np.testing.assert_allclose(runs["mixed"][hi], runs["all"][hi], atol=1e-3)     # pixels
+    np.testing.assert_allclose(runs["mixed"][~hi], runs["plain"][~hi], atol=1e-3)
+    with pytest.raises(ModelError, match="flip_min_score must be in"):
+        HybridConfig(flip_min_score=1.5)
+    with pytest.raises(ModelError, match="retry_min_score must be in"):
+        HybridConfig(retry_min_score=-0.1)
