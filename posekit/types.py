@@ -237,7 +237,6 @@ class Poses:
         return Poses(kp, sc, skeleton, self.boxes, self.person_scores, world, None,
                      self.track_ids)
 
-
     def _gather(self, skeleton: Skeleton, used: np.ndarray) -> Poses:
         """:meth:`to` where every destination keypoint is one source keypoint or none (e.g.
         BlazePose -> COCO-17): a selection of columns, the same result as the averaging."""

@@ -714,28 +714,28 @@ class HybridPose:
         merged = merge_views(views, iou=self.config.match_iou)
         return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
 
-    def _run(self, image: np.ndarray, rois: np.ndarray, flip: np.ndarray | None = None
-             ) -> dict:
+    def _run(self, image: np.ndarray, rois: np.ndarray, flip: np.ndarray) -> dict:
         """The landmark network on ``rois`` (N, 4): BlazePose's raw per-ROI arrays, with the
         alignment landmarks 33 and 34 (``xy`` (N, 35, 2) pixels) the public
         :meth:`~posekit.models.blazepose.BlazePose.landmarks` drops. ``flip`` (N,) bool: the
-        ROIs that also run mirrored (None: all of them where ``config.flip``)."""
+        ROIs that also run mirrored; the two groups run as two batches."""
         bp = self.blazepose
         rois = np.asarray(rois, np.float64).reshape(-1, 4)
-        if flip is None or flip.all() or not flip.any():
-            on = self.config.flip if flip is None else bool(flip.all() and len(flip))
+        flip = np.asarray(flip, bool)
+        groups = [(rows, on) for rows, on in ((np.flatnonzero(flip), True),
+                                              (np.flatnonzero(~flip), False)) if len(rows)]
+        if len(groups) < 2:
+            on = bool(groups[0][1]) if groups else False
             return bp._landmarks(image, rois, self._timer, heatmaps=bp.config.heatmaps,
                                  mask=bp.config.mask, flip=on)
-        parts = [(rows, bp._landmarks(image, rois[rows], self._timer,
-                                      heatmaps=bp.config.heatmaps, mask=bp.config.mask,
-                                      flip=on))
-                 for rows, on in ((np.flatnonzero(flip), True), (np.flatnonzero(~flip), False))]
-        out = {}
-        for key, v in parts[0][1].items():
-            v = np.asarray(v)
-            out[key] = np.empty((len(rois), *v.shape[1:]), v.dtype)
-            for rows, res in parts:
-                out[key][rows] = res[key]
+        out: dict = {}
+        for rows, on in groups:
+            part = bp._landmarks(image, rois[rows], self._timer, heatmaps=bp.config.heatmaps,
+                                 mask=bp.config.mask, flip=on)
+            for key, v in part.items():
+                if key not in out:
+                    out[key] = np.empty((len(rois), *v.shape[1:]), v.dtype)
+                out[key][rows] = v
         return out
 
     @staticmethod
@@ -848,8 +848,7 @@ class HybridPose:
         return poses, np.array(res["roi"]), kind
 
     def _keep_better(self, image, res: dict, kind: np.ndarray, rows: np.ndarray,
-                     new_rois: np.ndarray, new_kind: int, flip: np.ndarray | None = None
-                     ) -> None:
+                     new_rois: np.ndarray, new_kind: int, flip: np.ndarray) -> None:
         """Landmarks on ``new_rois`` for persons ``rows`` (mirrored too where ``flip``); each
         keeps, in place, the pass with the higher pose flag."""
         again = self._run(image, new_rois, flip)
