@@ -41,6 +41,78 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("posekit"))
 
 
+#: The cache's folders of derived files that :func:`prune_cache` keeps within a size budget:
+#: OpenVINO's compiled networks, converted IR files, exported YOLO models and cached
+#: evaluation passes. Everything in them is made again, at some cost in time, when missing.
+PRUNED_FOLDERS = ("openvino", "openvino-ir", "yolo-openvino", "eval", "test-poses")
+#: Most bytes :func:`prune_cache` leaves in :data:`PRUNED_FOLDERS` together (2 GiB).
+CACHE_BUDGET_BYTES = 2 << 30
+#: Entries used more recently than this many seconds ago are never pruned: another process
+#: may be reading them.
+CACHE_GRACE_S = 600.0
+
+
+def _cache_entries(folder: Path) -> list[tuple[float, int, list[Path]]]:
+    """``folder``'s entries as (last use, bytes, paths): a file; an IR ``.xml`` with its
+    ``.bin`` (one entry, so that an ``.xml`` never outlives its weights); a folder (an export)
+    as a whole. Last use is the latest access or modification time of its files."""
+    groups: dict[str, list[Path]] = {}
+    for p in folder.iterdir():
+        key = str(p.with_suffix("")) if p.suffix in (".xml", ".bin") else str(p)
+        groups.setdefault(key, []).append(p)
+    out = []
+    for paths in groups.values():
+        files = [f for p in paths for f in ([p] if not p.is_dir() else
+                                            [q for q in p.rglob("*") if q.is_file()])]
+        stats = [f.stat() for f in files]
+        used = max([max(s.st_atime, s.st_mtime) for s in stats] or
+                   [p.stat().st_mtime for p in paths])
+        out.append((used, sum(s.st_size for s in stats), paths))
+    return out
+
+
+def prune_cache(root: Path | None = None, budget: int | None = None,
+                grace_s: float = CACHE_GRACE_S) -> int:
+    """Delete the least recently used entries of ``root``'s :data:`PRUNED_FOLDERS` (``root``:
+    :func:`cache_dir` when None) until they hold at most ``budget`` bytes together
+    (:data:`CACHE_BUDGET_BYTES` when None), leaving
+    alone whatever was used in the last ``grace_s`` seconds. Without it the cache grows with
+    every new input shape, thread count and model file (OpenVINO's model cache never deletes
+    a compiled network). Best effort: files another process removed or holds are skipped.
+
+    Returns:
+        The number of bytes deleted.
+    """
+    import shutil
+    import time
+
+    root = cache_dir() if root is None else Path(root)
+    budget = CACHE_BUDGET_BYTES if budget is None else int(budget)
+    entries = []
+    for name in PRUNED_FOLDERS:
+        folder = root / name
+        try:
+            if folder.is_dir():
+                entries += _cache_entries(folder)
+        except OSError as e:   # changed under us by another process
+            log.debug("cannot list %s: %s", folder, e)
+    total = sum(size for _, size, _ in entries)
+    freed = 0
+    now = time.time()
+    for used, size, paths in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= budget or now - used < grace_s:
+            break
+        for p in sorted(paths, key=lambda q: q.suffix != ".xml"):   # the .xml first
+            try:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            except OSError as e:
+                log.debug("cannot prune %s: %s", p, e)
+        freed += size
+    if freed:
+        log.info("pruned %.0f MB from the cache %s", freed / 2**20, root)
+    return freed
+
+
 #: Whether OpenVINO may pin its inference threads to cores (see :func:`openvino_cpu_config`).
 _CPU_PINNING = True
 
@@ -76,7 +148,8 @@ def openvino_core():
     kept until the process exits. It keeps compiled networks in ``<cache>/openvino`` (OpenVINO's
     model cache, ``CACHE_DIR``: a network compiled once for a shape and precision loads from
     there in later runs instead of compiling again, which takes 0.5-1.5 s per network on a
-    2-core VM); without a writable cache folder it compiles every time.
+    2-core VM); without a writable cache folder it compiles every time. Creating it first
+    prunes the cache to its budget (:func:`prune_cache`).
 
     One shared Core, not one per model: compiling on OpenVINO's CPU plugin installs an
     alternate signal stack on the calling thread and its Core puts the previous one back when
@@ -95,6 +168,7 @@ def openvino_core():
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 if os.access(folder, os.W_OK):
+                    prune_cache(folder.parent)
                     core.set_property({"CACHE_DIR": str(folder)})
             except (OSError, RuntimeError) as e:   # read-only home: compile each time
                 log.debug("no OpenVINO model cache in %s: %s", folder, e)

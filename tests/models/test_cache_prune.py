@@ -1,0 +1,61 @@
+"""The cache's derived files stay within their budget (``posekit.models.assets.prune_cache``)."""
+
+import os
+import time
+
+from posekit.models.assets import openvino_core, prune_cache
+
+
+def _file(path, size, age_s):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * size)
+    t = time.time() - age_s
+    os.utime(path, (t, t))
+    return path
+
+
+def test_prune_deletes_least_recently_used_until_within_budget(tmp_path):
+    old_blob = _file(tmp_path / "openvino" / "1.blob", 4000, 5000)
+    new_blob = _file(tmp_path / "openvino" / "2.blob", 4000, 1000)
+    xml = _file(tmp_path / "openvino-ir" / "net-a.xml", 100, 4000)
+    binf = _file(tmp_path / "openvino-ir" / "net-a.bin", 3900, 4000)
+    export = tmp_path / "yolo-openvino" / "best-01_openvino_model"
+    _file(export / "best.xml", 1000, 3000)
+    _file(export / "best.bin", 3000, 3000)
+    keep = _file(tmp_path / "bundle.task", 50_000, 9000)   # outside the pruned folders
+
+    freed = prune_cache(tmp_path, budget=8000, grace_s=60)
+    # 16000 bytes in 4 entries: the two oldest (blob 1, the IR pair) go, 8000 are left
+    assert freed == 8000
+    assert not old_blob.exists() and not xml.exists() and not binf.exists()
+    assert new_blob.exists() and (export / "best.bin").exists() and keep.exists()
+    assert prune_cache(tmp_path, budget=8000, grace_s=60) == 0
+
+
+def test_prune_spares_entries_used_within_the_grace_period(tmp_path):
+    a = _file(tmp_path / "openvino" / "a.blob", 5000, 30)
+    b = _file(tmp_path / "openvino" / "b.blob", 5000, 10)
+    assert prune_cache(tmp_path, budget=0, grace_s=60) == 0
+    assert a.exists() and b.exists()
+    assert prune_cache(tmp_path, budget=0, grace_s=20) == 5000
+    assert not a.exists() and b.exists()
+
+
+def test_a_folder_export_is_dated_by_its_newest_file(tmp_path):
+    export = tmp_path / "yolo-openvino" / "m_openvino_model"
+    _file(export / "m.xml", 10, 9000)
+    _file(export / "m.bin", 10, 100)          # used recently
+    blob = _file(tmp_path / "openvino" / "x.blob", 10, 5000)
+    assert prune_cache(tmp_path, budget=20, grace_s=10) == 10
+    assert export.is_dir() and not blob.exists()
+
+
+def test_the_openvino_core_prunes_its_cache_when_created(tmp_path, monkeypatch):
+    from posekit.models import assets
+
+    stale = _file(tmp_path / "openvino" / "stale.blob", 10_000, 10 * 24 * 3600)
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(assets, "CACHE_BUDGET_BYTES", 1000)
+    monkeypatch.setattr(assets, "_CORES", {})
+    openvino_core()
+    assert not stale.exists()
