@@ -539,6 +539,12 @@ class _KeypointHead:
             y = ops.multiply(ops.swish(conv(x, w1, b1)), m)
             y = conv(ops.swish(conv(y, w2, b2)), w3, b3)
             model = ov.Model([y.output(0)], [x, m], f"yolo-pose-keypoints-{s}")
+            # OpenVINO's model cache keys a network on its serialized graph, names included:
+            # the node and output names made from the process's counters would store a new
+            # compiled network on every start
+            for i, op in enumerate(model.get_ordered_ops()):
+                op.set_friendly_name(f"kp{s}_{i}")
+            model.outputs[0].get_tensor().set_names({"keypoints"})
             compiled = self._core.compile_model(model, "CPU", self._config)
             net = self._nets[s] = compiled.create_infer_request()
         return net

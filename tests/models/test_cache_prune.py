@@ -59,3 +59,26 @@ def test_the_openvino_core_prunes_its_cache_when_created(tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "_CORES", {})
     openvino_core()
     assert not stale.exists()
+
+
+def test_yolo_keypoint_branch_is_compiled_once_into_openvino_model_cache(tmp_path):
+    """The branch's small networks are built node by node in each process; OpenVINO's model
+    cache keys them on the serialized graph, so names drawn from the process's counters would
+    add a compiled network to the cache on every start."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from posekit.models.yolo import _KeypointHead
+
+    rng = np.random.default_rng(0)
+    c = 8
+    layers = [tuple(rng.normal(size=s).astype(np.float32) for s in
+                    [(51, c, 3, 3), (51,), (51, 51, 3, 3), (51,), (51, 51, 1, 1), (51,)])]
+    core = ov.Core()
+    core.set_property({"CACHE_DIR": str(tmp_path)})
+    config = {"INFERENCE_NUM_THREADS": 1}
+    _KeypointHead(None, layers, core, config)._net(0)
+    ops.relu(ops.parameter([1], np.float32))     # moves the process's node counters on
+    _KeypointHead(None, layers, core, config)._net(0)
+    assert len(list(tmp_path.glob("*.blob"))) == 1
