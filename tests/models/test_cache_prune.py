@@ -56,8 +56,7 @@ def test_the_openvino_core_prunes_its_cache_when_created(tmp_path, monkeypatch):
     stale = _file(tmp_path / "openvino" / "stale.blob", 10_000, 10 * 24 * 3600)
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
     monkeypatch.setattr(assets, "CACHE_BUDGET_BYTES", 1000)
-    monkeypatch.setattr(assets, "_CORES", {})
-    openvino_core()
+    openvino_core()     # a new Core for this folder, kept for the process (see its docstring)
     assert not stale.exists()
 
 
