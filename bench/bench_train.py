@@ -3,7 +3,11 @@ scratch on two animal datasets, the pose classifier's cross-validated accuracy, 
 sigma estimate against COCO's.
 
     .venv/bin/python bench/bench_train.py [--epochs 5] [--imgsz 320] [--batch 16]
-        [--only keypoints|classifier|sigmas] [--sets tiger,mirror]
+        [--only keypoints|classifier|sigmas] [--sets tiger,mirror] [--device 0]
+        [--time-limit S] [--data-root DIR] [--json FILE]
+
+The data are read from ``--data-root``, else ``$POSEKIT_DATA``, else the ``shared/data`` folder
+beside the checkout.
 
 1. Tiger-Pose (YOLO-pose, 210 train + 53 val images, 12 keypoints; its own split) and the
    lightning-pose mirror-mouse DeepLabCut CSV (90 frames, 17 keypoints; a seeded 80/20 split,
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,17 +40,18 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
-DATA = ROOT.parent / "shared" / "data"
-TIGER = DATA / "tiger-pose"
-MOUSE = DATA / "lightning-pose" / "mirror-mouse-example" / "CollectedData.csv"
-KIT = DATA / "pose-classification-kit"
+DATA = Path(os.environ.get("POSEKIT_DATA") or ROOT.parent / "shared" / "data")
+TIGER = "tiger-pose"
+MOUSE = "lightning-pose/mirror-mouse-example/CollectedData.csv"
+KIT = "pose-classification-kit"
 
 
 def keypoints(args, out_root: Path) -> list[dict]:
     from posekit.train.keypoints import KeypointTrainConfig, train_keypoints
 
     rows = []
-    for name, data in (("tiger-pose", TIGER), ("mirror-mouse (DLC CSV)", MOUSE)):
+    for name, data in (("tiger-pose", args.data_root / TIGER),
+                       ("mirror-mouse (DLC CSV)", args.data_root / MOUSE)):
         if name.split("-")[0] not in args.sets:
             continue
         if not Path(data).exists():
@@ -54,6 +60,7 @@ def keypoints(args, out_root: Path) -> list[dict]:
         for start in ("human weights", "scratch"):
             cfg = KeypointTrainConfig(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                                       from_scratch=start == "scratch", workers=args.workers,
+                                      device=args.device, time_limit_s=args.time_limit,
                                       seed=0)
             out = out_root / f"{name.split()[0]}-{start.split()[0]}"
             t0 = time.perf_counter()
@@ -65,7 +72,9 @@ def keypoints(args, out_root: Path) -> list[dict]:
                    "val_images": v["images"], "AP": v["oks"]["AP"], "AP50": v["oks"]["AP50"],
                    "PCK@10px": v["pck"]["10px"], "PCK@0.1box": v["pck"]["0.1box"],
                    "mean_px": v["mean_px_error"], "median_px": v["median_px_error"],
-                   "matched": f"{v['matched']}/{v['instances']}"}
+                   "matched": f"{v['matched']}/{v['instances']}",
+                   "eval_ms": v["ms_per_image"],
+                   "mosaic_off": res.report.get("mosaic_closed_at_epoch", "-")}
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -75,8 +84,9 @@ def classifier(args) -> list[dict]:
     from posekit.train.classifier import ClassifierConfig, train_classifier
 
     rows = []
-    for name, csv in (("body (BODY_25, 20 classes)", KIT / "BodyPose_Dataset.csv"),
-                      ("hand (21 kpts, 27 classes)", KIT / "HandPose_Dataset.csv")):
+    kit = args.data_root / KIT
+    for name, csv in (("body (BODY_25, 20 classes)", kit / "BodyPose_Dataset.csv"),
+                      ("hand (21 kpts, 27 classes)", kit / "HandPose_Dataset.csv")):
         if not csv.is_file():
             print(f"skip {name}: {csv} not found")
             continue
@@ -130,7 +140,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=("keypoints", "classifier", "sigmas"))
     ap.add_argument("--sets", default="tiger,mirror", help="Keypoint sets: tiger, mirror.")
+    ap.add_argument("--device", help="Training and evaluation device: cpu, 0 (first GPU)...; "
+                                     "default Ultralytics' choice (a GPU where there is one).")
+    ap.add_argument("--time-limit", type=float,
+                    help="Seconds of training per run (Ultralytics re-plans the epochs).")
+    ap.add_argument("--data-root", type=Path, default=DATA,
+                    help="The shared/data folder (default $POSEKIT_DATA or ../shared/data).")
     ap.add_argument("--out", type=Path, help="Keep the model folders here.")
+    ap.add_argument("--json", type=Path, help="Write the printed figures to this JSON file.")
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -138,8 +155,13 @@ def main() -> None:
     con = Console(width=170)
     import torch
 
-    dev = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    con.print(f"device: {dev}; epochs {args.epochs}, imgsz {args.imgsz}, batch {args.batch}")
+    if torch.cuda.is_available() and args.device != "cpu":
+        dev = f"cuda ({torch.cuda.get_device_name(0)}, torch {torch.__version__})"
+    else:
+        dev = f"cpu ({torch.get_num_threads()} threads)"
+    con.print(f"device: {dev}; epochs {args.epochs}, imgsz {args.imgsz}, batch {args.batch}, "
+              f"workers {args.workers}, time limit {args.time_limit} s per run")
+    results: dict = {"device": dev, "args": {k: str(v) for k, v in vars(args).items()}}
     if args.only in (None, "sigmas"):
         s = sigmas()
         if s:
@@ -147,21 +169,26 @@ def main() -> None:
                       f"correlation {s['corr']}, mean |relative error| "
                       f"{s['mean_abs_rel_err']}\n  estimated {s['estimated']}\n  coco      "
                       f"{s['coco']}")
+        results["sigmas"] = s
     if args.only in (None, "keypoints"):
         with tempfile.TemporaryDirectory() as td:
             rows = keypoints(args, args.out or Path(td))
-        t = Table(title=f"keypoint training: {args.epochs} epochs, imgsz {args.imgsz}, "
-                        f"batch {args.batch}, held-out images")
-        for h in ("dataset", "start", "epochs", "train_s", "val_images", "AP", "AP50",
-                  "PCK@10px", "PCK@0.1box", "mean_px", "median_px", "matched"):
+        results["keypoints"] = rows
+        plan = (f"{args.time_limit:g} s per run (Ultralytics re-plans the epochs)"
+                if args.time_limit else f"{args.epochs} epochs")
+        t = Table(title=f"keypoint training: {plan}, imgsz {args.imgsz}, batch {args.batch}, "
+                        "held-out images")
+        cols = ("dataset", "start", "epochs", "train_s", "total_s", "val_images", "AP", "AP50",
+                "PCK@10px", "PCK@0.1box", "mean_px", "median_px", "matched", "eval_ms",
+                "mosaic_off")
+        for h in cols:
             t.add_column(h, justify="left" if h in ("dataset", "start") else "right")
         for r in rows:
-            t.add_row(*[str(r[h]) for h in (
-                "dataset", "start", "epochs", "train_s", "val_images", "AP", "AP50",
-                "PCK@10px", "PCK@0.1box", "mean_px", "median_px", "matched")])
+            t.add_row(*[str(r[h]) for h in cols])
         con.print(t)
     if args.only in (None, "classifier"):
         rows = classifier(args)
+        results["classifier"] = rows
         t = Table(title="pose classifier: 5-fold stratified cross-validation")
         for h in ("set", "rows", "classes", "cv_accuracy", "cv_balanced", "chance", "seconds",
                   "estimator"):
@@ -170,6 +197,9 @@ def main() -> None:
             t.add_row(*[str(r[h]) for h in ("set", "rows", "classes", "cv_accuracy",
                                              "cv_balanced", "chance", "seconds", "estimator")])
         con.print(t)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,7 +71,9 @@ class KeypointTrainConfig:
         device: ``"cpu"``, ``"0"``/``"cuda:0"``, ... or None for Ultralytics' choice (a GPU
             where there is one).
         time_limit_s: stop after this many seconds of training (Ultralytics ``time``, which
-            then re-plans the epochs to fit); None for no limit.
+            then re-plans the epochs to fit); None for no limit. Mosaic augmentation is then
+            switched off by posekit for the last epochs that fit (see
+            :func:`_close_mosaic_now`), not by Ultralytics' epoch count.
         from_scratch: start from random weights instead of the human YOLO11n-pose weights.
         weights: starting ``.pt`` weights instead of the bundled yolo11n-pose.pt.
         val_fraction: share of the labelled images held out for validation where the source
@@ -147,6 +149,25 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot create {out}: {e.strerror or e}") from e
 
 
+def _close_mosaic_now(remaining_s: float, epoch_seconds: Sequence[float],
+                      close_epochs: int) -> bool:
+    """Whether a time-limited run should switch mosaic augmentation off before the next epoch.
+
+    Ultralytics closes the mosaic when ``epoch >= epochs - close_mosaic``; in ``time`` mode it
+    re-plans ``epochs`` from the mean epoch time so far. Right after the first epoch (which
+    carries the start-up: data-loader workers, CUDA kernels loaded, cuDNN set up, and on a GPU
+    lasts many later epochs) that plan is a few epochs, and Ultralytics' rule switches the
+    mosaic off from epoch 2 for the whole run. posekit closes it itself instead: once the time left
+    (``remaining_s``, seconds) holds at most ``close_epochs`` epochs at the median duration of
+    the last three epochs (``epoch_seconds``, seconds per finished epoch, validation
+    included), the first epoch left out. At least two epochs must have finished.
+    """
+    if close_epochs <= 0 or len(epoch_seconds) < 2:
+        return False
+    recent = sorted(epoch_seconds[1:][-3:])
+    return remaining_s <= close_epochs * recent[len(recent) // 2]
+
+
 def _float_dict(d: dict | None) -> dict:
     out = {}
     for k, v in (d or {}).items():
@@ -214,16 +235,31 @@ def train_keypoints(data: str | os.PathLike | KeypointDataset, out_dir: str | os
 
     history: list[dict] = []
     stop_requested = threading.Event()
-    state = {"epoch_start": time.perf_counter()}
+    state = {"epoch_start": time.perf_counter(), "mosaic_closed_at": None}
+    close_epochs = min(10, max(cfg.epochs // 4, 0))
+    timed_close = bool(cfg.time_limit_s and close_epochs and cfg.mosaic > 0)
 
     def on_train_start(trainer):
+        state["train_start"] = time.perf_counter()
         notify({"event": "start", "epochs": int(trainer.epochs),
                 "batches": len(trainer.train_loader), "train_images": split.train_images,
                 "val_images": split.val_images})
 
     def on_train_epoch_start(trainer):
-        state["epoch_start"] = time.perf_counter()
+        now = time.perf_counter()
+        state["epoch_start"] = now
         state["in_epoch"] = True
+        if (timed_close and state["mosaic_closed_at"] is None and _close_mosaic_now(
+                cfg.time_limit_s - (now - state.get("train_start", now)),
+                [h["seconds"] for h in history], close_epochs)):
+            close = getattr(trainer, "_close_dataloader_mosaic", None)
+            if close is None:       # another Ultralytics version: leave the mosaic on
+                log.warning("cannot switch mosaic augmentation off in this Ultralytics version")
+                state["mosaic_closed_at"] = 0
+                return
+            close()
+            trainer.train_loader.reset()
+            state["mosaic_closed_at"] = trainer.epoch + 1
 
     def on_train_batch_end(trainer):
         if stop_requested.is_set():
@@ -260,7 +296,7 @@ def train_keypoints(data: str | os.PathLike | KeypointDataset, out_dir: str | os
                 patience=cfg.patience, fliplr=fliplr, mosaic=cfg.mosaic,
                 project=str((work / "ultralytics").resolve()), name="run", exist_ok=True,
                 plots=False, verbose=False, val=True, pretrained=not cfg.from_scratch,
-                close_mosaic=min(10, max(cfg.epochs // 4, 0)))
+                close_mosaic=0 if timed_close else close_epochs)
     if cfg.time_limit_s:
         args["time"] = cfg.time_limit_s / 3600.0
 
@@ -319,6 +355,7 @@ def train_keypoints(data: str | os.PathLike | KeypointDataset, out_dir: str | os
               "config": {**asdict(cfg), "fliplr_used": fliplr},
               "interrupted": interrupted, "train_seconds": round(train_s, 1),
               "epochs_done": len(history), "history": history,
+              **({"mosaic_closed_at_epoch": state["mosaic_closed_at"]} if timed_close else {}),
               "best_metrics": state.get("best_metrics")}
     if evaluate:
         notify({"event": "evaluate"})
