@@ -14,6 +14,7 @@ the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
   free.
 
     .venv/bin/python bench/bench_accuracy.py [--sets NAME ...] [--fit] [--no-cache]
+        [--time-images N] [--new hybrid:SETTING=VALUE,...] [--baselines SPEC ...]
 
 ``--fit`` writes the shipped table (``posekit/models/hybrid_calibration.json``) fitted on all
 the sets given but the small ones the tests hold out (``--hold-out``). Pooled figures are
@@ -64,7 +65,7 @@ def _dump_key() -> bytes:
                                             h.HybridPose._landmarks, h.HybridPose._keep_better,
                                             h.HybridPose._run, BlazePose._landmarks,
                                             BlazePose._landmark_pass)]
-    return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS)).encode()
+    return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS) + NEW).encode()
 
 
 def _dump_path(ds: Dataset) -> Path:
@@ -81,7 +82,8 @@ def raw_run(ds: Dataset, cache: bool = True) -> dict:
         return {k: z[k] for k in z.files}
     from posekit.pipeline import build
 
-    cfg = eval_config(ModelSpec.parse(f"{NEW}:arbitration=fixed"))
+    sep = "," if ":" in NEW else ":"
+    cfg = eval_config(ModelSpec.parse(f"{NEW}{sep}arbitration=fixed"))
     model = build(cfg, "images").model
     out = {k: [] for k in (*_FIELDS, "boxes", "person_scores")}
     counts, times = [], []
@@ -209,6 +211,7 @@ def _fmt(v, nd=3):
 
 
 def main(argv=None) -> int:
+    global NEW
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="*", default=None, help="dataset names (default: all)")
     ap.add_argument("--fit", action="store_true",
@@ -221,7 +224,11 @@ def main(argv=None) -> int:
                     help="also time every model on the first N images of each set, taking "
                          "turns image by image (the fair speed comparison on a shared machine)")
     ap.add_argument("--baselines", nargs="*", default=BASELINES, help="model specs")
+    ap.add_argument("--new", default=NEW,
+                    help="the hybrid spec fitted leave-one-out (default: %(default)s; e.g. "
+                         "hybrid:small_imgsz=800 for a variant); --fit writes its table")
     a = ap.parse_args(argv)
+    NEW = a.new
     logging.basicConfig(level=logging.WARNING)
     names = a.sets or available_sets()
     sets = [load_dataset(n) for n in names]

@@ -179,6 +179,25 @@ def mirror_poses(poses: Poses, width: int) -> Poses:
                  person_scores=poses.person_scores)
 
 
+def has_small_persons(boxes: np.ndarray, person_scores: np.ndarray, image_hw: tuple[int, int],
+                      imgsz: int, height: float, min_score: float) -> bool:
+    """Whether an image's persons call for a second, larger YOLO pass
+    (``HybridConfig.small_imgsz``): a person scoring >= ``min_score`` whose box is less than
+    ``height`` pixels tall at the network's input scale (``imgsz / max(H, W)``, YOLO's
+    letterbox), or no person scoring >= ``min_score`` at all.
+
+    Args:
+        boxes: (N, 4) xyxy pixels of the image; person_scores: (N,) in [0, 1];
+        image_hw: the image's (H, W) in pixels; imgsz: the first pass's input size (pixels).
+    """
+    ps = np.asarray(person_scores, np.float64).reshape(-1)
+    sel = ps >= min_score
+    if not sel.any():
+        return True
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)[sel]
+    return bool(((b[:, 3] - b[:, 1]) * (imgsz / max(image_hw)) < height).any())
+
+
 def merge_views(views: Sequence[Poses], *, iou: float = 0.6) -> Poses:
     """One set of persons from several predictions of the same frame (test-time augmentation).
 
@@ -457,6 +476,15 @@ class HybridConfig:
             and at ``tta_imgsz`` (and its mirror); the four views are merged by
             :func:`merge_views` (about 4x YOLO's time).
         tta_imgsz: the second YOLO input size for ``tta`` (pixels, multiple of 32).
+        small_imgsz: a second YOLO pass at this input size (pixels, multiple of 32; 0 = off),
+            merged with the first by :func:`merge_views`, run only on images where
+            :func:`has_small_persons` finds persons too small for the first pass (test-time
+            augmentation by scale where it pays: YOLO finds small persons better at a larger
+            input, large ones better at its own). Not with ``tta``, which runs both sizes.
+        small_height: box height (pixels at the first pass's input scale, i.e. times
+            ``imgsz / max(H, W)``) below which a person counts as small (> 0).
+        small_min_score: YOLO person score in [0, 1] a person needs to count for
+            ``small_height``; an image with no such person also gets the second pass.
         match_iou: box IoU at which ``tta`` views are one person.
         refine: most extra landmark passes per person on ROIs re-aligned on the landmark
             network's own alignment landmarks (33: centre, 34: scale and rotation, as
@@ -504,6 +532,9 @@ class HybridConfig:
     retry: bool = True
     tta: bool = False
     tta_imgsz: int = 800
+    small_imgsz: int = 0
+    small_height: float = 128.0
+    small_min_score: float = 0.1
     match_iou: float = 0.6
     refine: int = 2
     refine_iou: float = 0.85
@@ -528,6 +559,12 @@ class HybridConfig:
             raise ModelError(f"min_presence must be in [0, 1], got {self.min_presence}")
         if self.tta_imgsz < 32:
             raise ModelError(f"tta_imgsz must be at least 32, got {self.tta_imgsz}")
+        if isinstance(self.small_imgsz, bool) or not isinstance(self.small_imgsz, int) or \
+                (self.small_imgsz != 0 and self.small_imgsz < 32):
+            raise ModelError(f"small_imgsz must be 0 (off) or an integer >= 32, got "
+                             f"{self.small_imgsz!r}")
+        if not self.small_height > 0:
+            raise ModelError(f"small_height must be positive, got {self.small_height}")
         if not 0.0 < self.match_iou < 1.0:
             raise ModelError(f"match_iou must be in (0, 1), got {self.match_iou}")
         if not isinstance(self.refine, int) or not 0 <= self.refine <= 5:
@@ -542,7 +579,8 @@ class HybridConfig:
         if self.arbitration not in ("calibrated", "fixed"):
             raise ModelError(f"arbitration must be 'calibrated' or 'fixed', got "
                              f"{self.arbitration!r}")
-        for name in ("refine_min_score", "flip_min_score", "retry_min_score"):
+        for name in ("refine_min_score", "flip_min_score", "retry_min_score",
+                     "small_min_score"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ModelError(f"{name} must be in [0, 1], got {v!r}")
@@ -683,6 +721,9 @@ class HybridPose:
         self._yolo_tta = None
         if self.config.tta:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
+        self._yolo_small = None
+        if self.config.small_imgsz and not self.config.tta:
+            self._yolo_small = self.yolo.at_size(self.config.small_imgsz)
         self.blazepose = BlazePose(mode="image", max_people=self.yolo.config.max_people,
                                    min_presence=0.0, **bkw)
         self._calibration = None
@@ -702,9 +743,16 @@ class HybridPose:
         self.blazepose.close()
 
     def persons(self, frame: Frame) -> Poses:
-        """The person stage alone: YOLO's COCO-17 Poses (merged over views when ``tta``)."""
+        """The person stage alone: YOLO's COCO-17 Poses (merged over views when ``tta``, or
+        with the ``small_imgsz`` pass where the image has small persons)."""
         people = self.yolo(frame)
-        if not self.config.tta:
+        cfg = self.config
+        if self._yolo_small is not None and has_small_persons(
+                people.boxes, people.person_scores, frame.image.shape[:2],
+                self.yolo.config.imgsz, cfg.small_height, cfg.small_min_score):
+            merged = merge_views([people, self._yolo_small(frame)], iou=cfg.match_iou)
+            return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
+        if not cfg.tta:
             return people
         w = frame.image.shape[1]
         mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
@@ -914,5 +962,5 @@ class HybridPose:
 
 __all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
            "FusionConfig", "HybridConfig", "HybridPose", "calibrated_person_scores",
-           "fuse_calibrated", "fuse_keypoints",
+           "fuse_calibrated", "fuse_keypoints", "has_small_persons",
            "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints"]

@@ -476,3 +476,56 @@ def test_flip_runs_only_for_persons_scored_at_flip_min_score():
         HybridConfig(flip_min_score=1.5)
     with pytest.raises(ModelError, match="retry_min_score must be in"):
         HybridConfig(retry_min_score=-0.1)
+
+
+def test_has_small_persons_by_height_at_the_networks_scale():
+    from posekit.models.hybrid import has_small_persons
+
+    boxes = np.array([[0, 0, 50, 200], [300, 100, 320, 190]], np.float64)   # 200 and 90 px tall
+    # a 1280 px wide image at imgsz 640: heights 100 and 45 px at the network's scale
+    assert has_small_persons(boxes, np.array([0.9, 0.8]), (720, 1280), 640, 48, 0.3)
+    assert not has_small_persons(boxes, np.array([0.9, 0.2]), (720, 1280), 640, 48, 0.3)
+    assert not has_small_persons(boxes, np.array([0.9, 0.8]), (720, 640), 640, 48, 0.3)
+    # nobody confident: the larger pass may find who the first missed
+    assert has_small_persons(boxes, np.array([0.1, 0.2]), (720, 1280), 640, 48, 0.3)
+    assert has_small_persons(np.zeros((0, 4)), np.zeros(0), (720, 1280), 640, 48, 0.3)
+
+
+@needs_models
+def test_second_scale_runs_only_where_persons_are_small():
+    """vtest.avi's walkers (about 60-130 px in 768x576) are too small for YOLO at 640 px, and
+    the 800 px pass finds them; bus.jpg's large persons get the 640 px pass alone."""
+    from posekit.errors import ModelError
+    from posekit.models.hybrid import HybridConfig, HybridPose
+
+    with pytest.raises(ModelError, match="small_imgsz"):
+        HybridConfig(small_imgsz=16)
+    with pytest.raises(ModelError, match="small_height"):
+        HybridConfig(small_height=0)
+    cap = cv2.VideoCapture(str(data_path("opencv-doc/vtest.avi")))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 100)
+    ok, street = cap.read()
+    assert ok
+    bus = cv2.imread(str(data_path(BUS)))
+    m = HybridPose(min_score=0.05, small_imgsz=800)
+    try:
+        first = m.yolo(Frame(street, 0, 0.0))
+        large = m._yolo_small(Frame(street, 0, 0.0))
+        assert m._yolo_small.config.imgsz == 800 and len(large) > len(first)
+        got = m.persons(Frame(street, 0, 0.0))
+        assert len(got) >= len(large) >= 2
+        # each person of the larger pass is in the merged set (box within 1 px)
+        d = np.abs(got.boxes[:, None] - large.boxes[None]).max(2)
+        assert (d.min(0) < 1.0).all()
+        poses = m(street)
+        assert len(poses) == len(got) and np.isfinite(poses.keypoints[:, :17]).all()
+        plain = m.yolo(Frame(bus, 0, 0.0))
+        merged = m.persons(Frame(bus, 0, 0.0))
+        np.testing.assert_array_equal(merged.boxes, plain.boxes)
+    finally:
+        m.close()
+    off = HybridPose(min_score=0.05)     # off by default
+    try:
+        assert off._yolo_small is None and len(off.persons(Frame(street, 0, 0.0))) == len(first)
+    finally:
+        off.close()
