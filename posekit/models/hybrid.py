@@ -672,7 +672,7 @@ class HybridPose:
     - BlazePose's ``"heatmaps"`` / ``"heatmap_to_frame"`` / ``"mask"`` when asked for.
 
     Settings: ``weights``, ``imgsz``, ``min_score`` (YOLO person threshold), ``iou``,
-    ``max_people``, ``device``, ``half``, ``bf16``, ``runtime`` go to
+    ``max_people``, ``device``, ``half``, ``bf16``, ``int8``, ``runtime`` go to
     :class:`~posekit.models.yolo.YoloPose`; ``num_threads`` to both networks; ``heatmaps``,
     ``mask`` to :class:`~posekit.models.blazepose.BlazePose`; the fields of
     :class:`HybridConfig` and, flat, ``fuse_weight``, ``fuse_distance``,
@@ -692,7 +692,7 @@ class HybridPose:
     skeleton = BLAZEPOSE_33
 
     _YOLO_KEYS = ("weights", "imgsz", "min_score", "iou", "max_people", "device", "half",
-                  "bf16", "num_threads", "runtime")
+                  "bf16", "int8", "num_threads", "runtime")
     _BLAZE_KEYS = ("num_threads", "heatmaps", "mask")
     _FUSE_KEYS = (("fuse_weight", "weight"), ("fuse_distance", "max_distance"),
                   ("fuse_min_confidence", "min_confidence"))
