@@ -278,7 +278,7 @@ def _run_with_progress(source, config, show: bool, quiet: bool):
 def info() -> None:
     """Versions, model files found, cache location and available models."""
     from .models import available_models
-    from .models.assets import blazepose_files, cache_dir
+    from .models.assets import CACHE_BUDGET_BYTES, blazepose_files, cache_dir, derived_bytes
 
     typer.echo("posekit " + _ver("posekit"))
     for pkg in ("mediapipe", "ai-edge-litert", "numpy", "opencv-contrib-python", "av",
@@ -293,7 +293,9 @@ def info() -> None:
         typer.echo(f"  BlazePose: missing ({e})")
     c = cache_dir()
     cached = sorted(p.name for p in c.glob("*.task")) if c.is_dir() else []
-    typer.echo(f"cache: {c} ({', '.join(cached) if cached else 'empty'})")
+    typer.echo(f"cache: {c} ({', '.join(cached) if cached else 'empty'}; compiled networks "
+               f"and other derived files {derived_bytes(c) / 2**20:.0f} MB, kept within "
+               f"{CACHE_BUDGET_BYTES / 2**30:.0f} GiB)")
     typer.echo("models: " + ", ".join(available_models()))
     from .config import PipelineConfig, describe, yolo_available
 

@@ -122,6 +122,7 @@ def test_info_lists_model_files_and_cache():
     assert r.exit_code == 0, r.output
     assert "pose_detection.tflite" in r.output and "pose_landmark_full.tflite" in r.output
     assert "cache:" in r.output and "blazepose-mediapipe" in r.output
+    assert "kept within 2 GiB" in r.output
 
 
 # ---- bad input: one line, exit 2, nothing lost -------------------------------------------

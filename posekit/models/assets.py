@@ -71,6 +71,20 @@ def _cache_entries(folder: Path) -> list[tuple[float, int, list[Path]]]:
     return out
 
 
+def derived_bytes(root: Path | None = None) -> int:
+    """Bytes held in the :data:`PRUNED_FOLDERS` of ``root`` (:func:`cache_dir` when None)."""
+    root = cache_dir() if root is None else Path(root)
+    total = 0
+    for name in PRUNED_FOLDERS:
+        folder = root / name
+        try:
+            if folder.is_dir():
+                total += sum(size for _, size, _ in _cache_entries(folder))
+        except OSError:   # changed under us by another process
+            pass
+    return total
+
+
 def prune_cache(root: Path | None = None, budget: int | None = None,
                 grace_s: float = CACHE_GRACE_S) -> int:
     """Delete the least recently used entries of ``root``'s :data:`PRUNED_FOLDERS` (``root``:

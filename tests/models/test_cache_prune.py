@@ -3,7 +3,7 @@
 import os
 import time
 
-from posekit.models.assets import openvino_core, prune_cache
+from posekit.models.assets import derived_bytes, openvino_core, prune_cache
 
 
 def _file(path, size, age_s):
@@ -24,12 +24,14 @@ def test_prune_deletes_least_recently_used_until_within_budget(tmp_path):
     _file(export / "best.bin", 3000, 3000)
     keep = _file(tmp_path / "bundle.task", 50_000, 9000)   # outside the pruned folders
 
+    assert derived_bytes(tmp_path) == 16000          # the .task bundle is not counted
     freed = prune_cache(tmp_path, budget=8000, grace_s=60)
     # 16000 bytes in 4 entries: the two oldest (blob 1, the IR pair) go, 8000 are left
     assert freed == 8000
     assert not old_blob.exists() and not xml.exists() and not binf.exists()
     assert new_blob.exists() and (export / "best.bin").exists() and keep.exists()
     assert prune_cache(tmp_path, budget=8000, grace_s=60) == 0
+    assert derived_bytes(tmp_path) == 8000
 
 
 def test_prune_spares_entries_used_within_the_grace_period(tmp_path):
