@@ -581,17 +581,24 @@ class _KeypointHead:
         return out
 
 
+#: The cached IR files this process has compiled networks from: :func:`_keep_recent` never
+#: deletes them, however old their modification time.
+_IR_IN_USE: set[Path] = set()
+
+
 def _keep_recent(xml: Path, keep: int) -> None:
     """Delete the cached IR ``.xml`` / ``.bin`` pairs of the other input shapes of ``xml``'s
-    model (``<stem>-<shape>.xml``) past the ``keep`` most recently written. The files are
-    not touched on use: OpenVINO's model cache keys a network compiled from a file on its
-    modification time, so touching it would compile again on every start."""
+    model (``<stem>-<shape>.xml``) past the ``keep`` most recently written, except those this
+    process uses (:data:`_IR_IN_USE`). The files are not touched on use: OpenVINO's model
+    cache keys a network compiled from a file on its modification time, so touching it would
+    compile again on every start."""
+    _IR_IN_USE.add(xml)
     try:
         prefix = xml.stem.rsplit("-", 1)[0]
         files = sorted(xml.parent.glob(f"{prefix}-*.xml"), key=lambda f: f.stat().st_mtime,
                        reverse=True)
         for old in files[keep:]:
-            if old != xml:
+            if old != xml and old not in _IR_IN_USE:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".bin").unlink(missing_ok=True)
     except OSError as e:   # a cache shared with another process: best effort

@@ -331,7 +331,7 @@ def test_int8_falls_back_to_float_when_it_cannot_be_made(monkeypatch, caplog):
 
 def test_cached_shapes_keep_the_most_recently_written(tmp_path):
     """A model's IR files per input shape are capped: the pairs (.xml, .bin) past the cap,
-    oldest first, are deleted, never the one in use, and the one in use is not touched (its
+    oldest first, are deleted, never one this process uses, and those are not touched (their
     modification time keys OpenVINO's model cache); other models' files stay."""
     from posekit.models.yolo import _keep_recent
 
@@ -349,3 +349,7 @@ def test_cached_shapes_keep_the_most_recently_written(tmp_path):
         [n.replace(".xml", ".bin") for n in left]
     assert used.stat().st_mtime == 1000
     assert (tmp_path / "other-model-32x32.xml").is_file()
+    # a later shape written by this process does not push out the one it still uses
+    _keep_recent(tmp_path / (names[-1] + ".xml"), 2)
+    left = sorted(p.name for p in tmp_path.glob("yolo-abc-*.xml"))
+    assert left == sorted(n + ".xml" for n in [names[0], names[-2], names[-1]])
