@@ -52,37 +52,37 @@ CACHE_BUDGET_BYTES = 2 << 30
 CACHE_GRACE_S = 600.0
 
 
-def _cache_entries(folder: Path) -> list[tuple[float, int, list[Path]]]:
-    """``folder``'s entries as (last use, bytes, paths): a file; an IR ``.xml`` with its
-    ``.bin`` (one entry, so that an ``.xml`` never outlives its weights); a folder (an export)
-    as a whole. Last use is the latest access or modification time of its files."""
-    groups: dict[str, list[Path]] = {}
-    for p in folder.iterdir():
-        key = str(p.with_suffix("")) if p.suffix in (".xml", ".bin") else str(p)
-        groups.setdefault(key, []).append(p)
+def _cache_entries(root: Path) -> list[tuple[float, int, list[Path]]]:
+    """The entries of ``root``'s :data:`PRUNED_FOLDERS` as (last use, bytes, paths): a file;
+    an IR ``.xml`` with its ``.bin`` (one entry, so that an ``.xml`` never outlives its
+    weights); a folder (an export) as a whole. Last use is the latest access or modification
+    time of its files, in seconds since the epoch. A folder another process changes while it
+    is listed is left out (logged)."""
     out = []
-    for paths in groups.values():
-        files = [f for p in paths for f in ([p] if not p.is_dir() else
-                                            [q for q in p.rglob("*") if q.is_file()])]
-        stats = [f.stat() for f in files]
-        used = max([max(s.st_atime, s.st_mtime) for s in stats] or
-                   [p.stat().st_mtime for p in paths])
-        out.append((used, sum(s.st_size for s in stats), paths))
+    for name in PRUNED_FOLDERS:
+        folder = root / name
+        try:
+            if not folder.is_dir():
+                continue
+            groups: dict[str, list[Path]] = {}
+            for p in folder.iterdir():
+                key = str(p.with_suffix("")) if p.suffix in (".xml", ".bin") else str(p)
+                groups.setdefault(key, []).append(p)
+            for paths in groups.values():
+                files = [f for p in paths for f in ([p] if not p.is_dir() else
+                                                    [q for q in p.rglob("*") if q.is_file()])]
+                stats = [f.stat() for f in files]
+                used = max([max(st.st_atime, st.st_mtime) for st in stats] or
+                           [p.stat().st_mtime for p in paths])
+                out.append((used, sum(st.st_size for st in stats), paths))
+        except OSError as e:   # changed under us by another process
+            log.debug("cannot list %s: %s", folder, e)
     return out
 
 
 def derived_bytes(root: Path | None = None) -> int:
     """Bytes held in the :data:`PRUNED_FOLDERS` of ``root`` (:func:`cache_dir` when None)."""
-    root = cache_dir() if root is None else Path(root)
-    total = 0
-    for name in PRUNED_FOLDERS:
-        folder = root / name
-        try:
-            if folder.is_dir():
-                total += sum(size for _, size, _ in _cache_entries(folder))
-        except OSError:   # changed under us by another process
-            pass
-    return total
+    return sum(size for _, size, _ in _cache_entries(cache_dir() if root is None else Path(root)))
 
 
 def prune_cache(root: Path | None = None, budget: int | None = None,
@@ -102,14 +102,7 @@ def prune_cache(root: Path | None = None, budget: int | None = None,
 
     root = cache_dir() if root is None else Path(root)
     budget = CACHE_BUDGET_BYTES if budget is None else int(budget)
-    entries = []
-    for name in PRUNED_FOLDERS:
-        folder = root / name
-        try:
-            if folder.is_dir():
-                entries += _cache_entries(folder)
-        except OSError as e:   # changed under us by another process
-            log.debug("cannot list %s: %s", folder, e)
+    entries = _cache_entries(root)
     total = sum(size for _, size, _ in entries)
     freed = 0
     now = time.time()

@@ -750,15 +750,18 @@ class HybridPose:
         if self._yolo_small is not None and has_small_persons(
                 people.boxes, people.person_scores, frame.image.shape[:2],
                 self.yolo.config.imgsz, cfg.small_height, cfg.small_min_score):
-            merged = merge_views([people, self._yolo_small(frame)], iou=cfg.match_iou)
-            return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
+            return self._merged([people, self._yolo_small(frame)])
         if not cfg.tta:
             return people
         w = frame.image.shape[1]
         mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
                          time_s=frame.time_s)
-        views = [people, mirror_poses(self.yolo(mirrored), w),
-                 self._yolo_tta(frame), mirror_poses(self._yolo_tta(mirrored), w)]
+        return self._merged([people, mirror_poses(self.yolo(mirrored), w),
+                             self._yolo_tta(frame), mirror_poses(self._yolo_tta(mirrored), w)])
+
+    def _merged(self, views: list[Poses]) -> Poses:
+        """``views`` of one frame as one set of persons (:func:`merge_views` at ``match_iou``),
+        the best ``max_people`` of them."""
         merged = merge_views(views, iou=self.config.match_iou)
         return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
 
