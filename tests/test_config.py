@@ -137,12 +137,15 @@ class _Counting:
 def test_build_runs_the_documented_video_default(monkeypatch):
     pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
     from posekit.track import Smoother, TopDownTracker
+    from posekit.track.topdown import TOPDOWN_ROI_BONUS
 
     f = _Counting()
     pipe = pipeline_mod.build(PipelineConfig(), "video", model_factory=f)
     try:
         assert isinstance(pipe.model, TopDownTracker) and pipe.model.detector is not None
         assert pipe.model.schedule is not None and pipe.model.landmark_every == 3
+        # the tracker keeps a person on the track whose ROI found them
+        assert pipe.model.tracker.config.roi_bonus == TOPDOWN_ROI_BONUS > 0
         assert [type(s) for s in pipe.stages] == [Smoother]
         assert f.calls == [("blazepose", {"max_people": 20, "min_score": 0.5,
                                           "mode": "video"})]

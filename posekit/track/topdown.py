@@ -596,6 +596,21 @@ class TopDownTracker:
         return np.sort(np.array(keep, np.int64))
 
 
+#: The tracker's ``roi_bonus`` (:class:`~posekit.track.tracker.TrackerConfig`) in top-down
+#: tracking with the YOLO person detector: a person found from a track's ROI stays with that
+#: track unless another pairing is clearly better. Chosen where the ID metrics hold across the
+#: detector's numerics, not on one run: PETS09-S2L1's IDF1 moves by up to 10 points when the
+#: INT8 detector's roundings change (a CPU with or without VNNI), so each setting was measured
+#: three ways (``bench/bench_mot.py``-style runs of the default video pipeline on PETS09-S2L1,
+#: TUD-Campus and TUD-Stadtmitte: INT8 with AVX-512 VNNI, INT8 capped at AVX2 with
+#: ``ONEDNN_MAX_CPU_ISA``, float32). 0 -> 0.3: PETS09-S2L1 MOTA / IDF1 85.7 / 69.9 -> 85.9 /
+#: 80.5, 85.5 / 79.3 -> 85.6 / 75.3, 86.1 / 76.8 -> 85.9 / 76.4; mean IDF1 over the nine runs
+#: 72.7 -> 73.4, mean MOTA 70.6 -> 70.9 (TUD-Campus up, TUD-Stadtmitte down 0.4-2.3 IDF1).
+#: Other knobs measured the same way moved the mean less (``min_appearance`` 0.5: IDF1 73.4,
+#: MOTA 69.8; ``min_similarity`` 0.35: IDF1 72.8).
+TOPDOWN_ROI_BONUS = 0.3
+
+
 def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280,
                  detect_every: int | str = "auto", landmark_every: int = 1,
                  close_detector_size: int = 320) -> TopDownTracker:
@@ -603,7 +618,8 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
     detector (``"yolo"``: :func:`posekit.models.yolo.person_detector` at ``detector_size``
     pixels; ``"model"``: the landmark model's own ``detect``). With ``detect_every="auto"`` the
     :class:`DetectorSchedule` decides when the detector runs, and YOLO runs at
-    ``close_detector_size`` while one person fills the view.
+    ``close_detector_size`` while one person fills the view. With YOLO the tracker favours
+    the track whose ROI found a person (``roi_bonus`` :data:`TOPDOWN_ROI_BONUS`).
 
     Raises:
         ConfigError: ``landmarks`` is not a landmark model, or a bad detector name.
@@ -620,7 +636,9 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
         raise ConfigError(f"detector: expected one of {', '.join(DETECTORS[1:])}, got "
                           f"{detector!r}")
     kw: dict = {"landmark_every": int(landmark_every)}
+    tracker = Tracker()
     if detector == "yolo":
+        tracker = Tracker(roi_bonus=TOPDOWN_ROI_BONUS)
         from ..models.yolo import person_detector
 
         kw["detector"] = person_detector(detector_size)
@@ -629,7 +647,7 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
         kw["detect_every"] = detect_every
     elif detect_every != "auto":
         kw["detect_every"] = detect_every
-    return TopDownTracker(landmarks, Tracker(), **kw)
+    return TopDownTracker(landmarks, tracker, **kw)
 
 
 def topdown_model(*, landmarks: str = "blazepose", detector: str = "yolo",

@@ -73,8 +73,11 @@ class TrackerConfig:
             ROI the landmark stage was given, -1 for none; :class:`~posekit.track.
             TopDownTracker` sets it when this is above 0), added to the similarity of each
             person and that track (where the similarity is above 0), so a person stays with
-            the track that led the landmark network to them. Off (0) by default: measured
-            with YOLO person boxes on every 2nd frame (``bench/bench_mot.py``), 0.3 raised
+            the track that led the landmark network to them. Off (0) by default here;
+            top-down tracking with the YOLO person detector sets 0.3
+            (:data:`posekit.track.topdown.TOPDOWN_ROI_BONUS`, with its measurements). Measured
+            in an earlier pipeline with YOLO person boxes on every 2nd frame
+            (``bench/bench_mot.py``), 0.3 raised
             PETS09-S2L1's IDF1 from 60.4 to 71.0 without coasting, but with coasting
             (``TopDownTracker.coast``) it gave 85.3 / 74.0 MOTA / IDF1 against 85.6 / 74.4
             without it, and it lowered TUD-Campus (42.6 / 69.1 -> 40.9 / 65.1) and
