@@ -507,6 +507,16 @@ class HybridConfig:
             confident upright pose.
         detector_overlap: share of a detection's face box that must lie inside a YOLO
             box for the two to be one person (:func:`_match_detections`), in (0, 1].
+        single_detector: with ``detector_rois``: on a single-person photo (YOLO finds
+            exactly one person scoring at least ``single_count_score``, and that person scores
+            at least ``refine_min_score``: the case BlazePose's detector and landmark network
+            were made for) where BlazePose's detector finds the person too, the person starts
+            from the detector's ROI and takes BlazePose's landmarks over YOLO's keypoints.
+            Chosen leave-one-out (``bench/bench_accuracy.py``, docs/accuracy.md) among three
+            rules: this one, the same counting persons from 0.3, and the same for persons at
+            least half the image tall.
+        single_count_score: YOLO person score in [0, 1] from which another person in the
+            image makes it not a single-person photo.
         flip: test-time augmentation of the landmark stage: every landmark pass also runs on
             the crops mirrored left-right and averages the two (``flip`` of
             :meth:`posekit.models.blazepose.BlazePose._landmarks`); twice the landmark time.
@@ -543,6 +553,8 @@ class HybridConfig:
     refine_min_score: float = 0.3
     detector_rois: bool = True
     detector_overlap: float = 0.5
+    single_detector: bool = True
+    single_count_score: float = 0.1
     flip: bool = True
     flip_min_score: float = 0.3
     retry_min_score: float = 0.3
@@ -580,7 +592,7 @@ class HybridConfig:
             raise ModelError(f"arbitration must be 'calibrated' or 'fixed', got "
                              f"{self.arbitration!r}")
         for name in ("refine_min_score", "flip_min_score", "retry_min_score",
-                     "small_min_score"):
+                     "small_min_score", "single_count_score"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ModelError(f"{name} must be in [0, 1], got {v!r}")
@@ -718,6 +730,15 @@ class HybridPose:
         ykw = {k: settings[k] for k in self._YOLO_KEYS if k in settings}
         bkw = {k: settings[k] for k in self._BLAZE_KEYS if k in settings}
         self.yolo = YoloPose(**ykw)
+        #: the person threshold asked for; YOLO itself may run lower (``single_count_score``)
+        self._min_score = self.yolo.config.min_score
+        c = self.config
+        if c.single_detector and c.detector_rois and c.single_count_score < self._min_score:
+            # a single-person photo has nobody else from single_count_score, whatever the
+            # output's threshold: YOLO runs at the lower one and persons() filters after
+            # (NMS keeps the higher-scored box, so the persons above the threshold are the same)
+            self.yolo.close()
+            self.yolo = YoloPose(**{**ykw, "min_score": c.single_count_score})
         self._yolo_tta = None
         if self.config.tta:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
@@ -743,21 +764,33 @@ class HybridPose:
         self.blazepose.close()
 
     def persons(self, frame: Frame) -> Poses:
-        """The person stage alone: YOLO's COCO-17 Poses (merged over views when ``tta``, or
-        with the ``small_imgsz`` pass where the image has small persons)."""
+        """The person stage alone: YOLO's COCO-17 Poses scoring at least ``min_score`` (merged
+        over views when ``tta``, or with the ``small_imgsz`` pass where the image has small
+        persons), with ``extras["alone"]`` (N,) bool: True for the one person of a
+        single-person photo (``single_detector``: nobody else from ``single_count_score`` in
+        YOLO's first pass)."""
         people = self.yolo(frame)
         cfg = self.config
+        ps = np.asarray(people.person_scores, np.float64)
+        single = cfg.single_detector and np.count_nonzero(ps >= cfg.single_count_score) == 1
+        people = self._asked(people)
         if self._yolo_small is not None and has_small_persons(
                 people.boxes, people.person_scores, frame.image.shape[:2],
                 self.yolo.config.imgsz, cfg.small_height, cfg.small_min_score):
-            return self._merged([people, self._yolo_small(frame)])
-        if not cfg.tta:
-            return people
-        w = frame.image.shape[1]
-        mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
-                         time_s=frame.time_s)
-        return self._merged([people, mirror_poses(self.yolo(mirrored), w),
-                             self._yolo_tta(frame), mirror_poses(self._yolo_tta(mirrored), w)])
+            people = self._merged([people, self._asked(self._yolo_small(frame))])
+        elif cfg.tta:
+            w = frame.image.shape[1]
+            mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
+                             time_s=frame.time_s)
+            people = self._merged([people, mirror_poses(self._asked(self.yolo(mirrored)), w),
+                                   self._yolo_tta(frame),
+                                   mirror_poses(self._yolo_tta(mirrored), w)])
+        alone = single & (np.asarray(people.person_scores) >= cfg.single_count_score)
+        return people.replace(extras={**people.extras, "alone": alone})
+
+    def _asked(self, people: Poses) -> Poses:
+        """``people`` from YOLO, at the person threshold asked for (YOLO may run lower)."""
+        return people[np.flatnonzero(np.asarray(people.person_scores) >= self._min_score)]
 
     def _merged(self, views: list[Poses]) -> Poses:
         """``views`` of one frame as one set of persons (:func:`merge_views` at ``match_iou``),
@@ -806,7 +839,7 @@ class HybridPose:
         the landmark network was trained on) where YOLO gave no torso (box ROI) or where the
         two ROIs disagree on which way is up (rotations more than 90 degrees apart): the
         landmark network corrects a shifted or scaled crop over the ``refine`` passes, not one
-        upside down. Elsewhere
+        upside down, and, with ``single_detector``, on a single-person photo. Elsewhere
         YOLO's keypoint ROI is kept (on the crowded COCO-style sets it scores better).
 
         Args:
@@ -831,6 +864,13 @@ class HybridPose:
                 rows, cols = _match_detections(people.boxes, det, cfg.detector_overlap)
                 turn = np.abs(ops.normalize_radians(det.rois[cols, 3] - rois[rows, 3]))
                 use = (turn > np.pi / 2) | (kind[rows] == ROI_FROM_BOX)
+                alone = people.extras.get("alone")
+                if alone is None:                  # persons not from persons(): count them
+                    ps = np.asarray(people.person_scores, np.float64)
+                    alone = (ps >= cfg.single_count_score) & cfg.single_detector & (
+                        np.count_nonzero(ps >= cfg.single_count_score) == 1)
+                use |= np.asarray(alone, bool)[rows] & \
+                    (np.asarray(people.person_scores)[rows] >= cfg.refine_min_score)
                 rois[rows[use]] = det.rois[cols[use]]
                 kind[rows[use]] = ROI_FROM_DETECTOR
         return rois, kind
