@@ -284,21 +284,20 @@ def part_coco(args) -> None:
                 coco=res, coco_gt=ds.source)))
             ms = 1000 * (time.perf_counter() - t0) / max(1, s.frames)
             results = json.loads(res.read_text())
-            gt = COCO(str(ds.source))
             ids = [im.image_id for im in ds.images]
+            ap_run = 0.0
             if results:
-                ev = COCOeval(gt, gt.loadRes(results), "keypoints")
-                ev.params.imgIds = ids
-                ev.evaluate()
-                ev.accumulate()
                 import contextlib
                 import io
 
-                with contextlib.redirect_stdout(io.StringIO()):
+                with contextlib.redirect_stdout(io.StringIO()):   # pycocotools' progress lines
+                    gt = COCO(str(ds.source))
+                    ev = COCOeval(gt, gt.loadRes(results), "keypoints")
+                    ev.params.imgIds = ids
+                    ev.evaluate()
+                    ev.accumulate()
                     ev.summarize()
                 ap_run = float(ev.stats[0])
-            else:
-                ap_run = 0.0
         preds = predict(spec, ds)
         ap_eval = coco_ap(ds, preds.poses)["AP"]
         print(f"{name:18s} {len(ds.images):6d} {ap_run:14.3f} {ap_eval:8.3f} {ms:13.0f}")
