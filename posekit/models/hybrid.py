@@ -711,7 +711,7 @@ class HybridPose:
 
     def __init__(self, config: HybridConfig | None = None, **settings):
         from .blazepose import BlazePose
-        from .yolo import YoloPose
+        from .yolo import YoloConfig, YoloPose
 
         own = {f.name for f in fields(HybridConfig)}
         known = (set(self._YOLO_KEYS) | set(self._BLAZE_KEYS) | own
@@ -729,16 +729,16 @@ class HybridPose:
         self.config = replace(base, **cfg)
         ykw = {k: settings[k] for k in self._YOLO_KEYS if k in settings}
         bkw = {k: settings[k] for k in self._BLAZE_KEYS if k in settings}
-        self.yolo = YoloPose(**ykw)
-        #: the person threshold asked for; YOLO itself may run lower (``single_count_score``)
-        self._min_score = self.yolo.config.min_score
+        asked = ykw.get("min_score", YoloConfig().min_score)
         c = self.config
-        if c.single_detector and c.detector_rois and c.single_count_score < self._min_score:
-            # a single-person photo has nobody else from single_count_score, whatever the
-            # output's threshold: YOLO runs at the lower one and persons() filters after
-            # (NMS keeps the higher-scored box, so the persons above the threshold are the same)
-            self.yolo.close()
-            self.yolo = YoloPose(**{**ykw, "min_score": c.single_count_score})
+        # a single-person photo has nobody else from single_count_score, whatever the output's
+        # threshold: YOLO runs at the lower one and persons() filters after (NMS keeps the
+        # higher-scored box, so the persons above the threshold are the same)
+        lower = (c.single_detector and c.detector_rois and isinstance(asked, (int, float))
+                 and not isinstance(asked, bool) and c.single_count_score < asked)
+        self.yolo = YoloPose(**({**ykw, "min_score": c.single_count_score} if lower else ykw))
+        #: the person threshold asked for (YOLO itself may run lower, ``single_count_score``)
+        self._min_score = float(asked) if lower else float(self.yolo.config.min_score)
         self._yolo_tta = None
         if self.config.tta:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
