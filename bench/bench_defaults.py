@@ -30,18 +30,15 @@ networks come from posekit's cache after the first run.
 
 The speed of posekit's INT8 person detector depends on the CPU's integer dot-product
 instructions (AVX-512 VNNI or AVX-VNNI: about twice the speed of AVX2 alone), and so do its
-exact outputs. ``--isa avx2`` caps both contenders at AVX2 (oneDNN's ``ONEDNN_MAX_CPU_ISA``
-for OpenVINO and PyTorch, ``ATEN_CPU_CAPABILITY`` for PyTorch's own kernels), to measure on one
-machine what a CPU without those instructions gets. The first line printed names the CPU and
-the instructions in use.
+exact outputs. ``--isa avx2`` caps both contenders at AVX2 (``bench/_machine.py``), to measure
+on one machine what a CPU without those instructions gets. The first line printed names the
+CPU and the instructions in use.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -56,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from posekit.config import OutputConfig, PipelineConfig, describe  # noqa: E402
 from posekit.pipeline import process  # noqa: E402
+
+from _machine import add_isa_arg, apply_isa, cpu_line  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 BODY3D = DATA / "mmpose" / "demo" / "resources" / "body3d_demo.mp4"
@@ -303,42 +302,15 @@ def part_coco(args) -> None:
         print(f"{name:18s} {len(ds.images):6d} {ap_run:14.3f} {ap_eval:8.3f} {ms:13.0f}")
 
 
-#: ``--isa`` choices: the environment that caps oneDNN (OpenVINO's CPU plugin, PyTorch) and
-#: PyTorch's ATen kernels at that instruction set.
-ISA_CAPS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
-
-
-def cpu_line() -> str:
-    """The CPU's model name and the vector instructions that set INT8 and bfloat16 speed
-    (from ``/proc/cpuinfo``), with any cap from ``--isa``."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    have = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in flags]
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return (f"CPU: {name}, {os.cpu_count()} logical cores; {' '.join(have) or 'no AVX2'}"
-            + (f"; capped at {cap} (--isa)" if cap else ""))
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="body3d,vtest,coco")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--frames", type=int, default=None, help="at most this many frames per "
                     "clip (default: all)")
-    ap.add_argument("--isa", choices=sorted(ISA_CAPS), default=None,
-                    help="cap both contenders at this instruction set (see the docstring)")
+    add_isa_arg(ap)
     args = ap.parse_args(argv)
-    if args.isa and any(os.environ.get(k) != v for k, v in ISA_CAPS[args.isa].items()):
-        # the caps are read when the libraries load: start again with them set
-        os.environ.update(ISA_CAPS[args.isa])
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+    apply_isa(args.isa)          # both contenders capped alike
     print(cpu_line())
     parts = {"body3d": part_body3d, "vtest": part_vtest, "coco": part_coco}
     for p in args.parts.split(","):

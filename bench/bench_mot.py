@@ -22,6 +22,14 @@ each stage.
     .venv/bin/python bench/bench_mot.py --detector blazepose --detect-every 5
     .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2 --no-coast
     .venv/bin/python bench/bench_mot.py --seq pets09-s2l1 --detect-every 2 --landmark-every 3
+    .venv/bin/python bench/bench_mot.py --default                    # what posekit run builds
+    .venv/bin/python bench/bench_mot.py --default --tracker roi_bonus=0 --isa avx2
+    .venv/bin/python bench/bench_mot.py --default --float-detector
+
+``--default`` runs the default video pipeline as ``posekit run`` builds it; ``--tracker``,
+``--float-detector`` and ``--isa avx2`` (``bench/_machine.py``) change its tracker settings and
+its person detector's numerics. The README's table of the tracker's ``roi_bonus`` under three
+detector numerics comes from these.
 
 Targets (issue 4): PETS09-S2L1 MOTA > 84.9 and IDF1 > 70.6 (Ultralytics YOLO11n-pose +
 ByteTrack at 1280 px, conf 0.1, 2.6 frames/s) at >= 13 frames/s.
@@ -148,6 +156,8 @@ from posekit.io.sources import open_source
 from posekit.track import LandmarkFlow, Smoother, TopDownTracker, Tracker
 from posekit.types import Frame
 
+from _machine import add_isa_arg, apply_isa, cpu_line  # noqa: E402
+
 DATA = (ROOT.parent / "shared" / "data").resolve()
 SEQUENCES = {
     "pets09-s2l1": ("opencv-doc/vtest.avi", "pets09-s2l1"),
@@ -172,10 +182,40 @@ def frames_of(name: str, limit: int | None):
         yield Frame(f.image, f.index, f.index / fps, f.source) if images else f
 
 
+def default_pipeline(args):
+    """``(stage, smoother, tracker)`` of the default video pipeline, as ``posekit run`` builds
+    it (:func:`posekit.pipeline.build` of ``PipelineConfig()``), with ``--tracker`` overrides
+    of its tracker's settings and ``--float-detector``."""
+    from dataclasses import replace
+
+    from posekit.config import PipelineConfig
+    from posekit.pipeline import build
+
+    pipe = build(PipelineConfig(), "video")
+    stage = pipe.model
+    if args.tracker:
+        over = {}
+        for kv in args.tracker.split(","):
+            k, _, v = kv.partition("=")
+            over[k.strip()] = float(v) if "." in v else int(v)
+        stage.tracker = Tracker(replace(stage.tracker.config, **over))
+    if args.float_detector:
+        from posekit.models.yolo import person_detector
+
+        stage.detector = person_detector(stage.detector.config.imgsz, int8=False)
+        if stage.close_detector is not None:
+            stage.close_detector = stage.detector.at_size(stage.close_detector.config.imgsz)
+    smoother = next((s for s in pipe.stages if isinstance(s, Smoother)), None)
+    return stage, smoother, stage.tracker
+
+
 def make_pipeline(args):
     """The pipeline ``(stage, smoother, tracker)`` for these command-line settings: a
     :class:`TopDownTracker` on BlazePose with YOLO or BlazePose person boxes, its
-    :class:`Tracker`, and a :class:`Smoother` (None with ``--no-smooth``)."""
+    :class:`Tracker`, and a :class:`Smoother` (None with ``--no-smooth``); with
+    ``--default``, :func:`default_pipeline`."""
+    if args.default:
+        return default_pipeline(args)
     from posekit.models.blazepose import BlazePose, TileConfig
 
     model = BlazePose(mode="image", max_people=args.max_people, num_threads=args.threads,
@@ -332,6 +372,15 @@ def add_pipeline_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--save", default=None, help="folder for the MOT files")
     ap.add_argument("--no-appearance", action="store_true",
                     help="no colour histograms for the tracker")
+    ap.add_argument("--default", action="store_true",
+                    help="the default video pipeline as posekit run builds it (the settings "
+                         "above are ignored but --frames and --save)")
+    ap.add_argument("--tracker", default="",
+                    help="with --default: tracker settings KEY=VALUE,... (TrackerConfig), "
+                         "e.g. roi_bonus=0")
+    ap.add_argument("--float-detector", action="store_true",
+                    help="with --default: the person detector in float32 instead of INT8")
+    add_isa_arg(ap)
     ap.add_argument("--flow-min-tracked", type=int, default=12,
                     help="LandmarkFlow.min_tracked: fewer landmarks followed is a flow failure")
 
@@ -343,6 +392,8 @@ def main(argv=None) -> None:
     ap.add_argument("--calibrate", action="store_true",
                     help="fit the body-outline box padding on PETS09-S2L1 and exit")
     args = ap.parse_args(argv)
+    apply_isa(args.isa)
+    print(cpu_line())
     if args.calibrate:
         calibrate(args)
         return

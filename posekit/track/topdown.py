@@ -601,11 +601,12 @@ class TopDownTracker:
 #: track unless another pairing is clearly better. Chosen where the ID metrics hold across the
 #: detector's numerics, not on one run: PETS09-S2L1's IDF1 moves by up to 10 points when the
 #: INT8 detector's roundings change (a CPU with or without VNNI), so each setting was measured
-#: three ways (``bench/bench_mot.py``-style runs of the default video pipeline on PETS09-S2L1,
-#: TUD-Campus and TUD-Stadtmitte: INT8 with AVX-512 VNNI, INT8 capped at AVX2 with
-#: ``ONEDNN_MAX_CPU_ISA``, float32). 0 -> 0.3: PETS09-S2L1 MOTA / IDF1 85.7 / 69.9 -> 85.9 /
-#: 80.5, 85.5 / 79.3 -> 85.6 / 75.3, 86.1 / 76.8 -> 85.9 / 76.4; mean IDF1 over the nine runs
-#: 72.7 -> 73.4, mean MOTA 70.6 -> 70.9 (TUD-Campus up, TUD-Stadtmitte down 0.4-2.3 IDF1).
+#: three ways (``bench/bench_mot.py --default`` on PETS09-S2L1, TUD-Campus and TUD-Stadtmitte:
+#: INT8 with AVX-512 VNNI, INT8 capped at AVX2 with ``--isa avx2``, float32 with
+#: ``--float-detector``; ``--tracker roi_bonus=0`` for the figures before). 0 -> 0.3:
+#: PETS09-S2L1 MOTA / IDF1 85.7 / 69.9 -> 85.9 / 80.5, 85.5 / 79.3 -> 85.6 / 75.3, 86.1 / 76.8
+#: -> 85.9 / 76.4; mean IDF1 over the nine runs 72.7 -> 73.4, mean MOTA 70.6 -> 70.9
+#: (TUD-Campus up, TUD-Stadtmitte down 0.4-2.3 IDF1).
 #: Other knobs measured the same way moved the mean less (``min_appearance`` 0.5: IDF1 73.4,
 #: MOTA 69.8; ``min_similarity`` 0.35: IDF1 72.8).
 TOPDOWN_ROI_BONUS = 0.3
