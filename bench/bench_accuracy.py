@@ -63,6 +63,7 @@ def _dump_key() -> bytes:
     parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
                                             h.HybridPose.first_rois, h.HybridPose.persons,
                                             h.HybridPose._asked, h.HybridPose.__init__,
+                                            h.single_person,
                                             h.HybridPose._landmarks, h.HybridPose._keep_better,
                                             h.HybridPose._run, BlazePose._landmarks,
                                             BlazePose._landmark_pass)]

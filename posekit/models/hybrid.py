@@ -198,6 +198,14 @@ def has_small_persons(boxes: np.ndarray, person_scores: np.ndarray, image_hw: tu
     return bool(((b[:, 3] - b[:, 1]) * (imgsz / max(image_hw)) < height).any())
 
 
+def single_person(person_scores: np.ndarray, count_score: float) -> np.ndarray:
+    """(N,) bool: True for the one person of a single-person photo, i.e. where exactly one of
+    ``person_scores`` ((N,) YOLO person scores in [0, 1]) is at least ``count_score``; all
+    False otherwise (``HybridConfig.single_detector``)."""
+    at = np.asarray(person_scores, np.float64).reshape(-1) >= count_score
+    return at & (np.count_nonzero(at) == 1)
+
+
 def merge_views(views: Sequence[Poses], *, iou: float = 0.6) -> Poses:
     """One set of persons from several predictions of the same frame (test-time augmentation).
 
@@ -771,8 +779,8 @@ class HybridPose:
         YOLO's first pass)."""
         people = self.yolo(frame)
         cfg = self.config
-        ps = np.asarray(people.person_scores, np.float64)
-        single = cfg.single_detector and np.count_nonzero(ps >= cfg.single_count_score) == 1
+        single = cfg.single_detector and single_person(people.person_scores,
+                                                       cfg.single_count_score).any()
         people = self._asked(people)
         if self._yolo_small is not None and has_small_persons(
                 people.boxes, people.person_scores, frame.image.shape[:2],
@@ -866,9 +874,8 @@ class HybridPose:
                 use = (turn > np.pi / 2) | (kind[rows] == ROI_FROM_BOX)
                 alone = people.extras.get("alone")
                 if alone is None:                  # persons not from persons(): count them
-                    ps = np.asarray(people.person_scores, np.float64)
-                    alone = (ps >= cfg.single_count_score) & cfg.single_detector & (
-                        np.count_nonzero(ps >= cfg.single_count_score) == 1)
+                    alone = single_person(people.person_scores, cfg.single_count_score) & \
+                        cfg.single_detector
                 use |= np.asarray(alone, bool)[rows] & \
                     (np.asarray(people.person_scores)[rows] >= cfg.refine_min_score)
                 rois[rows[use]] = det.rois[cols[use]]
@@ -1006,4 +1013,4 @@ class HybridPose:
 __all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
            "FusionConfig", "HybridConfig", "HybridPose", "calibrated_person_scores",
            "fuse_calibrated", "fuse_keypoints", "has_small_persons",
-           "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints"]
+           "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints", "single_person"]

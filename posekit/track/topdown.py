@@ -637,9 +637,8 @@ def make_topdown(landmarks, *, detector: str = "yolo", detector_size: int = 1280
         raise ConfigError(f"detector: expected one of {', '.join(DETECTORS[1:])}, got "
                           f"{detector!r}")
     kw: dict = {"landmark_every": int(landmark_every)}
-    tracker = Tracker()
+    tracker = Tracker(roi_bonus=TOPDOWN_ROI_BONUS if detector == "yolo" else 0.0)
     if detector == "yolo":
-        tracker = Tracker(roi_bonus=TOPDOWN_ROI_BONUS)
         from ..models.yolo import person_detector
 
         kw["detector"] = person_detector(detector_size)

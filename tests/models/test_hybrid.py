@@ -519,6 +519,15 @@ def test_flip_runs_only_for_persons_scored_at_flip_min_score():
         HybridConfig(retry_min_score=-0.1)
 
 
+def test_single_person_counts_persons_from_the_count_score():
+    from posekit.models.hybrid import single_person
+
+    assert single_person(np.array([0.9, 0.05]), 0.1).tolist() == [True, False]
+    assert single_person(np.array([0.9, 0.2]), 0.1).tolist() == [False, False]
+    assert single_person(np.array([0.05]), 0.1).tolist() == [False]
+    assert single_person(np.zeros(0), 0.1).shape == (0,)
+
+
 def test_has_small_persons_by_height_at_the_networks_scale():
     from posekit.models.hybrid import has_small_persons
 
