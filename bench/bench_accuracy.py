@@ -13,8 +13,15 @@ the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
   under ``<posekit cache>/eval/accuracy-*.npz`` (keyed on hybrid.py's source), so refitting is
   free.
 
+Then, per set and metric, the new default (left out) minus the better of ``yolo`` and
+``blazepose`` on that set with a 90 % paired bootstrap interval over the set's images
+(``--bootstrap N`` resamples, :func:`posekit.eval.metrics.paired_bootstrap`): "below" marks a
+miss larger than the choice of images explains, "within noise" one that is not (on the sets
+of 3-5 images, most are).
+
     .venv/bin/python bench/bench_accuracy.py [--sets NAME ...] [--fit] [--no-cache]
         [--time-images N] [--new hybrid:SETTING=VALUE,...] [--baselines SPEC ...]
+        [--bootstrap N]
 
 ``--fit`` writes the shipped table (``posekit/models/hybrid_calibration.json``) fitted on all
 the sets given but the small ones the tests hold out (``--hold-out``). Pooled figures are
@@ -208,6 +215,40 @@ def fit(names: list[str], sets: dict, raws: dict, samp: dict) -> calib.ScoreCali
     return replace(table, margin=best)
 
 
+#: Fewer images than this leave too few distinct resamples for a bootstrap interval to mean much
+#: (3 images: 10 distinct resamples): the verdict says so instead.
+MIN_BOOTSTRAP_IMAGES = 10
+
+
+def print_bootstrap(sets: list[Dataset], rows: list[dict], kept: dict, n: int,
+                    parts: tuple[str, ...] = ("yolo", "blazepose")) -> None:
+    """Per set and metric: the new default (left out) minus the better of ``parts`` on that
+    set, with a 90 % paired bootstrap interval over the set's images
+    (:func:`posekit.eval.metrics.paired_bootstrap`): "below" is a miss that is more than
+    which images were drawn, "within noise" one that is not; sets of fewer than
+    :data:`MIN_BOOTSTRAP_IMAGES` images are marked as too small to tell."""
+    from posekit.eval.metrics import paired_bootstrap
+
+    print(f"\nnew default (LOO) minus the better of {' and '.join(parts)} per set, 90 % paired "
+          f"bootstrap interval over images ({n} resamples):")
+    by = {(r["dataset"], r["model"]): r for r in rows}
+    for ds in sets:
+        if any((ds.name, p) not in kept for p in parts) or (ds.name, NEW) not in kept:
+            continue
+        cells = []
+        for metric, key in (("AP", "AP"), ("PCK", "pck")):
+            vals = {p: by[ds.name, p].get(key) for p in parts}
+            if any(v is None or not np.isfinite(v) for v in vals.values()):
+                continue
+            best = max(parts, key=lambda p: vals[p])
+            d = paired_bootstrap(ds, kept[ds.name, NEW], kept[ds.name, best], n=n)[metric]
+            verdict = (d.verdict if ds.n_images >= MIN_BOOTSTRAP_IMAGES
+                       else f"{ds.n_images} images, too few to tell")
+            cells.append(f"{metric} {d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}] vs "
+                         f"{best}: {verdict}")
+        print(f"  {ds.name:16s} " + "; ".join(cells))
+
+
 def _fmt(v, nd=3):
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
@@ -226,6 +267,9 @@ def main(argv=None) -> int:
                     help="also time every model on the first N images of each set, taking "
                          "turns image by image (the fair speed comparison on a shared machine)")
     ap.add_argument("--baselines", nargs="*", default=BASELINES, help="model specs")
+    ap.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                    help="paired bootstrap resamples of each set's images for the new default "
+                         "against the better of yolo and blazepose (0: off)")
     ap.add_argument("--new", default=NEW,
                     help="the hybrid spec fitted leave-one-out (default: %(default)s; e.g. "
                          "hybrid:small_imgsz=800 for a variant); --fit writes its table")
@@ -246,14 +290,18 @@ def main(argv=None) -> int:
         table = fit([n for n in names if n not in a.hold_out], by_name, raws, samp)
         table.save(calib.DEFAULT_PATH)
         print(f"wrote {calib.DEFAULT_PATH} (margin {table.margin})")
-    rows, margins = [], {}
+    rows, margins, kept = [], {}, {}
     for ds in sets:
         for spec in a.baselines:
-            rows.append(score(ds, predict(spec, ds, cache=not a.no_cache)))
+            pr = predict(spec, ds, cache=not a.no_cache)
+            kept[ds.name, spec] = pr.poses
+            rows.append(score(ds, pr))
             print(f"  {ds.name}: {spec}", file=sys.stderr, flush=True)
         others = [n for n in samp if n != ds.name]
         table = fit(others or [ds.name], by_name, raws, samp)
-        row = score(ds, fused_predictions(ds, raws[ds.name], table))
+        pr = fused_predictions(ds, raws[ds.name], table)
+        kept[ds.name, NEW] = pr.poses
+        row = score(ds, pr)
         row["model"] = f"{NEW} (LOO)" if others else f"{NEW} (in-sample)"
         margins[ds.name] = table.margin
         rows.append(row)
@@ -278,6 +326,8 @@ def main(argv=None) -> int:
           "the table: each model's own cached run (machine load differs between runs).")
     print("margins fitted leave-one-out: "
           + ", ".join(f"{n} {m:.1f}" for n, m in margins.items()))
+    if a.bootstrap:
+        print_bootstrap(sets, rows, kept, a.bootstrap)
     if a.time_images:
         ms = time_models([*a.baselines, NEW], sets, a.time_images)
         print(f"\nmedian ms per image, models taking turns on the first {a.time_images} "

@@ -421,8 +421,139 @@ def _check_lengths(dataset: Dataset, predictions: Sequence[Poses]) -> None:
                          f"got {len(predictions)}")
 
 
+# ----------------------------------------------------------------------------------------------
+# Paired bootstrap: is a difference between two models on one set more than sampling noise?
+
+@dataclass(frozen=True)
+class BootstrapDifference:
+    """A metric's difference between two prediction sets on one dataset, with a paired
+    bootstrap interval (:func:`paired_bootstrap`).
+
+    Attributes:
+        metric: ``"AP"`` (COCO OKS AP) or ``"PCK"`` (the dataset's :func:`default_pck`).
+        a, b: the metric of each prediction set on the whole dataset (fractions in [0, 1]).
+        difference: ``a - b``.
+        low, high: the ``level`` percentile interval of ``a - b`` over the resamples.
+        level: the interval's coverage in (0, 1), e.g. 0.9.
+        n: the number of resamples.
+    """
+
+    metric: str
+    a: float
+    b: float
+    difference: float
+    low: float
+    high: float
+    level: float
+    n: int
+
+    @property
+    def verdict(self) -> str:
+        """``"above"`` or ``"below"`` where the interval excludes 0, else ``"within noise"``."""
+        if self.low > 0:
+            return "above"
+        if self.high < 0:
+            return "below"
+        return "within noise"
+
+
+def _ap_by_image(ev) -> tuple[list, int, int]:
+    """COCOeval's per-image results after ``evaluate()``, with the numbers of area ranges and
+    images that index them (one category)."""
+    pe = ev._paramsEval
+    if len(pe.catIds) != 1:
+        raise ValueError(f"expected one category, got {len(pe.catIds)}")
+    return list(ev.evalImgs), len(pe.areaRng), len(pe.imgIds)
+
+
+def _resampled_ap(ev, by_image: tuple[list, int, int], idx: np.ndarray) -> float:
+    """COCO AP (``stats[0]``: OKS 0.50:0.95, all areas) of the images ``idx`` (with
+    repeats) from one ``evaluate()``: pycocotools' own ``accumulate`` on the per-image results
+    taken in the resample's order, so matching is not redone (it is per image)."""
+    evals, n_area, n_img = by_image
+    ev.evalImgs = [evals[a * n_img + int(j)] for a in range(n_area) for j in idx]
+    ids = list(range(len(idx)))
+    ev._paramsEval.imgIds = ids
+    ev.params.imgIds = ids
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.accumulate()
+    prec = ev.eval["precision"][:, :, 0, 0, -1]          # (T, R): area "all", maxDets 20
+    ok = prec > -1
+    return float(prec[ok].mean()) if ok.any() else -1.0
+
+
+def _pck_by_image(r: PCKResult, n_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_images,) hits and counted GT keypoints of each image, as :func:`pck`'s
+    ``overall`` counts them (``excluded`` joints left out)."""
+    d = r.distances
+    names = list(r.per_joint)
+    use = np.array([n not in set(r.excluded) for n in names], bool)
+    counted = ~np.isnan(d[:, use])
+    with np.errstate(invalid="ignore"):
+        hit = (d[:, use] <= r.alpha) & counted
+    hits = np.bincount(r.image_index, hit.sum(1), minlength=n_images)
+    cnt = np.bincount(r.image_index, counted.sum(1), minlength=n_images)
+    return hits, cnt
+
+
+def paired_bootstrap(dataset: Dataset, a: Sequence[Poses], b: Sequence[Poses], *,
+                     n: int = 1000, level: float = 0.9, seed: int = 0
+                     ) -> dict[str, BootstrapDifference]:
+    """Whether two models' difference on one dataset is more than which images were drawn.
+
+    Paired bootstrap over images (Efron & Tibshirani 1993, ch. 13; the usual test for
+    detection benchmarks): ``n`` resamples of the dataset's images with replacement, the same
+    resample for both prediction sets; each metric's difference ``a - b`` is computed on every
+    resample and its ``level`` percentile interval reported. COCO AP is pycocotools'
+    ``accumulate`` over the resampled per-image results of one ``evaluate()`` per prediction
+    set (exact: a resample of all images in order gives :func:`coco_ap`'s AP); PCK pools the
+    resampled images' hits and counted keypoints as :func:`pck` does.
+
+    Args:
+        dataset: the annotated images.
+        a, b: one :class:`Poses` per image each (any skeleton that maps onto the dataset's).
+        n: resamples (>= 1); level: interval coverage in (0, 1); seed: the resampling RNG's.
+    Returns:
+        ``{"AP": ..., "PCK": ...}`` :class:`BootstrapDifference` (``"AP"`` only where OKS is
+        defined for the dataset's skeleton).
+    Raises:
+        ValueError: ``n`` < 1, ``level`` outside (0, 1), or a prediction count that is not
+            the number of images.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_lengths(dataset, a)
+    _check_lengths(dataset, b)
+    m = dataset.n_images
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, m, size=(n, m))
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+    out = {}
+    if dataset.has_oks:
+        evs = [coco_eval(dataset, p) for p in (a, b)]
+        full = [float(e.stats[0]) for e in evs]
+        per = [_ap_by_image(e) for e in evs]
+        diffs = np.array([_resampled_ap(evs[0], per[0], idx) - _resampled_ap(evs[1], per[1], idx)
+                          for idx in draws])
+        lo, hi = np.percentile(diffs, q)
+        out["AP"] = BootstrapDifference("AP", full[0], full[1], full[0] - full[1], float(lo),
+                                        float(hi), level, n)
+    ra, rb = default_pck(dataset, a), default_pck(dataset, b)
+    (ha, ca), (hb, cb) = _pck_by_image(ra, m), _pck_by_image(rb, m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diffs = ha[draws].sum(1) / ca[draws].sum(1) - hb[draws].sum(1) / cb[draws].sum(1)
+    diffs = diffs[np.isfinite(diffs)]
+    lo, hi = np.percentile(diffs, q) if len(diffs) else (np.nan, np.nan)
+    out["PCK"] = BootstrapDifference("PCK", ra.overall, rb.overall, ra.overall - rb.overall,
+                                     float(lo), float(hi), level, n)
+    return out
+
+
 __all__ = [
     "COCO_STATS",
+    "BootstrapDifference",
     "HEAD_TOP_K",
     "MPII_EXCLUDED",
     "PCKResult",
@@ -433,6 +564,7 @@ __all__ = [
     "default_pck",
     "normalized_errors",
     "normalizers",
+    "paired_bootstrap",
     "pck",
     "pckh",
     "to_gt_skeleton",

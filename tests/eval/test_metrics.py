@@ -160,3 +160,44 @@ def test_prediction_count_must_match():
     with pytest.raises(ValueError, match="expected 1 predictions"):
         coco_ap(ds, [])
     assert replace(ds, name="x").name == "x"
+
+
+def _drop(preds: list[Poses], joints: list[int]) -> list[Poses]:
+    """``preds`` with ``joints`` missing on every person (each counts as a miss)."""
+    out = []
+    for p in preds:
+        kp = np.array(p.keypoints)
+        kp[:, joints] = np.nan
+        out.append(p.replace(keypoints=kp))
+    return out
+
+
+def test_paired_bootstrap_on_real_annotations():
+    from posekit.eval.metrics import _ap_by_image, _resampled_ap, paired_bootstrap
+
+    data_path("kapao-kelvin/data/datasets/coco/annotations/person_keypoints_val2017_mini.json")
+    ds = load_dataset("kapao_val", root=DATA)
+    assert ds.n_images == 16
+    gt = gt_as_predictions(ds)
+    worse = _drop(gt, [7, 8, 9, 10])                 # elbows and wrists missed everywhere
+    # the resample of every image in order is COCOeval's own AP, exactly
+    ev = coco_eval(ds, worse)
+    assert _resampled_ap(ev, _ap_by_image(ev), np.arange(ds.n_images)) == ev.stats[0]
+    same = paired_bootstrap(ds, worse, worse, n=50)
+    assert set(same) == {"AP", "PCK"}
+    for d in same.values():
+        assert (d.difference, d.low, d.high) == (0.0, 0.0, 0.0)
+        assert d.verdict == "within noise"
+    up = paired_bootstrap(ds, gt, worse, n=300, level=0.9, seed=1)
+    assert up["AP"].a == pytest.approx(1.0) and up["AP"].b == pytest.approx(ev.stats[0])
+    assert 0.0 < up["AP"].low <= up["AP"].difference <= up["AP"].high
+    assert up["AP"].verdict == "above"
+    # 4 of 17 keypoints missed on every person: PCK falls by the missed share, on every draw
+    counted = np.concatenate([im.visibility[im.annotated] > 0 for im in ds.images])
+    share = counted[:, [7, 8, 9, 10]].sum() / counted.sum()
+    assert up["PCK"].difference == pytest.approx(share)
+    assert paired_bootstrap(ds, worse, gt, n=300, seed=1)["PCK"].verdict == "below"
+    with pytest.raises(ValueError, match="level"):
+        paired_bootstrap(ds, gt, worse, level=1.0)
+    with pytest.raises(ValueError, match="positive integer"):
+        paired_bootstrap(ds, gt, worse, n=0)
