@@ -489,6 +489,9 @@ class HybridConfig:
             :func:`has_small_persons` finds persons too small for the first pass (test-time
             augmentation by scale where it pays: YOLO finds small persons better at a larger
             input, large ones better at its own). Not with ``tta``, which runs both sizes.
+            On by default at 800 px since the eighth session: chosen leave-one-out
+            (``bench/bench_accuracy.py --new hybrid:small_imgsz=...``, docs/accuracy.md)
+            for a third more time per image.
         small_height: box height (pixels at the first pass's input scale, i.e. times
             ``imgsz / max(H, W)``) below which a person counts as small (> 0).
         small_min_score: YOLO person score in [0, 1] a person needs to count for
@@ -550,7 +553,7 @@ class HybridConfig:
     retry: bool = True
     tta: bool = False
     tta_imgsz: int = 800
-    small_imgsz: int = 0
+    small_imgsz: int = 800
     small_height: float = 128.0
     small_min_score: float = 0.1
     match_iou: float = 0.6
@@ -776,7 +779,8 @@ class HybridPose:
         over views when ``tta``, or with the ``small_imgsz`` pass where the image has small
         persons), with ``extras["alone"]`` (N,) bool: True for the one person of a
         single-person photo (``single_detector``: nobody else from ``single_count_score`` in
-        YOLO's first pass)."""
+        YOLO's first pass, nor in the ``small_imgsz`` pass where it runs, nor among the
+        persons returned)."""
         people = self.yolo(frame)
         cfg = self.config
         single = cfg.single_detector and single_person(people.person_scores,
@@ -785,7 +789,11 @@ class HybridPose:
         if self._yolo_small is not None and has_small_persons(
                 people.boxes, people.person_scores, frame.image.shape[:2],
                 self.yolo.config.imgsz, cfg.small_height, cfg.small_min_score):
-            people = self._merged([people, self._asked(self._yolo_small(frame))])
+            small = self._yolo_small(frame)
+            # single-person only if the second scale sees one person too
+            single = single and single_person(small.person_scores,
+                                              cfg.single_count_score).any()
+            people = self._merged([people, self._asked(small)])
         elif cfg.tta:
             w = frame.image.shape[1]
             mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
@@ -793,7 +801,7 @@ class HybridPose:
             people = self._merged([people, mirror_poses(self._asked(self.yolo(mirrored)), w),
                                    self._yolo_tta(frame),
                                    mirror_poses(self._yolo_tta(mirrored), w)])
-        alone = single & (np.asarray(people.person_scores) >= cfg.single_count_score)
+        alone = single & single_person(people.person_scores, cfg.single_count_score)
         return people.replace(extras={**people.extras, "alone": alone})
 
     def _asked(self, people: Poses) -> Poses:

@@ -68,8 +68,10 @@ def test_every_person_in_bus_jpg_gets_33_landmarks_and_world(bus_poses):
     hips = poses.world[:, [23, 24]].mean(1)
     assert np.abs(hips).max() < 0.15
     assert (np.ptp(poses.world[..., 1], axis=1) < 2.5).all()
-    # landmarks lie within their YOLO boxes (20 px margin; the cut man's box ends at the edge)
-    for kp, vis, b, least in zip(poses.keypoints, poses.scores, poses.boxes, (30, 12, 30)):
+    # landmarks lie within their YOLO boxes (20 px margin; the cut man's box ends at the edge);
+    # the COCO landmarks' scores are calibrated probabilities, so a refitted table moves the
+    # count above 0.5 by a landmark or two
+    for kp, vis, b, least in zip(poses.keypoints, poses.scores, poses.boxes, (28, 12, 30)):
         v = vis > 0.5
         assert v.sum() >= least
         assert (kp[v, 0] > b[0] - 20).all() and (kp[v, 0] < b[2] + 20).all()
@@ -269,7 +271,10 @@ def test_self_correcting_roi_fixes_landmarks_where_yolos_keypoints_are_wrong():
 
     errs, out = {}, {}
     for refine in (0, 2):
-        m = HybridPose(min_score=0.3, max_people=1, refine=refine, retry=False)
+        # the first scale alone: the 800 px pass (on here, the person is small) moves
+        # YOLO's keypoints, and this case is about a wrong first ROI
+        m = HybridPose(min_score=0.3, max_people=1, refine=refine, retry=False,
+                       small_imgsz=0)
         try:
             p = m(img)
         finally:
@@ -528,6 +533,52 @@ def test_single_person_counts_persons_from_the_count_score():
     assert single_person(np.zeros(0), 0.1).shape == (0,)
 
 
+@needs_models
+def test_single_person_photo_needs_one_person_at_both_scales():
+    """With the second scale on (the default), a photo is a single-person photo only where
+    both YOLO passes see exactly one person from ``single_count_score``: a second person
+    found only at 800 px makes it a group photo. YOLO's two passes are replaced by fixed
+    outputs (the rule, not the networks, is under test)."""
+    from posekit.models.hybrid import HybridPose
+
+    def person(box, score):
+        kp = np.full((1, 17, 2), np.nan, np.float32)
+        return Poses(kp, np.zeros((1, 17), np.float32), COCO_17,
+                     boxes=np.asarray([box], np.float32), person_scores=[score])
+
+    class Fixed:
+        """A YOLO pass that returns ``out`` on any frame."""
+
+        def __init__(self, out, config):
+            self.out, self.config = out, config
+
+        def __call__(self, frame):
+            return self.out
+
+    small_one = person([100, 100, 120, 150], 0.9)       # 50 px tall: the 800 px pass runs
+    second = person([101, 100, 121, 151], 0.92)
+    m = HybridPose(min_score=0.05)
+    yolo, yolo_small = m.yolo, m._yolo_small
+    try:
+        assert yolo_small is not None
+        frame = Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0)
+        m.yolo = Fixed(small_one, yolo.config)
+        m._yolo_small = Fixed(second, yolo_small.config)
+        assert m.persons(frame).extras["alone"].tolist() == [True]
+        m._yolo_small = Fixed(Poses.concat(second, person([400, 100, 420, 150], 0.4)),
+                              yolo_small.config)
+        got = m.persons(frame)
+        assert len(got) == 2 and not got.extras["alone"].any()
+        # below the count score the second person does not count
+        m._yolo_small = Fixed(Poses.concat(second, person([400, 100, 420, 150], 0.06)),
+                              yolo_small.config)
+        got = m.persons(frame)
+        assert len(got) == 2 and got.extras["alone"].tolist() == [True, False]
+    finally:
+        m.yolo, m._yolo_small = yolo, yolo_small
+        m.close()
+
+
 def test_has_small_persons_by_height_at_the_networks_scale():
     from posekit.models.hybrid import has_small_persons
 
@@ -574,7 +625,8 @@ def test_second_scale_runs_only_where_persons_are_small():
         np.testing.assert_array_equal(merged.boxes, plain.boxes)
     finally:
         m.close()
-    off = HybridPose(min_score=0.05)     # off by default
+    assert HybridConfig().small_imgsz == 800                               # on by default
+    off = HybridPose(min_score=0.05, small_imgsz=0)
     try:
         assert off._yolo_small is None and len(off.persons(Frame(street, 0, 0.0))) == len(first)
     finally:
