@@ -4,8 +4,8 @@ Prints, per dataset and pooled, COCO OKS AP (pycocotools' COCOeval, on the COCO-
 the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
 
 - ``yolo`` (YOLO11n-pose), ``blazepose`` (BlazePose with its own detector), and the old
-  hybrid (``hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false``: YOLO-aligned
-  ROIs, hand-set fusion), all
+  hybrid (``hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false,small_imgsz=0``:
+  YOLO-aligned ROIs, hand-set fusion, one YOLO scale), all
   through :func:`posekit.eval.runner.predict` (cached);
 - the new ``hybrid`` default (self-correcting ROIs, calibrated arbitration). Its calibration
   table is fitted with leave one dataset out: each set is scored with a table fitted on the
