@@ -745,18 +745,29 @@ class HybridPose:
         # a single-person photo has nobody else from single_count_score, whatever the output's
         # threshold: YOLO runs at the lower one and persons() filters after (NMS keeps the
         # higher-scored box, so the persons above the threshold are the same)
-        lower = (c.single_detector and c.detector_rois and isinstance(asked, (int, float))
+        counting = c.single_detector and c.detector_rois
+        lower = (counting and isinstance(asked, (int, float))
                  and not isinstance(asked, bool) and c.single_count_score < asked)
-        self.yolo = YoloPose(**({**ykw, "min_score": c.single_count_score} if lower else ykw))
+        run = {**ykw, "min_score": c.single_count_score} if lower else dict(ykw)
+        # nor is a group photo single-person because fewer persons were asked for: YOLO
+        # returns at least its default number, persons() keeps the best max_people after
+        most = ykw.get("max_people", YoloConfig().max_people)
+        if (counting and isinstance(most, int) and not isinstance(most, bool)
+                and 1 <= most < YoloConfig().max_people):
+            run["max_people"] = YoloConfig().max_people
+        self.yolo = YoloPose(**run)
         #: the person threshold asked for (YOLO itself may run lower, ``single_count_score``)
         self._min_score = float(asked) if lower else float(self.yolo.config.min_score)
+        #: the most persons asked for (YOLO itself may return more, to count them)
+        raised = run.get("max_people", most) != most
+        self._max_people = int(most) if raised else int(self.yolo.config.max_people)
         self._yolo_tta = None
         if self.config.tta:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
         self._yolo_small = None
         if self.config.small_imgsz and not self.config.tta:
             self._yolo_small = self.yolo.at_size(self.config.small_imgsz)
-        self.blazepose = BlazePose(mode="image", max_people=self.yolo.config.max_people,
+        self.blazepose = BlazePose(mode="image", max_people=self._max_people,
                                    min_presence=0.0, **bkw)
         self._calibration = None
         if self.config.arbitration == "calibrated":
@@ -805,14 +816,16 @@ class HybridPose:
         return people.replace(extras={**people.extras, "alone": alone})
 
     def _asked(self, people: Poses) -> Poses:
-        """``people`` from YOLO, at the person threshold asked for (YOLO may run lower)."""
-        return people[np.flatnonzero(np.asarray(people.person_scores) >= self._min_score)]
+        """``people`` from YOLO (best first), at the person threshold asked for and at most
+        the number asked for (YOLO may run lower and return more, to count persons)."""
+        keep = np.flatnonzero(np.asarray(people.person_scores) >= self._min_score)
+        return people[keep[:self._max_people]]
 
     def _merged(self, views: list[Poses]) -> Poses:
         """``views`` of one frame as one set of persons (:func:`merge_views` at ``match_iou``),
         the best ``max_people`` of them."""
         merged = merge_views(views, iou=self.config.match_iou)
-        return merged[np.arange(min(len(merged), self.yolo.config.max_people))]
+        return merged[np.arange(min(len(merged), self._max_people))]
 
     def _run(self, image: np.ndarray, rois: np.ndarray, flip: np.ndarray) -> dict:
         """The landmark network on ``rois`` (N, 4): BlazePose's raw per-ROI arrays, with the

@@ -579,6 +579,28 @@ def test_single_person_photo_needs_one_person_at_both_scales():
         m.close()
 
 
+@needs_models
+def test_asking_for_one_person_does_not_make_a_group_photo_single():
+    """bus.jpg has four persons: with ``max_people=1`` the best one is returned, counted
+    among the others, so it starts from YOLO's keypoints, not BlazePose's detector."""
+    from posekit.models.hybrid import ROI_FROM_DETECTOR, HybridPose
+
+    img = cv2.imread(str(data_path(BUS)))
+    one, many = HybridPose(max_people=1), HybridPose(max_people=20)
+    try:
+        assert one.yolo.config.max_people == 20          # YOLO counts past the one asked for
+        got = one.persons(Frame(img, 0, 0.0))
+        every = many.persons(Frame(img, 0, 0.0))
+        assert len(got) == 1 and len(every) >= 3
+        np.testing.assert_array_equal(got.boxes[0], every.boxes[0])    # the best one
+        assert not got.extras["alone"].any()
+        poses = one(img)
+        assert len(poses) == 1 and poses.extras["roi_start"][0] != ROI_FROM_DETECTOR
+    finally:
+        one.close()
+        many.close()
+
+
 def test_has_small_persons_by_height_at_the_networks_scale():
     from posekit.models.hybrid import has_small_persons
 
