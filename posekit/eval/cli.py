@@ -2,7 +2,9 @@
 
 Mounted by ``posekit/cli.py`` as ``app.add_typer(eval_app, name="eval")``. Commands:
 
-- ``posekit eval pose SPEC [SPEC...] --model blazepose --model yolo [--out DIR]``; ``pose`` may
+- ``posekit eval pose SPEC [SPEC...] --model blazepose --model yolo [--out DIR]
+  [--bootstrap N]`` (several models: each also against the first, with a paired bootstrap
+  interval); ``pose`` may
   be left out: ``posekit eval coco --model yolo`` is the same (any first word that is not a
   command is taken as a dataset).
 - ``posekit eval mot --gt gt.txt --pred pred.txt``.
@@ -58,8 +60,16 @@ def pose(
     worst: int = typer.Option(3, "--worst", min=0, help="Worst-case overlays per model."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the models again even where "
                                   "cached predictions exist."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0,
+                                  help="With several models: each against the first, with a "
+                                  "90 % paired bootstrap interval over the images (this many "
+                                  "resamples; 0: off)."),
 ) -> None:
     """Run each model on each dataset and print AP, AP50, AR, PCK, ms per image and persons.
+
+    With several models, each is then compared with the first on every dataset: the
+    difference of AP and PCK with a 90 % paired bootstrap interval over the images, and
+    whether it is more than which images were drawn ("above", "below", "within noise").
 
     A model that is the folder of a `posekit train keypoints` run is evaluated on its own
     skeleton (OKS AP with its sigmas, PCK@5/10 px and @0.1 box, pixel error per keypoint) on
@@ -88,7 +98,8 @@ def pose(
                 bar.update(tasks[label], completed=done)
 
             report = run_eval(specs, models, out_dir=out, cache=not no_cache,
-                              max_images=max_images, n_worst=worst, progress=progress)
+                              max_images=max_images, n_worst=worst, progress=progress,
+                              bootstrap=bootstrap)
     except PoseKitError as e:
         _fail(str(e))
     headers, cells = table_rows(report.rows)
@@ -98,6 +109,19 @@ def pose(
     for c in cells:
         table.add_row(*c)
     Console().print(table)
+    if report.comparisons:
+        diff = Table(title=f"against the first model: 90 % paired bootstrap over images "
+                           f"({report.comparisons[0]['n']} resamples)")
+        for h in ("dataset", "model", "baseline", "metric", "difference", "interval",
+                  "verdict"):
+            diff.add_column(h, justify="right" if h in ("difference", "interval") else "left")
+        for c in report.comparisons:
+            verdict = c["verdict"] + (f" ({c['n_images']} images)" if c["n_images"] < 10
+                                      else "")
+            diff.add_row(c["dataset"], c["model"], c["baseline"], c["metric"],
+                         f"{c['difference']:+.3f}", f"[{c['low']:+.3f}, {c['high']:+.3f}]",
+                         verdict)
+        Console().print(diff)
     for e in report.errors:
         console.print(f"[yellow]skipped[/] {e['model']} on {e['dataset']}: {e['error']}")
     if out is not None:

@@ -346,10 +346,49 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: each model against the first on each dataset (:func:`compare`)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"rows": [{k: v for k, v in r.items() if not k.startswith("_")}
-                         for r in self.rows], "errors": self.errors}
+                         for r in self.rows], "errors": self.errors,
+                "comparisons": self.comparisons}
+
+
+def compare(rows: Sequence[dict[str, Any]], *, n: int = 1000, level: float = 0.9,
+            seed: int = 0) -> list[dict[str, Any]]:
+    """Each model against the first one evaluated on the same dataset: the difference of AP
+    (where defined) and PCK with a paired bootstrap interval over the dataset's images
+    (:func:`posekit.eval.metrics.paired_bootstrap`).
+
+    Args:
+        rows: :func:`run_eval`'s rows (with their predictions), in evaluation order.
+        n, level, seed: as :func:`~posekit.eval.metrics.paired_bootstrap`.
+    Returns:
+        JSON-ready dicts: ``dataset``, ``model``, ``baseline``, ``metric`` (``"AP"`` or
+        ``"PCK"``), ``model_value``, ``baseline_value``, ``difference``, ``low``, ``high``,
+        ``level``, ``n``, ``n_images`` and ``verdict`` (``"above"``, ``"below"`` or ``"within
+        noise"``).
+    """
+    from .metrics import paired_bootstrap
+
+    first: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        name = row["dataset"]
+        base = first.setdefault(name, row)
+        if base is row:
+            continue
+        ds = row["_dataset"]
+        diffs = paired_bootstrap(ds, row["_preds"].poses, base["_preds"].poses, n=n,
+                                 level=level, seed=seed)
+        for d in diffs.values():
+            out.append({"dataset": name, "model": row["model"], "baseline": base["model"],
+                        "metric": d.metric, "model_value": d.a, "baseline_value": d.b,
+                        "difference": d.difference, "low": d.low, "high": d.high,
+                        "level": d.level, "n": d.n, "n_images": ds.n_images,
+                        "verdict": d.verdict})
+    return out
 
 
 def resolve_sets(specs: Sequence[str | Dataset]) -> list[Dataset]:
@@ -371,8 +410,11 @@ def run_eval(datasets: Sequence[str | Dataset], models: Sequence[str | ModelSpec
              out_dir: str | Path | None = None, cache: bool = True,
              max_images: int | None = None, n_worst: int = 3,
              progress: Callable[[str, int, int], None] | None = None,
-             keep_going: bool = True) -> Report:
+             keep_going: bool = True, bootstrap: int = 0) -> Report:
     """Run every model on every dataset, score, and (with ``out_dir``) write the report.
+
+    With ``bootstrap`` > 0 and several models, each model is also compared with the first on
+    every dataset (:func:`compare`, that many resamples; ``Report.comparisons``).
 
     Writes under ``out_dir``: ``report.json`` (all rows, PCK curves and per-joint values),
     ``<dataset>_per_joint.png``, ``<dataset>_pck_curve.png`` and ``worst/<dataset>_<model>_*.jpg``
@@ -405,12 +447,15 @@ def run_eval(datasets: Sequence[str | Dataset], models: Sequence[str | ModelSpec
             row["_preds"] = preds
             row["_dataset"] = ds
             result.rows.append(row)
+    if bootstrap > 0 and len(specs) > 1:
+        result.comparisons = compare(result.rows, n=bootstrap)
     if out is not None:
         rep.write_report(result, out, n_worst=n_worst)
     return result
 
 
 __all__ = [
+    "compare",
     "eval_config",
     "ModelSpec",
     "Predictions",

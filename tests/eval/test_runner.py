@@ -88,7 +88,7 @@ def test_predictions_are_cached(env):
 def test_run_eval_writes_report_plots_and_overlays(env):
     out = env / "out"
     rep = run_eval(["coco"], ["fake-gt", "fake-gt:drop=true", "no-such-model"], out_dir=out,
-                   n_worst=2)
+                   n_worst=2, bootstrap=200)
     perfect, half = rep.rows
     assert perfect["AP"] == pytest.approx(1.0) and perfect["pck"] == pytest.approx(1.0)
     assert perfect["n_found"] == 12 and perfect["n_persons"] == 12
@@ -101,6 +101,17 @@ def test_run_eval_writes_report_plots_and_overlays(env):
     worst = sorted((out / "worst").glob("coco_fake-gt_drop_*.jpg"))
     assert 1 <= len(worst) <= 2
     assert not list((out / "worst").glob("coco_fake-gt_[0-9].jpg"))   # perfect: nothing missed
+    # every other person dropped, against the perfect model: below on both metrics, on every
+    # draw of the 4 images (each has a dropped person)
+    by = {c["metric"]: c for c in rep.comparisons}
+    assert set(by) == {"AP", "PCK"} and len(rep.comparisons) == 2
+    for metric, key in (("AP", "AP"), ("PCK", "pck")):
+        c = by[metric]
+        assert c["model"] == "fake-gt:drop=True" and c["baseline"] == "fake-gt"
+        assert c["difference"] == pytest.approx(half[key] - perfect[key])
+        assert c["low"] <= c["difference"] <= c["high"] < 0 and c["verdict"] == "below"
+        assert c["n"] == 200 and c["n_images"] == 4
+    assert data["comparisons"] == json.loads(json.dumps(rep.comparisons))
 
 
 def _app():
@@ -122,6 +133,18 @@ def test_cli_dataset_first_and_pose_subcommand(env):
     assert "coco" in r.output and "1.000" in r.output and "12/12" in r.output
     r2 = CliRunner().invoke(_app(), ["eval", "pose", "coco", "-m", "fake-gt", "--worst", "0"])
     assert r2.exit_code == 0 and "12/12" in r2.output
+    assert "paired bootstrap" not in r2.output            # one model: nothing to compare
+
+
+def test_cli_compares_each_model_with_the_first(env):
+    r = CliRunner().invoke(_app(), ["eval", "coco", "-m", "fake-gt", "-m", "fake-gt:drop=true",
+                                    "--worst", "0", "--bootstrap", "100"],
+                           env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "paired bootstrap over images (100 resamples)" in r.output
+    rows = [line for line in r.output.splitlines() if "fake-gt:drop=True" in line
+            and ("AP" in line or "PCK" in line) and "below" in line]
+    assert len(rows) == 2 and all("(4 images)" in line for line in rows), r.output
 
 
 def test_cli_unknown_dataset_is_one_line(env):
