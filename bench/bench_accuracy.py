@@ -215,19 +215,14 @@ def fit(names: list[str], sets: dict, raws: dict, samp: dict) -> calib.ScoreCali
     return replace(table, margin=best)
 
 
-#: Fewer images than this leave too few distinct resamples for a bootstrap interval to mean much
-#: (3 images: 10 distinct resamples): the verdict says so instead.
-MIN_BOOTSTRAP_IMAGES = 10
-
-
 def print_bootstrap(sets: list[Dataset], rows: list[dict], kept: dict, n: int,
                     parts: tuple[str, ...] = ("yolo", "blazepose")) -> None:
     """Per set and metric: the new default (left out) minus the better of ``parts`` on that
     set, with a 90 % paired bootstrap interval over the set's images
     (:func:`posekit.eval.metrics.paired_bootstrap`): "below" is a miss that is more than
     which images were drawn, "within noise" one that is not; sets of fewer than
-    :data:`MIN_BOOTSTRAP_IMAGES` images are marked as too small to tell."""
-    from posekit.eval.metrics import paired_bootstrap
+    :data:`posekit.eval.metrics.FEW_IMAGES` images are marked as too small to tell."""
+    from posekit.eval.metrics import FEW_IMAGES, paired_bootstrap
 
     print(f"\nnew default (LOO) minus the better of {' and '.join(parts)} per set, 90 % paired "
           f"bootstrap interval over images ({n} resamples):")
@@ -235,14 +230,16 @@ def print_bootstrap(sets: list[Dataset], rows: list[dict], kept: dict, n: int,
     for ds in sets:
         if any((ds.name, p) not in kept for p in parts) or (ds.name, NEW) not in kept:
             continue
-        cells = []
+        cells, done = [], {}
         for metric, key in (("AP", "AP"), ("PCK", "pck")):
             vals = {p: by[ds.name, p].get(key) for p in parts}
             if any(v is None or not np.isfinite(v) for v in vals.values()):
                 continue
             best = max(parts, key=lambda p: vals[p])
-            d = paired_bootstrap(ds, kept[ds.name, NEW], kept[ds.name, best], n=n)[metric]
-            verdict = (d.verdict if ds.n_images >= MIN_BOOTSTRAP_IMAGES
+            if best not in done:            # both metrics from one bootstrap per pair
+                done[best] = paired_bootstrap(ds, kept[ds.name, NEW], kept[ds.name, best], n=n)
+            d = done[best][metric]
+            verdict = (d.verdict if ds.n_images >= FEW_IMAGES
                        else f"{ds.n_images} images, too few to tell")
             cells.append(f"{metric} {d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}] vs "
                          f"{best}: {verdict}")

@@ -110,14 +110,16 @@ def pose(
         table.add_row(*c)
     Console().print(table)
     if report.comparisons:
+        from .metrics import FEW_IMAGES
+
         diff = Table(title=f"against the first model: 90 % paired bootstrap over images "
                            f"({report.comparisons[0]['n']} resamples)")
         for h in ("dataset", "model", "baseline", "metric", "difference", "interval",
                   "verdict"):
             diff.add_column(h, justify="right" if h in ("difference", "interval") else "left")
         for c in report.comparisons:
-            verdict = c["verdict"] + (f" ({c['n_images']} images)" if c["n_images"] < 10
-                                      else "")
+            verdict = c["verdict"] + (f" ({c['n_images']} images)"
+                                      if c["n_images"] < FEW_IMAGES else "")
             diff.add_row(c["dataset"], c["model"], c["baseline"], c["metric"],
                          f"{c['difference']:+.3f}", f"[{c['low']:+.3f}, {c['high']:+.3f}]",
                          verdict)

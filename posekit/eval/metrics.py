@@ -424,6 +424,11 @@ def _check_lengths(dataset: Dataset, predictions: Sequence[Poses]) -> None:
 # ----------------------------------------------------------------------------------------------
 # Paired bootstrap: is a difference between two models on one set more than sampling noise?
 
+#: Sets of fewer images leave too few distinct resamples for a bootstrap interval to mean
+#: much (3 images: 10 distinct resamples); reports say so beside the verdict.
+FEW_IMAGES = 10
+
+
 @dataclass(frozen=True)
 class BootstrapDifference:
     """A metric's difference between two prediction sets on one dataset, with a paired
@@ -469,7 +474,10 @@ def _ap_by_image(ev) -> tuple[list, int, int]:
 def _resampled_ap(ev, by_image: tuple[list, int, int], idx: np.ndarray) -> float:
     """COCO AP (``stats[0]``: OKS 0.50:0.95, all areas) of the images ``idx`` (with
     repeats) from one ``evaluate()``: pycocotools' own ``accumulate`` on the per-image results
-    taken in the resample's order, so matching is not redone (it is per image)."""
+    taken in the resample's order, so matching is not redone (it is per image). ``idx``
+    (M,) int indices into the evaluated images; ``by_image`` from :func:`_ap_by_image` before
+    any resample, since ``ev`` (a ``COCOeval``) is changed in place: its per-image results,
+    image ids and ``eval`` are the resample's afterwards. -1 where no GT person counts."""
     evals, n_area, n_img = by_image
     ev.evalImgs = [evals[a * n_img + int(j)] for a in range(n_area) for j in idx]
     ids = list(range(len(idx)))
@@ -554,6 +562,7 @@ def paired_bootstrap(dataset: Dataset, a: Sequence[Poses], b: Sequence[Poses], *
 __all__ = [
     "COCO_STATS",
     "BootstrapDifference",
+    "FEW_IMAGES",
     "HEAD_TOP_K",
     "MPII_EXCLUDED",
     "PCKResult",

@@ -489,9 +489,8 @@ class HybridConfig:
             :func:`has_small_persons` finds persons too small for the first pass (test-time
             augmentation by scale where it pays: YOLO finds small persons better at a larger
             input, large ones better at its own). Not with ``tta``, which runs both sizes.
-            On by default at 800 px since the eighth session: chosen leave-one-out
-            (``bench/bench_accuracy.py --new hybrid:small_imgsz=...``, docs/accuracy.md)
-            for a third more time per image.
+            On by default at 800 px: chosen leave-one-out (``bench/bench_accuracy.py --new
+            hybrid:small_imgsz=...``; its figures and its cost in time: docs/accuracy.md).
         small_height: box height (pixels at the first pass's input scale, i.e. times
             ``imgsz / max(H, W)``) below which a person counts as small (> 0).
         small_min_score: YOLO person score in [0, 1] a person needs to count for
@@ -752,15 +751,15 @@ class HybridPose:
         # nor is a group photo single-person because fewer persons were asked for: YOLO
         # returns at least its default number, persons() keeps the best max_people after
         most = ykw.get("max_people", YoloConfig().max_people)
-        if (counting and isinstance(most, int) and not isinstance(most, bool)
-                and 1 <= most < YoloConfig().max_people):
+        more = (counting and isinstance(most, int) and not isinstance(most, bool)
+                and 1 <= most < YoloConfig().max_people)
+        if more:
             run["max_people"] = YoloConfig().max_people
         self.yolo = YoloPose(**run)
         #: the person threshold asked for (YOLO itself may run lower, ``single_count_score``)
         self._min_score = float(asked) if lower else float(self.yolo.config.min_score)
         #: the most persons asked for (YOLO itself may return more, to count them)
-        raised = run.get("max_people", most) != most
-        self._max_people = int(most) if raised else int(self.yolo.config.max_people)
+        self._max_people = int(most) if more else int(self.yolo.config.max_people)
         self._yolo_tta = None
         if self.config.tta:
             self._yolo_tta = YoloPose(**{**ykw, "imgsz": self.config.tta_imgsz})
