@@ -191,7 +191,10 @@ def default_pipeline(args):
     from posekit.config import PipelineConfig
     from posekit.pipeline import build
 
-    pipe = build(PipelineConfig(), "video")
+    cfg = PipelineConfig()
+    if args.detector_size:
+        cfg = replace(cfg, track=replace(cfg.track, detector_size=args.detector_size))
+    pipe = build(cfg, "video")
     stage = pipe.model
     if args.tracker:
         over = {}
@@ -378,6 +381,9 @@ def add_pipeline_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--tracker", default="",
                     help="with --default: tracker settings KEY=VALUE,... (TrackerConfig), "
                          "e.g. roi_bonus=0")
+    ap.add_argument("--detector-size", type=int, default=None,
+                    help="with --default: the person detector's input size in pixels "
+                         "(TrackConfig.detector_size)")
     ap.add_argument("--float-detector", action="store_true",
                     help="with --default: the person detector in float32 instead of INT8")
     add_isa_arg(ap)
