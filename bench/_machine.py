@@ -5,7 +5,10 @@ posekit's INT8 person detector runs about twice as fast with the CPU's integer d
 instructions (AVX-512 VNNI or AVX-VNNI) as with AVX2 alone, and its exact outputs differ
 between the two. ``--isa avx2`` caps oneDNN (OpenVINO's CPU plugin and PyTorch) with
 ``ONEDNN_MAX_CPU_ISA`` and PyTorch's own ATen kernels with ``ATEN_CPU_CAPABILITY``, so one
-machine measures what a CPU without those instructions gets.
+machine measures what a CPU without those instructions gets. The caps do not reach
+MediaPipe, whose TFLite XNNPACK kernels pick their instructions themselves: a capped
+``bench_defaults.py --parts body3d`` compares capped posekit with uncapped MediaPipe
+(MediaPipe's loops ran at 62-66 frames/s capped and 64 uncapped on the same VM).
 """
 
 from __future__ import annotations
