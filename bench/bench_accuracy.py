@@ -4,7 +4,8 @@ Prints, per dataset and pooled, COCO OKS AP (pycocotools' COCOeval, on the COCO-
 the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
 
 - ``yolo`` (YOLO11n-pose), ``blazepose`` (BlazePose with its own detector), and the old
-  hybrid (``hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false,small_imgsz=0``:
+  hybrid (``hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false,small_imgsz=0,
+  yolo_flip_max=0``:
   YOLO-aligned ROIs, hand-set fusion, one YOLO scale), all
   through :func:`posekit.eval.runner.predict` (cached);
 - the new ``hybrid`` default (self-correcting ROIs, calibrated arbitration). Its calibration
@@ -51,7 +52,8 @@ from posekit.skeletons import BLAZEPOSE_33
 from posekit.types import Frame, Poses
 
 BASELINES = ["yolo", "blazepose",
-             "hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false,small_imgsz=0"]
+             "hybrid:refine=0,arbitration=fixed,detector_rois=false,flip=false,small_imgsz=0,"
+             "yolo_flip_max=0"]
 NEW = "hybrid"
 #: Small sets left out of the shipped calibration: the test of its monotonicity uses them.
 TEST_SETS = ("coco", "ochuman", "humanart", "crowdpose")
@@ -70,11 +72,13 @@ def _dump_key() -> bytes:
     parts = [inspect.getsource(f) for f in (h.rois_from_keypoints, h.roi_moved,
                                             h.HybridPose.first_rois, h.HybridPose.persons,
                                             h.HybridPose._asked, h.HybridPose.__init__,
-                                            h.single_person,
+                                            h.single_person, h.flip_disagreement,
+                                            h.flip_gated_scores, h.HybridPose.__call__,
                                             h.HybridPose._landmarks, h.HybridPose._keep_better,
                                             h.HybridPose._run, BlazePose._landmarks,
                                             BlazePose._landmark_pass)]
-    return ("".join(parts) + repr(h.HybridConfig()) + repr(_FIELDS) + NEW).encode()
+    return ("".join(parts) + repr(h.HybridConfig()) + repr(h.FLIP_GATED.tolist())
+            + repr(_FIELDS) + NEW).encode()
 
 
 def _dump_path(ds: Dataset) -> Path:

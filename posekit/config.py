@@ -428,6 +428,8 @@ def _describe_hybrid(settings: Mapping[str, Any]) -> list[str]:
         text += f" with test-time augmentation ({h.tta_imgsz} px, mirrored)"
     elif h.small_imgsz:
         text += f" (and {h.small_imgsz} px where they are small)"
+    if h.yolo_flip_max > 0 and not h.tta:
+        text += ", checked against the mirrored image"
     text += ", BlazePose landmarks" + (" with flip" if h.flip else "")
     return [text + (", fused by calibrated confidence" if h.fuse else "")]
 

@@ -109,9 +109,12 @@ def test_describe_says_which_path_runs():
     images = describe(PipelineConfig(model=ModelConfig(name="hybrid")).resolve("images"))
     assert "YOLO persons at 640 px (and 800 px where they are small)" in images
     assert "BlazePose landmarks with flip" in images
+    assert "checked against the mirrored image" in images
     one = describe(PipelineConfig(model=ModelConfig(
-        name="hybrid", settings={"small_imgsz": 0, "flip": False})).resolve("images"))
+        name="hybrid", settings={"small_imgsz": 0, "flip": False,
+                                 "yolo_flip_max": 0})).resolve("images"))
     assert "where they are small" not in one and "with flip" not in one
+    assert "mirrored" not in one
 
 
 # ------------------------------------------------------------------ backends

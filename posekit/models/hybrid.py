@@ -179,6 +179,68 @@ def mirror_poses(poses: Poses, width: int) -> Poses:
                  person_scores=poses.person_scores)
 
 
+def flip_disagreement(people: Poses, mirrored: Poses, *, min_iou: float = 0.5) -> np.ndarray:
+    """How far each of YOLO's keypoints moves when the image is mirrored: the distance
+    between a person's keypoint and the same keypoint of the person's box in the mirrored
+    view (mapped back with :func:`mirror_poses`, so left and right are swapped back), in OKS
+    units: pixels over ``sqrt(box area) * sigma`` of that keypoint, with COCO's per-keypoint
+    sigmas. In COCO's object keypoint similarity ``exp(-d^2 / (2 s^2 (2 sigma)^2))`` (cocoapi
+    ``computeOks``), a distance of u units scores ``exp(-u^2 / 8)``: 0.88 at 1 unit.
+
+    Args:
+        people: (N, 17) COCO-17 Poses with ``boxes`` (N, 4) xyxy pixels.
+        mirrored: (M, 17) COCO-17 Poses of the mirrored image, already mapped back to the
+            image's own coordinates and keypoint order (:func:`mirror_poses`).
+        min_iou: box IoU from which the best-matching mirrored person is the same person.
+    Returns:
+        (N, 17) float64, >= 0; NaN where the person has no mirrored match (every keypoint) or
+        either view lacks the keypoint.
+    """
+    n = len(people)
+    out = np.full((n, len(COCO_17)), np.nan)
+    if n == 0 or len(mirrored) == 0:
+        return out
+    a = np.asarray(people.boxes, np.float64)
+    iou = box_iou(a, np.asarray(mirrored.boxes, np.float64))
+    j = iou.argmax(axis=1)
+    ok = iou[np.arange(n), j] >= min_iou
+    side = np.sqrt(np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1.0))
+    d = np.linalg.norm(np.asarray(people.keypoints, np.float64)
+                       - np.asarray(mirrored.keypoints, np.float64)[j], axis=2)
+    out[ok] = (d / (side[:, None] * np.asarray(COCO_17.sigmas, np.float64)[None]))[ok]
+    return out
+
+
+#: The COCO keypoints :func:`flip_gated_scores` may zero: the body's, shoulders to ankles. The
+#: five face keypoints are left alone: their OKS sigmas are the smallest (0.025-0.035), so a
+#: few pixels between the views count as a large disagreement, and the face keypoints that
+#: disagree are mostly right (gated too, the calibration table fitted on them gave their
+#: score 0 a probability of 0.87; the pooled scores left out were the same).
+FLIP_GATED = np.arange(COCO_17.index("left_shoulder"), len(COCO_17))
+
+
+def flip_gated_scores(scores: np.ndarray, distance: np.ndarray | None,
+                      max_distance: float) -> np.ndarray:
+    """YOLO's keypoint scores with 0 where a body keypoint (:data:`FLIP_GATED`) moved more
+    than ``max_distance`` OKS units under a flip (:func:`flip_disagreement`; NaN distances,
+    persons the mirrored view did not find, keep their score).
+
+    Args:
+        scores: (N, 17) YOLO keypoint scores in [0, 1].
+        distance: (N, 17) :func:`flip_disagreement`, or None (no mirrored pass: unchanged).
+        max_distance: OKS units; 0: unchanged.
+    Returns:
+        (N, 17) float32.
+    """
+    out = np.array(scores, np.float32)
+    if distance is None or not max_distance > 0:
+        return out
+    with np.errstate(invalid="ignore"):
+        far = np.asarray(distance, np.float64)[:, FLIP_GATED] > max_distance
+    out[:, FLIP_GATED] = np.where(far, np.float32(0.0), out[:, FLIP_GATED])
+    return out
+
+
 def has_small_persons(boxes: np.ndarray, person_scores: np.ndarray, image_hw: tuple[int, int],
                       imgsz: int, height: float, min_score: float) -> bool:
     """Whether an image's persons call for a second, larger YOLO pass
@@ -542,6 +604,16 @@ class HybridConfig:
         person_score: ``"calibrated"`` (with ``arbitration="calibrated"``:
             :func:`calibrated_person_scores`, which ranks persons better for COCO AP) or
             ``"yolo"`` (YOLO's person confidence as it is).
+        yolo_flip_max: YOLO also runs on the image mirrored left-right (at its first input
+            size), and a body keypoint of YOLO's (:data:`FLIP_GATED`) farther than this from
+            the same person's keypoint in the mirrored view (:func:`flip_disagreement`, in OKS
+            units) gets score 0 before the fusion and its calibration, so that BlazePose's
+            landmark takes its place where the person is confirmed: agreement under a flip is
+            evidence that a keypoint is right, which YOLO's own score is not (YOLO is
+            confidently wrong on athletes in unusual poses). The ROIs still come from YOLO's
+            keypoints as found. ``>= 0``; 0 turns it off (no mirrored pass). Not with
+            ``tta``, which averages the views instead. Chosen leave-one-out
+            (``bench/bench_accuracy.py``; figures and time: docs/accuracy.md).
     """
 
     roi: str = "keypoints"
@@ -571,6 +643,7 @@ class HybridConfig:
     arbitration: str = "calibrated"
     calibration: str | None = None
     person_score: str = "calibrated"
+    yolo_flip_max: float = 1.0
 
     def __post_init__(self):
         if self.roi not in ("keypoints", "box"):
@@ -611,6 +684,9 @@ class HybridConfig:
         if not 0.0 < self.detector_overlap <= 1.0:
             raise ModelError(f"detector_overlap must be in (0, 1], got "
                              f"{self.detector_overlap}")
+        v = self.yolo_flip_max
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0.0:
+            raise ModelError(f"yolo_flip_max must be a number >= 0 (0: off), got {v!r}")
 
 
 def _match_detections(boxes: np.ndarray, det, min_overlap: float
@@ -790,7 +866,8 @@ class HybridPose:
         persons), with ``extras["alone"]`` (N,) bool: True for the one person of a
         single-person photo (``single_detector``: nobody else from ``single_count_score`` in
         YOLO's first pass, nor in the ``small_imgsz`` pass where it runs, nor among the
-        persons returned)."""
+        persons returned), and with ``yolo_flip_max`` ``extras["flip_distance"]`` (N, 17):
+        each keypoint's :func:`flip_disagreement` with YOLO's pass on the mirrored image."""
         people = self.yolo(frame)
         cfg = self.config
         single = cfg.single_detector and single_person(people.person_scores,
@@ -812,7 +889,14 @@ class HybridPose:
                                    self._yolo_tta(frame),
                                    mirror_poses(self._yolo_tta(mirrored), w)])
         alone = single & single_person(people.person_scores, cfg.single_count_score)
-        return people.replace(extras={**people.extras, "alone": alone})
+        extras = {**people.extras, "alone": alone}
+        if cfg.yolo_flip_max > 0 and not cfg.tta:
+            w = frame.image.shape[1]
+            mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
+                             time_s=frame.time_s)
+            extras["flip_distance"] = flip_disagreement(
+                people, mirror_poses(self.yolo(mirrored), w))
+        return people.replace(extras=extras)
 
     def _asked(self, people: Poses) -> Poses:
         """``people`` from YOLO (best first), at the person threshold asked for and at most
@@ -992,29 +1076,35 @@ class HybridPose:
         t2 = time.perf_counter()
         flag = np.asarray(bp.extras["pose_score"], np.float32)
         confirmed = flag >= cfg.min_presence
+        # YOLO's keypoints that move under a flip count as unreliable in the fusion (the ROIs
+        # above were aligned on them as found)
+        ys = flip_gated_scores(people.scores, people.extras.get("flip_distance"),
+                               cfg.yolo_flip_max)
         extras = {k: v for k, v in bp.extras.items() if k != "roi_index"}
-        extras.update(yolo_keypoints=people.keypoints, yolo_scores=people.scores,
+        extras.update(yolo_keypoints=people.keypoints, yolo_scores=ys,
                       pose_score=flag, confirmed=confirmed, roi=rois, roi_kind=kind,
                       roi_start=start,
                       passes=self._passes, blazepose_keypoints=bp.keypoints,
                       blazepose_scores=bp.scores)
+        if "flip_distance" in people.extras:
+            extras["yolo_flip_distance"] = people.extras["flip_distance"]
         person_scores = people.person_scores
         if cfg.fuse:
             if cfg.arbitration == "calibrated":
                 kp, sc, wy = fuse_calibrated(bp.keypoints, bp.scores, confirmed, flag,
-                                             people.keypoints, people.scores, people.boxes,
+                                             people.keypoints, ys, people.boxes,
                                              self._calibration, cfg.fusion.max_distance,
                                              blazepose_only=start == ROI_FROM_DETECTOR)
                 if cfg.person_score == "calibrated":
                     person_scores = calibrated_person_scores(people.person_scores, sc)
             else:
                 kp, sc, wy = fuse_keypoints(bp.keypoints, bp.scores, confirmed, flag,
-                                            people.keypoints, people.scores, people.boxes,
+                                            people.keypoints, ys, people.boxes,
                                             cfg.fusion)
             presence = np.array(bp.presence)
             world = np.array(bp.world)
             presence[~confirmed] = 0.0
-            presence[np.ix_(~confirmed, COCO_IN_BLAZEPOSE)] = people.scores[~confirmed]
+            presence[np.ix_(~confirmed, COCO_IN_BLAZEPOSE)] = ys[~confirmed]
             world[~confirmed] = np.nan
             extras["yolo_weight"] = wy
             poses = Poses(kp, sc, BLAZEPOSE_33, boxes=people.boxes,
@@ -1032,5 +1122,6 @@ class HybridPose:
 
 __all__ = ["COCO_IN_BLAZEPOSE", "ROI_FROM_BOX", "ROI_FROM_KEYPOINTS", "ROI_REALIGNED",
            "FusionConfig", "HybridConfig", "HybridPose", "calibrated_person_scores",
-           "fuse_calibrated", "fuse_keypoints", "has_small_persons",
-           "merge_views", "mirror_poses", "roi_moved", "rois_from_keypoints", "single_person"]
+           "FLIP_GATED", "flip_disagreement", "flip_gated_scores", "fuse_calibrated",
+           "fuse_keypoints", "has_small_persons", "merge_views", "mirror_poses", "roi_moved",
+           "rois_from_keypoints", "single_person"]

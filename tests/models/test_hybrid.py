@@ -653,3 +653,90 @@ def test_second_scale_runs_only_where_persons_are_small():
         assert off._yolo_small is None and len(off.persons(Frame(street, 0, 0.0))) == len(first)
     finally:
         off.close()
+
+
+def test_flip_disagreement_in_oks_units_and_the_gate():
+    """A keypoint that moves by d pixels under the flip is d / (sqrt(box area) * sigma) units
+    from its mirrored twin; persons the mirrored view does not find get NaN; the gate zeroes
+    the scores beyond the limit and leaves NaN distances alone."""
+    from posekit.models.hybrid import flip_disagreement, flip_gated_scores
+
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(120, 180, (2, 17, 2)).astype(np.float32)
+    boxes = np.array([[100, 100, 200, 300], [400, 100, 450, 200]], np.float32)
+    people = Poses(kp, np.full((2, 17), 0.9, np.float32), COCO_17, boxes=boxes,
+                   person_scores=[0.9, 0.8])
+    twin = kp[:1].copy()
+    twin[0, 9] += (3.0, 4.0)                      # the left wrist moves by 5 px
+    mirrored = Poses(twin, np.full((1, 17), 0.9, np.float32), COCO_17, boxes=boxes[:1] + 2,
+                     person_scores=[0.9])
+    d = flip_disagreement(people, mirrored)
+    unit = np.sqrt(100 * 200) * np.asarray(COCO_17.sigmas)
+    assert d[0, 9] == pytest.approx(5.0 / unit[9], rel=1e-5)
+    assert np.delete(d[0], 9) == pytest.approx(np.zeros(16), abs=1e-6)
+    assert np.isnan(d[1]).all()                   # no mirrored box overlaps the second person
+    assert np.isnan(flip_disagreement(people, mirrored[:0])).all()
+    gated = flip_gated_scores(people.scores, d, max_distance=0.5 * 5.0 / unit[9])
+    assert gated.dtype == np.float32
+    assert gated[0, 9] == 0.0 and (np.delete(gated[0], 9) == np.float32(0.9)).all()
+    assert (gated[1] == np.float32(0.9)).all()    # unmatched: kept
+    np.testing.assert_array_equal(flip_gated_scores(people.scores, d, 0.0), people.scores)
+    np.testing.assert_array_equal(flip_gated_scores(people.scores, None, 1.0), people.scores)
+
+
+@pytest.mark.parametrize("bad", [-1.0, "1", True, float("nan")])
+def test_yolo_flip_max_is_validated(bad):
+    from posekit.errors import ModelError
+    from posekit.models.hybrid import HybridConfig
+
+    with pytest.raises(ModelError, match="yolo_flip_max"):
+        HybridConfig(yolo_flip_max=bad)
+
+
+@needs_models
+def test_keypoints_yolo_moves_under_a_flip_lose_their_score():
+    """YOLO's passes replaced by fixed outputs: the original view and the mirrored one (told
+    apart by a marker pixel) agree on every keypoint but the right knee, which the mirrored
+    view puts 40 px away. persons() reports the distance; the model's fusion sees YOLO's
+    score 0 for that keypoint alone, and the gate off leaves it."""
+    from posekit.models.hybrid import HybridPose, flip_disagreement, mirror_poses
+
+    w = 640
+    frame = np.zeros((480, w, 3), np.uint8)
+    frame[0, 0] = 255                             # at the right edge once mirrored
+    kp = np.array([[300 + 10 * (j % 3), 100 + 15 * j] for j in range(17)], np.float32)[None]
+    box = np.array([[270, 80, 360, 370]], np.float32)
+    ours = Poses(kp, np.full((1, 17), 0.9, np.float32), COCO_17, boxes=box,
+                 person_scores=[0.9])
+    moved = kp.copy()
+    knee = COCO_17.index("right_knee")
+    moved[0, knee, 0] += 40.0
+    # what YOLO returns on the mirrored image: the person mirrored, left and right swapped
+    theirs = mirror_poses(Poses(moved, ours.scores, COCO_17, boxes=box, person_scores=[0.9]), w)
+
+    class Views:
+        def __init__(self, config):
+            self.config = config
+
+        def __call__(self, f):
+            return theirs if f.image[0, w - 1, 0] == 255 else ours
+
+    for limit, zeroed in ((1.0, [knee]), (0.0, [])):
+        m = HybridPose(min_score=0.05, yolo_flip_max=limit, small_imgsz=0)
+        yolo = m.yolo
+        try:
+            m.yolo = Views(yolo.config)
+            people = m.persons(Frame(frame, 0, 0.0))
+            if limit:
+                d = people.extras["flip_distance"]
+                assert d[0, knee] == pytest.approx(
+                    40.0 / (np.sqrt(90 * 290) * COCO_17.sigmas[knee]), rel=1e-4)
+                assert np.delete(d[0], knee) == pytest.approx(np.zeros(16), abs=1e-4)
+                np.testing.assert_allclose(d, flip_disagreement(ours, mirror_poses(theirs, w)))
+            else:
+                assert "flip_distance" not in people.extras      # no mirrored pass
+            got = m(frame)
+            assert np.flatnonzero(got.extras["yolo_scores"][0] == 0).tolist() == zeroed
+        finally:
+            m.yolo = yolo
+            m.close()
