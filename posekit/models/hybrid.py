@@ -890,7 +890,7 @@ class HybridPose:
                                    mirror_poses(self._yolo_tta(mirrored), w)])
         alone = single & single_person(people.person_scores, cfg.single_count_score)
         extras = {**people.extras, "alone": alone}
-        if cfg.yolo_flip_max > 0 and not cfg.tta:
+        if cfg.yolo_flip_max > 0 and not cfg.tta and len(people):
             w = frame.image.shape[1]
             mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
                              time_s=frame.time_s)
