@@ -8,7 +8,8 @@ the set's PCK (PCK@0.2; PCKh@0.5 on MPII) and ms per image for:
   yolo_flip_max=0``:
   YOLO-aligned ROIs, hand-set fusion, one YOLO scale), all
   through :func:`posekit.eval.runner.predict` (cached);
-- the new ``hybrid`` default (self-correcting ROIs, calibrated arbitration). Its calibration
+- the new ``hybrid`` default (self-correcting ROIs, calibrated arbitration, YOLO's keypoints
+  checked against the mirrored image). Its calibration
   table is fitted with leave one dataset out: each set is scored with a table fitted on the
   other sets only (rows marked ``LOO``). Its landmark passes run once per set and are cached
   under ``<posekit cache>/eval/accuracy-*.npz`` (keyed on hybrid.py's source), so refitting is
