@@ -179,13 +179,31 @@ def mirror_poses(poses: Poses, width: int) -> Poses:
                  person_scores=poses.person_scores)
 
 
+def _oks_units(a: np.ndarray, b: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Distances between two sets of COCO-17 keypoints ``a``, ``b`` (N, 17, 2) pixels, in OKS
+    units: pixels over ``sqrt(box area) * sigma`` of the keypoint (``boxes`` (N, 4) xyxy
+    pixels, area at least 1; COCO's per-keypoint sigmas). Returns (N, 17) float64, NaN where
+    either keypoint is NaN. In COCO's object keypoint similarity
+    ``exp(-d^2 / (2 s^2 (2 sigma)^2))`` (cocoapi ``computeOks``) a distance of u units scores
+    ``exp(-u^2 / 8)``: 0.88 at 1 unit."""
+    bx = np.asarray(boxes, np.float64).reshape(-1, 4)
+    side = np.sqrt(np.maximum(box_area(bx), 1.0))
+    with np.errstate(invalid="ignore"):
+        d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=2)
+    return d / (side[:, None] * np.asarray(COCO_17.sigmas, np.float64)[None])
+
+
+def _mirrored(frame: Frame) -> Frame:
+    """``frame`` mirrored left-right (same index and time)."""
+    return Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
+                 time_s=frame.time_s)
+
+
 def flip_disagreement(people: Poses, mirrored: Poses, *, min_iou: float = 0.5) -> np.ndarray:
     """How far each of YOLO's keypoints moves when the image is mirrored: the distance
     between a person's keypoint and the same keypoint of the person's box in the mirrored
     view (mapped back with :func:`mirror_poses`, so left and right are swapped back), in OKS
-    units: pixels over ``sqrt(box area) * sigma`` of that keypoint, with COCO's per-keypoint
-    sigmas. In COCO's object keypoint similarity ``exp(-d^2 / (2 s^2 (2 sigma)^2))`` (cocoapi
-    ``computeOks``), a distance of u units scores ``exp(-u^2 / 8)``: 0.88 at 1 unit.
+    units of the person's box (:func:`_oks_units`: 0.88 OKS at 1 unit).
 
     Args:
         people: (N, 17) COCO-17 Poses with ``boxes`` (N, 4) xyxy pixels.
@@ -200,14 +218,11 @@ def flip_disagreement(people: Poses, mirrored: Poses, *, min_iou: float = 0.5) -
     out = np.full((n, len(COCO_17)), np.nan)
     if n == 0 or len(mirrored) == 0:
         return out
-    a = np.asarray(people.boxes, np.float64)
-    iou = box_iou(a, np.asarray(mirrored.boxes, np.float64))
+    iou = box_iou(np.asarray(people.boxes, np.float64), np.asarray(mirrored.boxes, np.float64))
     j = iou.argmax(axis=1)
     ok = iou[np.arange(n), j] >= min_iou
-    side = np.sqrt(np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1.0))
-    d = np.linalg.norm(np.asarray(people.keypoints, np.float64)
-                       - np.asarray(mirrored.keypoints, np.float64)[j], axis=2)
-    out[ok] = (d / (side[:, None] * np.asarray(COCO_17.sigmas, np.float64)[None]))[ok]
+    d = _oks_units(people.keypoints, np.asarray(mirrored.keypoints)[j], people.boxes)
+    out[ok] = d[ok]
     return out
 
 
@@ -399,11 +414,8 @@ def fuse_keypoints(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: n
     b = np.asarray(boxes, np.float64)
     sub = bk[:, COCO_IN_BLAZEPOSE]
     sub_s = bs[:, COCO_IN_BLAZEPOSE]
-    s = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1.0))
-    k = np.asarray(COCO_17.sigmas, np.float64)
     has_y = np.isfinite(yk).all(2)
-    with np.errstate(invalid="ignore"):
-        d = np.linalg.norm(yk - sub, axis=2) / (s[:, None] * k[None])
+    d = _oks_units(yk, sub, b)
     sure = sub_s * np.clip(np.asarray(pose_flag, np.float64), 0, 1)[:, None] \
         >= config.min_confidence
     agree = has_y & conf[:, None] & sure & (d <= config.max_distance)
@@ -486,10 +498,7 @@ def fuse_calibrated(bp_keypoints: np.ndarray, bp_scores: np.ndarray, confirmed: 
     has_b = conf[:, None] & np.isfinite(sub).all(2)
     py = np.where(has_y, calibration.probability("yolo", ys), 0.0)
     pb = np.where(has_b, calibration.probability("blazepose", raw_bp), 0.0)
-    s = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1.0))
-    k = np.asarray(COCO_17.sigmas, np.float64)
-    with np.errstate(invalid="ignore"):
-        d = np.linalg.norm(yk - sub, axis=2) / (s[:, None] * k[None])
+    d = _oks_units(yk, sub, b)
     agree = has_y & has_b & (d <= max_distance)
     tot = np.maximum(py + pb, 1e-9)
     m = calibration.margin if margin is None else margin
@@ -883,19 +892,15 @@ class HybridPose:
             people = self._merged([people, self._asked(small)])
         elif cfg.tta:
             w = frame.image.shape[1]
-            mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
-                             time_s=frame.time_s)
+            mirrored = _mirrored(frame)
             people = self._merged([people, mirror_poses(self._asked(self.yolo(mirrored)), w),
                                    self._yolo_tta(frame),
                                    mirror_poses(self._yolo_tta(mirrored), w)])
         alone = single & single_person(people.person_scores, cfg.single_count_score)
         extras = {**people.extras, "alone": alone}
         if cfg.yolo_flip_max > 0 and not cfg.tta and len(people):
-            w = frame.image.shape[1]
-            mirrored = Frame(np.ascontiguousarray(frame.image[:, ::-1]), index=frame.index,
-                             time_s=frame.time_s)
             extras["flip_distance"] = flip_disagreement(
-                people, mirror_poses(self.yolo(mirrored), w))
+                people, mirror_poses(self.yolo(_mirrored(frame)), frame.image.shape[1]))
         return people.replace(extras=extras)
 
     def _asked(self, people: Poses) -> Poses:
